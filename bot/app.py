@@ -1,0 +1,138 @@
+"""Wiring: settings in, a running bot out. Nothing here does real work itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from redis.asyncio import Redis
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.backends.base import Backend
+from bot.backends.factory import build_backend
+from bot.settings import Settings
+from bot.slack.client import make_web_client
+from bot.slack.http_server import make_web_app
+from bot.slack.listeners.commands import register_command_listeners
+from bot.slack.listeners.events import register_event_listeners
+from bot.slack.reply import SlackReplySurface
+from bot.storage.connection import connect, is_reachable
+from bot.storage.keys import Keys
+from bot.storage.managed_server import ManagedRedis
+from bot.turns.conversations import ConversationStore
+from bot.turns.dedup import DeliveryDeduplicator
+from bot.turns.engine import TurnEngine
+from bot.turns.intake import TurnIntake
+from bot.turns.models import Turn
+from bot.turns.scheduler import ConversationScheduler
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 25.0
+
+
+@dataclass
+class TutorBot:
+    """One bot process: Redis, a backend, the turn machinery and the Slack app."""
+
+    settings: Settings
+    redis: Redis
+    backend: Backend
+    scheduler: ConversationScheduler
+    web_client: AsyncWebClient
+    bolt_app: AsyncApp
+    managed_redis: ManagedRedis | None = None
+    _runner: web.AppRunner | None = field(default=None, init=False)
+    _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
+
+    @classmethod
+    async def create(cls, settings: Settings) -> TutorBot:
+        """Build everything from settings. Raises ConfigError for anything misconfigured."""
+        settings.require_slack()
+        managed = None
+        redis_url = settings.redis_url
+        if redis_url is None:
+            managed = ManagedRedis(settings.data_dir)
+            redis_url = await managed.start()
+        redis = connect(redis_url)
+        try:
+            keys = Keys(settings.redis_prefix)
+            backend = build_backend(settings, redis, keys)
+        except BaseException:
+            await redis.aclose()
+            if managed is not None:
+                await managed.stop()
+            raise
+        if not await is_reachable(redis):
+            log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
+        assert settings.slack_bot_token is not None  # require_slack checked it
+        web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+        engine = TurnEngine(
+            backend,
+            ConversationStore(redis, keys, backend.name),
+            poll_interval=settings.poll_interval,
+            run_timeout=settings.run_timeout,
+        )
+
+        def slack_surface(turn: Turn) -> SlackReplySurface:
+            return SlackReplySurface(web_client, turn)
+
+        scheduler = ConversationScheduler(engine, slack_surface)
+        intake = TurnIntake(DeliveryDeduplicator(redis, keys), scheduler)
+        bolt_app = AsyncApp(
+            client=web_client,
+            signing_secret=settings.slack_signing_secret or "",
+            logger=logging.getLogger("slack_bolt"),
+        )
+        register_event_listeners(bolt_app, intake)
+        register_command_listeners(bolt_app, intake)
+        return cls(settings, redis, backend, scheduler, web_client, bolt_app, managed)
+
+    async def redis_ok(self) -> bool:
+        return await is_reachable(self.redis)
+
+    async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
+        """Serve POST /slack/events and GET /healthz; return the port actually bound."""
+        self._runner = web.AppRunner(make_web_app(self.bolt_app, self.redis_ok))
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        log.info("serving Slack over HTTP on port %d (POST /slack/events)", bound)
+        return int(bound)
+
+    async def start_socket_mode(self) -> None:
+        """Connect to Slack over Socket Mode (no public URL needed)."""
+        self._socket_handler = AsyncSocketModeHandler(self.bolt_app, self.settings.slack_app_token)
+        await self._socket_handler.connect_async()
+        log.info("connected to Slack in Socket Mode")
+
+    async def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop taking events, let turns in flight finish (or apologise), release everything."""
+        if self._socket_handler is not None:
+            await self._socket_handler.close_async()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.scheduler.shutdown(grace_seconds)
+        await self.backend.close()
+        await self.redis.aclose()
+        if self.managed_redis is not None:
+            await self.managed_redis.stop()
+
+
+async def serve(settings: Settings, stop_requested: asyncio.Event) -> None:
+    """Run the bot until `stop_requested` is set."""
+    bot = await TutorBot.create(settings)
+    try:
+        if settings.socket_mode:
+            await bot.start_socket_mode()
+        else:
+            await bot.start_http()
+        await stop_requested.wait()
+        log.info("stopping")
+    finally:
+        await bot.stop()

@@ -1,0 +1,146 @@
+"""The Assistants protocol backend: a Slack conversation is a thread, a turn is a run.
+
+OpenAI shut this API down on 2026-08-26; it serves the servers and proxies that still speak it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+
+import openai
+from redis.asyncio import Redis
+
+from bot.backends.base import Answer, RunState, RunStatus, Usage, UserMessage
+from bot.backends.openai_client import translated_errors
+from bot.storage.keys import Keys
+
+log = logging.getLogger(__name__)
+
+# The SDK marks `beta.threads` deprecated; this backend exists precisely for that protocol.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"openai\..*")
+
+
+class AssistantsBackend:
+    """Runs turns through `beta.threads`; the server keeps the history."""
+
+    name = "assistants"
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        redis: Redis,
+        keys: Keys,
+        *,
+        assistant_id: str | None,
+        assistant_name: str,
+        model: str,
+        instructions: str,
+        max_output_tokens: int,
+    ) -> None:
+        self._client = client
+        self._redis = redis
+        self._keys = keys
+        self._assistant_id = assistant_id
+        self._assistant_name = assistant_name
+        self._model = model
+        self._instructions = instructions
+        self._max_output_tokens = max_output_tokens
+
+    async def assistant_id(self) -> str:
+        """TUTOR_ASSISTANT_ID, or the assistant created once for these settings (kept in Redis).
+
+        Two processes racing to create it both create one; the first stored wins and the
+        other is deleted, so every process runs the same assistant.
+        """
+        if self._assistant_id:
+            return self._assistant_id
+        fingerprint = hashlib.sha256(self._instructions.encode()).hexdigest()[:12]
+        key = self._keys.assistant_id(self._assistant_name, f"{self._model}:{fingerprint}")
+        stored = await self._redis.get(key)
+        if stored:
+            self._assistant_id = stored
+            return stored
+        with translated_errors("create assistant"):
+            created = await self._client.beta.assistants.create(
+                name=self._assistant_name,
+                model=self._model,
+                instructions=self._instructions,
+                metadata={"created_by": "tutor-bot"},
+            )
+        if await self._redis.set(key, created.id, nx=True):
+            log.info("created assistant %s", created.id)
+            self._assistant_id = created.id
+            return created.id
+        winner = await self._redis.get(key)
+        with translated_errors("delete duplicate assistant"):
+            await self._client.beta.assistants.delete(created.id)
+        self._assistant_id = winner
+        return str(winner)
+
+    async def create_conversation(self, conversation_key: str) -> str:
+        with translated_errors("create thread"):
+            thread = await self._client.beta.threads.create(metadata={"slack": conversation_key})
+        return thread.id
+
+    async def add_message(self, conversation_id: str, message: UserMessage) -> str:
+        with translated_errors("add message"):
+            created = await self._client.beta.threads.messages.create(
+                conversation_id,
+                role="user",
+                content=message.text,
+                metadata={"turn_id": message.turn_id},
+            )
+        return created.id
+
+    async def start_run(self, conversation_id: str, message: UserMessage) -> str:
+        assistant_id = await self.assistant_id()
+        with translated_errors("start run"):
+            run = await self._client.beta.threads.runs.create(
+                conversation_id,
+                assistant_id=assistant_id,
+                max_completion_tokens=self._max_output_tokens,
+                truncation_strategy={"type": "auto"},
+                metadata={"turn_id": message.turn_id},
+            )
+        return run.id
+
+    async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        with translated_errors("check run"):
+            run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=conversation_id)
+        error = None
+        if run.last_error is not None:
+            error = run.last_error.message
+        elif run.incomplete_details is not None:
+            error = f"incomplete: {run.incomplete_details.reason}"
+        usage = None
+        if run.usage is not None:
+            usage = Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
+        return RunState(RunStatus(run.status), error=error, usage=usage)
+
+    async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
+        texts: list[str] = []
+        annotations: list[str] = []
+        with translated_errors("fetch answer"):
+            page = await self._client.beta.threads.messages.list(
+                conversation_id, order="asc", after=after_message_id, limit=100
+            )
+            async for message in page:
+                if message.role != "assistant" or message.run_id not in (None, run_id):
+                    continue
+                for part in message.content:
+                    if part.type == "text":
+                        texts.append(part.text.value)
+                        annotations.extend(a.text for a in part.text.annotations)
+        return Answer("\n\n".join(texts), annotations=annotations)
+
+    async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        try:
+            with translated_errors("cancel run"):
+                await self._client.beta.threads.runs.cancel(run_id, thread_id=conversation_id)
+        except Exception as error:  # a run that already ended cannot be cancelled: fine
+            log.info("cancel of run %s not applied: %s", run_id, error)
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,121 @@
+"""The one shape every model backend has: conversation, message, run, status, answer.
+
+The turn engine only speaks this protocol, so it never depends on an SDK type, and a new
+model API is one new module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class RunStatus(StrEnum):
+    """Where a run is; the names of the Assistants protocol, which the others map onto."""
+
+    QUEUED = "queued"  # accepted, waiting for the model
+    IN_PROGRESS = "in_progress"  # the model is working
+    REQUIRES_ACTION = "requires_action"  # waiting for tool output (not used by the tutor)
+    CANCELLING = "cancelling"  # a cancel was asked for, not yet done
+    CANCELLED = "cancelled"  # stopped before it finished
+    FAILED = "failed"  # the model server gave up with an error
+    COMPLETED = "completed"  # finished; the answer is ready
+    INCOMPLETE = "incomplete"  # stopped early (token limit): partial or no answer
+    EXPIRED = "expired"  # took longer than the server allows
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        RunStatus.CANCELLED,
+        RunStatus.FAILED,
+        RunStatus.COMPLETED,
+        RunStatus.INCOMPLETE,
+        RunStatus.EXPIRED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one run used, as the server reports them (zero where it reports nothing)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run's status now; `error` is the server's reason for a failed/incomplete run."""
+
+    status: RunStatus
+    error: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The assistant's reply to one turn: its text, parts joined in order."""
+
+    text: str
+    usage: Usage | None = None
+    annotations: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    """What the user said in one turn; `turn_id` tags every create so repeats are detectable."""
+
+    text: str
+    turn_id: str
+
+
+class BackendError(Exception):
+    """The model server could not do what was asked; `user_message` is safe to show."""
+
+    def __init__(self, message: str, *, user_message: str | None = None) -> None:
+        super().__init__(message)
+        self.user_message = user_message or "The tutor's model server had a problem."
+
+
+class ConversationBusy(BackendError):
+    """Another run is still active on this conversation (Assistants 400, conversation_locked)."""
+
+
+class Backend(Protocol):
+    """A model API seen as conversations in which runs produce assistant messages."""
+
+    name: str
+
+    async def create_conversation(self, conversation_key: str) -> str:
+        """Create an empty conversation on the server; return its id."""
+        ...
+
+    async def add_message(self, conversation_id: str, message: UserMessage) -> str:
+        """Add the user's message (idempotent per turn_id); return its id ("" if deferred)."""
+        ...
+
+    async def start_run(self, conversation_id: str, message: UserMessage) -> str:
+        """Start the model on the conversation; return the run id. Raises ConversationBusy."""
+        ...
+
+    async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        """The run's status now."""
+        ...
+
+    async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
+        """The assistant messages the run added after the user's message, joined."""
+        ...
+
+    async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        """Ask the server to stop the run; a run that already ended is left alone."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,40 @@
+"""Choosing the backend named by TUTOR_BACKEND."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from bot.backends.assistants import AssistantsBackend
+from bot.backends.base import Backend
+from bot.backends.openai_client import make_client
+from bot.settings import BackendKind, ConfigError, Settings
+from bot.storage.keys import Keys
+
+
+def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
+    """The configured backend; raises ConfigError when its settings are incomplete."""
+    if settings.backend is not BackendKind.CHAT and not (
+        settings.openai_api_key or settings.openai_base_url
+    ):
+        raise ConfigError(
+            f"OPENAI_API_KEY is not set (needed by TUTOR_BACKEND={settings.backend.value}). "
+            "Set it, or point OPENAI_BASE_URL at a compatible server."
+        )
+    client = make_client(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout,
+        max_retries=settings.openai_max_retries,
+    )
+    if settings.backend is BackendKind.ASSISTANTS:
+        return AssistantsBackend(
+            client,
+            redis,
+            keys,
+            assistant_id=settings.assistant_id,
+            assistant_name=settings.tutor_name,
+            model=settings.tutor_model,
+            instructions=settings.tutor_instructions,
+            max_output_tokens=settings.max_output_tokens,
+        )
+    raise ConfigError(f"TUTOR_BACKEND={settings.backend.value} is not available yet.")

@@ -1,0 +1,69 @@
+"""The /tutor slash command: ask in a channel, or get help.
+
+The question and its answer become a thread in the command's channel (the root shows the
+question and, once ready, the answer); mentioning the bot in that thread continues it.
+Slack needs the ack within 3 seconds, so it comes first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+
+from bot.slack.conversation_keys import thread_key
+from bot.slack.reply import post_command_root
+from bot.turns.intake import TurnIntake
+from bot.turns.models import Turn, TurnSource, new_turn_id
+
+log = logging.getLogger(__name__)
+
+HELP = """*Tutor* answers your questions. Ways to ask:
+• `/tutor <question>`: ask here; the question and the answer appear as a new thread in this \
+channel. Mention me in that thread to follow up.
+• Mention me in a channel (`@Tutor …`): I answer in the thread of your message, and remember \
+the whole thread.
+• Write to me in a direct message: your top-level messages are one conversation, and each \
+thread is its own.
+Subcommands:
+• `/tutor help`: this help."""
+NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). Try again soon."
+
+
+def register_command_listeners(app: AsyncApp, intake: TurnIntake) -> None:
+    @app.command("/tutor")
+    async def on_tutor(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        question = (command.get("text") or "").strip()
+        if not question or question.lower() == "help":
+            await ack(response_type="ephemeral", text=HELP)
+            return
+        await ack()
+        client = context.client
+        assert client is not None
+        team_id = command.get("team_id") or context.team_id or ""
+        channel_id = command["channel_id"]
+        root_ts = await post_command_root(client, channel_id, command["user_id"], question)
+        turn_id = new_turn_id()
+        key = thread_key(team_id, channel_id, root_ts or f"command-{turn_id}")
+        turn = Turn(
+            conversation_key=key,
+            team_id=team_id,
+            channel_id=channel_id,
+            thread_ts=root_ts,
+            user_id=command["user_id"],
+            text=question,
+            source=TurnSource.COMMAND,
+            response_url=command.get("response_url"),
+            placeholder_ts=root_ts,
+            turn_id=turn_id,
+        )
+        try:
+            await intake.accept(turn, delivery_id=None, message_ts=None)
+        except Exception:
+            log.exception("could not accept a command turn %s", turn.log_context())
+            await respond(text=NOT_ACCEPTING, response_type="ephemeral")
+            if root_ts:
+                await client.chat_update(channel=channel_id, ts=root_ts, text=NOT_ACCEPTING)

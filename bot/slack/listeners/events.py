@@ -1,0 +1,96 @@
+"""Slack events that start a turn: @mentions in channels and direct messages.
+
+Listeners only translate the event into a Turn and hand it to the intake; Bolt has
+already acked, and the slow work happens in the scheduler's tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.conversation_keys import direct_message_place, mention_place, without_mention
+from bot.turns.intake import TurnIntake
+from bot.turns.models import Turn, TurnSource
+
+log = logging.getLogger(__name__)
+
+EMPTY_MENTION = "Hi! Ask me a question after the mention, for example: @Tutor who was Hypatia?"
+NOT_ACCEPTING = (
+    ":warning: I can't take questions right now (my storage is unavailable). "
+    "Please try again in a minute."
+)
+
+
+def is_from_a_person(event: dict[str, Any]) -> bool:
+    """False for bots (ourselves included), edits, deletions and other message subtypes."""
+    return not event.get("bot_id") and not event.get("subtype") and bool(event.get("user"))
+
+
+def register_event_listeners(app: AsyncApp, intake: TurnIntake) -> None:
+    """Wire app_mention and message.im to the intake."""
+
+    @app.event("app_mention")
+    async def on_mention(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        if not is_from_a_person(event):
+            return
+        team_id = context.team_id or body.get("team_id") or ""
+        key, thread_ts = mention_place(team_id, event)
+        turn = Turn(
+            conversation_key=key,
+            team_id=team_id,
+            channel_id=event["channel"],
+            thread_ts=thread_ts,
+            user_id=event["user"],
+            text=without_mention(event.get("text", ""), context.bot_user_id),
+            source=TurnSource.MENTION,
+        )
+        await _hand_over(context.client, intake, turn, body, event)
+
+    @app.event("message")
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        if event.get("channel_type") != "im" or not is_from_a_person(event):
+            return
+        team_id = context.team_id or body.get("team_id") or ""
+        key, thread_ts = direct_message_place(team_id, event)
+        turn = Turn(
+            conversation_key=key,
+            team_id=team_id,
+            channel_id=event["channel"],
+            thread_ts=thread_ts,
+            user_id=event["user"],
+            text=without_mention(event.get("text", ""), context.bot_user_id),
+            source=TurnSource.DIRECT_MESSAGE,
+        )
+        await _hand_over(context.client, intake, turn, body, event)
+
+
+async def _hand_over(
+    client: AsyncWebClient | None,
+    intake: TurnIntake,
+    turn: Turn,
+    body: dict[str, Any],
+    event: dict[str, Any],
+) -> None:
+    """Give the turn to the intake; tell the user plainly when that is impossible."""
+    assert client is not None  # Bolt always provides a client for events
+    delivery_id, message_ts = body.get("event_id"), event.get("ts")
+    try:
+        if turn.text:
+            await intake.accept(turn, delivery_id=delivery_id, message_ts=message_ts)
+        elif await intake.claim(delivery_id, turn.channel_id, message_ts):
+            await client.chat_postMessage(
+                channel=turn.channel_id, thread_ts=turn.thread_ts, text=EMPTY_MENTION
+            )
+    except Exception:
+        log.exception("could not accept a turn %s", turn.log_context())
+        await client.chat_postMessage(
+            channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
+        )

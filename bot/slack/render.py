@@ -1,0 +1,109 @@
+"""Making model output safe and sized for Slack messages.
+
+`&`, `<` and `>` are control characters in Slack's mrkdwn: escaping them is what keeps a
+model from posting a working `<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>` or
+`<@U…>`. Long answers are split where a reader would pause (paragraphs), and a code block
+cut in two is closed and reopened so both halves still render as code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Slack recommends at most 4,000 characters of `text`; stay under with room for a fence.
+MESSAGE_LIMIT = 3_900
+FENCE = "```"
+_SPACE_BEFORE_LIMIT = re.compile(r"\s+\S*$")
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape Slack's control characters so text is shown as written, never as a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True)
+class _Segment:
+    text: str
+    fence_opening: str | None = None  # "```lang" when the segment is a fenced code block
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split `text` into chunks of at most `limit` characters, in order, losing nothing.
+
+    Prefers paragraph boundaries, then line breaks, then spaces; a fenced code block that
+    must be split is closed at the end of one chunk and reopened at the start of the next.
+    """
+    if limit < 2 * len(FENCE) + 20:
+        raise ValueError("limit too small to split code blocks")
+    chunks: list[str] = []
+    current = ""
+    for segment in _segments(text):
+        for piece in _pieces(segment, limit):
+            joined = f"{current}\n\n{piece}" if current else piece
+            if len(joined) <= limit:
+                current = joined
+            else:
+                chunks.append(current)
+                current = piece
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
+
+
+def _segments(text: str) -> list[_Segment]:
+    """Paragraphs and whole fenced code blocks, in order."""
+    segments: list[_Segment] = []
+    paragraph: list[str] = []
+    code: list[str] | None = None
+    for line in text.split("\n"):
+        if code is not None:
+            code.append(line)
+            if line.strip().startswith(FENCE):
+                segments.append(_Segment("\n".join(code), fence_opening=code[0].strip()))
+                code = None
+        elif line.strip().startswith(FENCE):
+            _flush(paragraph, segments)
+            code = [line]
+        elif not line.strip():
+            _flush(paragraph, segments)
+        else:
+            paragraph.append(line)
+    _flush(paragraph, segments)
+    if code is not None:  # an unclosed fence: close it so the rest is not swallowed
+        segments.append(_Segment("\n".join([*code, FENCE]), fence_opening=code[0].strip()))
+    return segments
+
+
+def _flush(paragraph: list[str], segments: list[_Segment]) -> None:
+    if paragraph:
+        segments.append(_Segment("\n".join(paragraph)))
+        paragraph.clear()
+
+
+def _pieces(segment: _Segment, limit: int) -> list[str]:
+    """The segment itself, or parts of it no longer than `limit`."""
+    if len(segment.text) <= limit:
+        return [segment.text]
+    if segment.fence_opening is None:
+        return _split_plain(segment.text, limit)
+    opening = segment.fence_opening
+    body = segment.text.split("\n")[1:-1]
+    room = limit - len(opening) - len(FENCE) - 2
+    return [f"{opening}\n{part}\n{FENCE}" for part in _split_plain("\n".join(body), room)]
+
+
+def _split_plain(text: str, limit: int) -> list[str]:
+    """Split at the last line break, else the last space, else hard, before `limit`."""
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = window.rfind("\n")
+        if cut <= 0:
+            space = _SPACE_BEFORE_LIMIT.search(window)
+            cut = space.start() if space and space.start() > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n") if text[cut : cut + 1] == "\n" else text[cut:]
+    if text:
+        parts.append(text)
+    return parts

@@ -1,0 +1,173 @@
+"""Showing one turn in Slack: the "Thinking…" placeholder, its status edits, the answer.
+
+The placeholder is edited in place (same `ts`) so the conversation stays tidy; an answer
+longer than one message continues in further messages in the same place. If the placeholder
+cannot be edited (deleted, Slack error), the answer is posted as a new message instead:
+the user always gets it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.backends.base import RunStatus
+from bot.slack.render import MESSAGE_LIMIT, escape_mrkdwn, split_message
+from bot.turns.models import Turn, TurnSource
+
+log = logging.getLogger(__name__)
+
+THINKING = "_Thinking…_"
+STATUS_TEXT: dict[RunStatus, str] = {
+    RunStatus.QUEUED: "_Thinking… (waiting for the model)_",
+    RunStatus.IN_PROGRESS: "_Thinking… (writing an answer)_",
+    RunStatus.REQUIRES_ACTION: "_Thinking… (looking something up)_",
+    RunStatus.CANCELLING: "_Stopping…_",
+}
+# Errors meaning "the bot may not post in this channel": answer through response_url.
+CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
+def command_header(user_id: str, question: str) -> str:
+    """The first line of a /tutor thread: who asked what, shown above the answer."""
+    return f"<@{user_id}> asked: {escape_mrkdwn(question)}"
+
+
+def with_header(header: str, body: str) -> str:
+    return f"{header}\n\n{body}" if header else body
+
+
+async def post_command_root(
+    client: AsyncWebClient, channel_id: str, user_id: str, question: str
+) -> str | None:
+    """Post the root of a /tutor thread (question + "Thinking…"); None if we may not post.
+
+    The root is the turn's placeholder: it becomes the question and its answer.
+    """
+    try:
+        response = await client.chat_postMessage(
+            channel=channel_id, text=with_header(command_header(user_id, question), THINKING)
+        )
+    except SlackApiError as error:
+        if _error_code(error) in CANNOT_POST_HERE:
+            return None
+        raise
+    return str(response["ts"])
+
+
+class SlackReplySurface:
+    """A turn's reply in a Slack channel or thread (see `bot.turns.surface.ReplySurface`)."""
+
+    def __init__(self, client: AsyncWebClient, turn: Turn) -> None:
+        self._client = client
+        self._turn = turn
+        self._placeholder_ts = turn.placeholder_ts
+        self._header = ""
+        self._fallback: ResponseUrlReply | None = None
+        if turn.source is TurnSource.COMMAND:
+            self._header = command_header(turn.user_id, turn.text)
+            if turn.placeholder_ts is None and turn.response_url:
+                self._fallback = ResponseUrlReply(turn.response_url, self._header)
+
+    @property
+    def placeholder_ts(self) -> str | None:
+        return self._placeholder_ts
+
+    async def show_placeholder(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.show_placeholder()
+        elif self._placeholder_ts is None:
+            response = await self._client.chat_postMessage(
+                channel=self._turn.channel_id,
+                thread_ts=self._turn.thread_ts,
+                text=with_header(self._header, THINKING),
+            )
+            self._placeholder_ts = response["ts"]
+
+    async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
+        text = STATUS_TEXT.get(status)
+        if text is None or self._fallback is not None or self._placeholder_ts is None:
+            return
+        try:
+            await self._client.chat_update(
+                channel=self._turn.channel_id,
+                ts=self._placeholder_ts,
+                text=with_header(self._header, text),
+            )
+        except SlackApiError as error:  # a missed status edit is cosmetic; the answer is not
+            log.warning("status edit failed (%s) %s", _error_code(error), self._context)
+
+    async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        body = escape_mrkdwn(text)
+        if note:
+            body = f"{body}\n\n_{note}_"
+        await self._deliver(body)
+
+    async def show_error(self, message: str) -> None:
+        await self._deliver(f":warning: {message}")
+
+    async def _deliver(self, body: str) -> None:
+        """Put `body` (already escaped) in place of the placeholder, continuing if long."""
+        header_room = len(self._header) + 2 if self._header else 0
+        first, *rest = split_message(body, MESSAGE_LIMIT - header_room)
+        chunks = [with_header(self._header, first), *rest]
+        if self._fallback is not None:
+            await self._fallback.deliver(chunks)
+            return
+        for index, chunk in enumerate(chunks):
+            if index == 0 and await self._edit_placeholder(chunk):
+                continue
+            await self._client.chat_postMessage(
+                channel=self._turn.channel_id, thread_ts=self._turn.thread_ts, text=chunk
+            )
+
+    async def _edit_placeholder(self, text: str) -> bool:
+        if self._placeholder_ts is None:
+            return False
+        try:
+            await self._client.chat_update(
+                channel=self._turn.channel_id, ts=self._placeholder_ts, text=text
+            )
+            return True
+        except SlackApiError as error:
+            log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)
+            return False
+
+    @property
+    def _context(self) -> dict[str, str]:
+        return self._turn.log_context()
+
+
+class ResponseUrlReply:
+    """The reply to a /tutor command in a channel the bot cannot post in.
+
+    `response_url` accepts 5 messages in 30 minutes: one "Thinking…" (ephemeral), one to
+    delete it, and up to three for the answer, which is shown to the channel.
+    """
+
+    MAX_ANSWER_MESSAGES = 3
+
+    def __init__(self, response_url: str, header: str) -> None:
+        self._webhook = AsyncWebhookClient(response_url)
+        self._header = header
+
+    async def show_placeholder(self) -> None:
+        await self._webhook.send(
+            text=with_header(self._header, THINKING), response_type="ephemeral"
+        )
+
+    async def deliver(self, chunks: list[str]) -> None:
+        await self._webhook.send(delete_original=True)
+        if len(chunks) > self.MAX_ANSWER_MESSAGES:
+            kept = chunks[: self.MAX_ANSWER_MESSAGES]
+            kept[-1] += "\n\n_(The rest of this answer did not fit; invite me to the channel.)_"
+            chunks = kept
+        for chunk in chunks:
+            await self._webhook.send(text=chunk, response_type="in_channel")
+
+
+def _error_code(error: SlackApiError) -> str:
+    return str(error.response.get("error", "unknown")) if error.response is not None else "?"

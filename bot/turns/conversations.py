@@ -1,0 +1,70 @@
+"""The map from a Slack conversation to its backend conversation, kept in Redis.
+
+There is no way to list conversations on the server side, so this map is the only link
+between a Slack thread and its history; it survives restarts because Redis does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+from bot.storage.keys import Keys
+
+log = logging.getLogger(__name__)
+
+CREATE_LOCK_SECONDS = 60
+
+
+class ConversationStore:
+    """Finds or creates the backend conversation of a Slack conversation."""
+
+    def __init__(self, redis: Redis, keys: Keys, backend_name: str) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._backend = backend_name
+
+    async def find(self, conversation_key: str) -> str | None:
+        """The backend conversation id, or None when this Slack conversation is new."""
+        return await self._redis.get(self._keys.conversation(self._backend, conversation_key))
+
+    async def find_or_create(
+        self, conversation_key: str, create: Callable[[str], Awaitable[str]]
+    ) -> str:
+        """The existing id, or a new one from `create(conversation_key)`, stored.
+
+        A short Redis lock makes sure two processes handling the first two messages of a
+        thread at once create one backend conversation, not two. Raises what `create` raises.
+        """
+        existing = await self.find(conversation_key)
+        if existing:
+            return existing
+        lock = self._keys.conversation_lock(self._backend, conversation_key)
+        deadline = time.monotonic() + CREATE_LOCK_SECONDS
+        while not await self._redis.set(lock, "1", nx=True, ex=CREATE_LOCK_SECONDS):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)  # another process is creating it right now
+            existing = await self.find(conversation_key)
+            if existing:
+                return existing
+        try:
+            existing = await self.find(conversation_key)
+            if existing:
+                return existing
+            conversation_id = await create(conversation_key)
+            key = self._keys.conversation(self._backend, conversation_key)
+            await self._redis.set(key, conversation_id)
+            log.info("new %s conversation %s", self._backend, conversation_id)
+            return conversation_id
+        finally:
+            await self._redis.delete(lock)
+
+    async def forget(self, conversation_key: str) -> bool:
+        """Drop the mapping so the next message starts a fresh conversation."""
+        key = self._keys.conversation(self._backend, conversation_key)
+        return bool(await self._redis.delete(key))

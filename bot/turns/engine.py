@@ -1,0 +1,209 @@
+"""Running one turn: placeholder, backend conversation, message, run, status, answer.
+
+Whatever fails, the turn ends with the placeholder replaced by the answer or by a plain
+explanation: nobody is left looking at "Thinking…".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from bot.backends.base import (
+    Backend,
+    BackendError,
+    ConversationBusy,
+    RunState,
+    RunStatus,
+    UserMessage,
+)
+from bot.turns.conversations import ConversationStore
+from bot.turns.models import Turn
+from bot.turns.surface import ReplySurface
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How many status checks in a row may fail before we stop waiting for the run.
+MAX_POLL_FAILURES = 3
+
+TOO_SLOW = (
+    "Sorry, this took longer than {seconds:g} seconds, so I stopped it. "
+    "Please try again, perhaps with a shorter question."
+)
+FAILED = "Sorry, the model couldn't answer this time ({reason}). Please try again."
+EXPIRED = "Sorry, the model took too long and gave up. Please try again."
+CANCELLED = "This answer was stopped before it finished."
+CUT_SHORT = "The answer was cut short because it reached the length limit."
+EMPTY = "Sorry, the model finished without an answer. Please try again."
+UNEXPECTED = "Sorry, something went wrong on my side while answering. Please try again."
+BUSY = "I'm still working on an earlier message in this conversation. Please try again shortly."
+
+
+class TurnOutcome(StrEnum):
+    """How a turn ended, for logs, metrics and tests."""
+
+    ANSWERED = "answered"  # the answer replaced the placeholder
+    FAILED = "failed"  # the run or a server failed; the user was told
+    TIMED_OUT = "timed_out"  # past the deadline; the run was cancelled and the user told
+    CANCELLED = "cancelled"  # the run was cancelled by someone
+    ERROR = "error"  # a bug or an unexpected failure; the user was told
+
+
+@dataclass
+class Deadline:
+    """The point past which a turn gives up; `clock` is injectable for tests."""
+
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    @property
+    def passed(self) -> bool:
+        return self.elapsed >= self.seconds
+
+
+class TurnEngine:
+    """Takes one turn from question to answer against a backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        conversations: ConversationStore,
+        *,
+        poll_interval: float,
+        run_timeout: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend = backend
+        self._conversations = conversations
+        self._poll_interval = poll_interval
+        self._run_timeout = run_timeout
+        self._sleep = sleep
+        self._clock = clock
+
+    async def run(self, turn: Turn, surface: ReplySurface) -> TurnOutcome:
+        """Answer `turn` on `surface`. Never raises except for cancellation of the task."""
+        context = turn.log_context()
+        deadline = Deadline(self._run_timeout, self._clock)
+        try:
+            await surface.show_placeholder()
+            outcome = await self._answer(turn, surface, deadline)
+        except BackendError as error:
+            log.warning("turn failed: %s %s", error, context)
+            await surface.show_error(error.user_message)
+            outcome = TurnOutcome.FAILED
+        except asyncio.CancelledError:
+            await asyncio.shield(surface.show_error(UNEXPECTED))
+            raise
+        except Exception:
+            log.exception("turn crashed %s", context)
+            await surface.show_error(UNEXPECTED)
+            outcome = TurnOutcome.ERROR
+        log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
+        return outcome
+
+    async def _answer(self, turn: Turn, surface: ReplySurface, deadline: Deadline) -> TurnOutcome:
+        message = UserMessage(turn.text, turn.turn_id)
+        conversation_id = await self._conversations.find_or_create(
+            turn.conversation_key, self._backend.create_conversation
+        )
+        message_id = await self._while_busy(
+            lambda: self._backend.add_message(conversation_id, message), deadline
+        )
+        run_id = await self._while_busy(
+            lambda: self._backend.start_run(conversation_id, message), deadline
+        )
+        log.info("run %s started %s", run_id, turn.log_context())
+        state = await self._follow(conversation_id, run_id, surface, deadline)
+        if state is None:
+            await self._backend.cancel_run(conversation_id, run_id)
+            await surface.show_error(TOO_SLOW.format(seconds=self._run_timeout))
+            return TurnOutcome.TIMED_OUT
+        if state.usage is not None:
+            log.info(
+                "run %s used %d in / %d out tokens",
+                run_id,
+                state.usage.input_tokens,
+                state.usage.output_tokens,
+            )
+        return await self._finish(conversation_id, run_id, message_id, state, surface)
+
+    async def _while_busy(self, attempt: Callable[[], Awaitable[T]], deadline: Deadline) -> T:
+        """Repeat `attempt` while another run holds the conversation, until the deadline."""
+        while True:
+            try:
+                return await attempt()
+            except ConversationBusy as error:
+                if deadline.passed:
+                    raise BackendError("conversation stayed busy", user_message=BUSY) from error
+                await self._sleep(self._poll_interval)
+
+    async def _follow(
+        self, conversation_id: str, run_id: str, surface: ReplySurface, deadline: Deadline
+    ) -> RunState | None:
+        """Poll the run until it ends, showing each status change; None past the deadline."""
+        shown: RunStatus | None = None
+        failures = 0
+        while not deadline.passed:
+            try:
+                state = await self._backend.run_state(conversation_id, run_id)
+                failures = 0
+            except BackendError:
+                failures += 1
+                if failures >= MAX_POLL_FAILURES:
+                    await self._backend.cancel_run(conversation_id, run_id)
+                    raise
+                await self._sleep(self._poll_interval)
+                continue
+            if state.status.is_final:
+                return state
+            if state.status != shown:
+                shown = state.status
+                await surface.show_status(state.status, deadline.elapsed)
+            await self._sleep(self._poll_interval)
+        return None
+
+    async def _finish(
+        self,
+        conversation_id: str,
+        run_id: str,
+        message_id: str,
+        state: RunState,
+        surface: ReplySurface,
+    ) -> TurnOutcome:
+        if state.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):
+            answer = await self._backend.answer(conversation_id, run_id, message_id)
+            if answer.text.strip():
+                note = CUT_SHORT if state.status is RunStatus.INCOMPLETE else None
+                await surface.show_answer(answer.text, note=note)
+                return TurnOutcome.ANSWERED
+            await surface.show_error(CUT_SHORT if state.error else EMPTY)
+            return TurnOutcome.FAILED
+        if state.status is RunStatus.CANCELLED:
+            await surface.show_error(CANCELLED)
+            return TurnOutcome.CANCELLED
+        if state.status is RunStatus.EXPIRED:
+            await surface.show_error(EXPIRED)
+            return TurnOutcome.FAILED
+        await surface.show_error(FAILED.format(reason=_short_reason(state.error)))
+        return TurnOutcome.FAILED
+
+
+def _short_reason(error: str | None) -> str:
+    if not error:
+        return "no reason given"
+    return error if len(error) <= 200 else error[:197] + "…"

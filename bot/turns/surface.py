@@ -1,0 +1,36 @@
+"""What the engine needs from the place a reply is shown (Slack, a terminal, a test)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.backends.base import RunStatus
+from bot.turns.models import Turn
+
+
+class ReplySurface(Protocol):
+    """One turn's reply: a placeholder first, status changes, then an answer or an error.
+
+    Implementations must never raise out of `show_answer`/`show_error` for a problem they
+    can report another way, since those are the user's last chance to hear back.
+    """
+
+    async def show_placeholder(self) -> None:
+        """Show that the question was received and is being worked on."""
+        ...
+
+    async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
+        """The run's status changed (or is still the same after a long time)."""
+        ...
+
+    async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        """Replace the placeholder with the answer; `note` is a short remark shown after it."""
+        ...
+
+    async def show_error(self, message: str) -> None:
+        """Replace the placeholder with a plain-language explanation of what went wrong."""
+        ...
+
+
+SurfaceFactory = Callable[[Turn], ReplySurface]

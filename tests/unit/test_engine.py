@@ -1,0 +1,228 @@
+"""The turn engine's logic against a scripted backend, with a fake clock (no real waiting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.backends.base import (
+    Answer,
+    BackendError,
+    ConversationBusy,
+    RunState,
+    RunStatus,
+    UserMessage,
+)
+from bot.storage.keys import Keys
+from bot.turns.conversations import ConversationStore
+from bot.turns.engine import TurnEngine, TurnOutcome
+from bot.turns.models import Turn, TurnSource
+
+
+@dataclass
+class ScriptedBackend:
+    """Each run walks through `statuses`; records every call."""
+
+    statuses: list[RunStatus] = field(
+        default_factory=lambda: [RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.COMPLETED]
+    )
+    answer_text: str = "An answer."
+    busy_times: int = 0
+    poll_errors: int = 0
+    error: str | None = None
+    name: str = "scripted"
+    calls: list[str] = field(default_factory=list)
+    _polls: int = 0
+
+    async def create_conversation(self, conversation_key: str) -> str:
+        self.calls.append("create")
+        return f"conv-{len(self.calls)}"
+
+    async def add_message(self, conversation_id: str, message: UserMessage) -> str:
+        if self.busy_times:
+            self.busy_times -= 1
+            raise ConversationBusy("busy")
+        self.calls.append(f"add:{conversation_id}:{message.text}")
+        return "msg-1"
+
+    async def start_run(self, conversation_id: str, message: UserMessage) -> str:
+        self.calls.append("run")
+        return "run-1"
+
+    async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        if self.poll_errors:
+            self.poll_errors -= 1
+            raise BackendError("poll failed")
+        status = self.statuses[min(self._polls, len(self.statuses) - 1)]
+        self._polls += 1
+        return RunState(status, error=self.error if status.is_final else None)
+
+    async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
+        self.calls.append(f"answer:after={after_message_id}")
+        return Answer(self.answer_text)
+
+    async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        self.calls.append("cancel")
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass
+class RecordingSurface:
+    events: list[str] = field(default_factory=list)
+
+    async def show_placeholder(self) -> None:
+        self.events.append("placeholder")
+
+    async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
+        self.events.append(f"status:{status.value}")
+
+    async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        self.events.append(f"answer:{text}" + (f" ({note})" if note else ""))
+
+    async def show_error(self, message: str) -> None:
+        self.events.append(f"error:{message}")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_turn(key: str = "T1:C1:1.1", text: str = "Who was Hypatia?") -> Turn:
+    return Turn(key, "T1", "C1", "1.1", "U1", text, TurnSource.MENTION)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_engine(backend: ScriptedBackend, redis: Redis, keys: Keys, clock: FakeClock) -> TurnEngine:
+    store = ConversationStore(redis, keys, backend.name)
+    return TurnEngine(
+        backend, store, poll_interval=1.0, run_timeout=30.0, sleep=clock.sleep, clock=clock
+    )
+
+
+async def test_completed_run_shows_each_status_once_then_the_answer(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(
+        statuses=[RunStatus.QUEUED, RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.COMPLETED]
+    )
+    surface = RecordingSurface()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert outcome is TurnOutcome.ANSWERED
+    assert surface.events == [
+        "placeholder",
+        "status:queued",
+        "status:in_progress",
+        "answer:An answer.",
+    ]
+    assert backend.calls == ["create", "add:conv-1:Who was Hypatia?", "run", "answer:after=msg-1"]
+
+
+async def test_second_turn_reuses_the_conversation(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend()
+    engine = make_engine(backend, redis, keys, clock)
+    await engine.run(make_turn(), RecordingSurface())
+    await engine.run(make_turn(text="And then?"), RecordingSurface())
+    assert backend.calls.count("create") == 1
+    assert "add:conv-1:And then?" in backend.calls
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (RunStatus.FAILED, "couldn't answer"),
+        (RunStatus.EXPIRED, "took too long"),
+        (RunStatus.CANCELLED, "stopped"),
+    ],
+)
+async def test_unsuccessful_runs_end_in_a_plain_message(
+    redis: Redis, keys: Keys, clock: FakeClock, status: RunStatus, expected: str
+) -> None:
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS, status], error="boom")
+    surface = RecordingSurface()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert outcome is not TurnOutcome.ANSWERED
+    assert surface.events[-1].startswith("error:") and expected in surface.events[-1]
+
+
+async def test_incomplete_run_shows_the_partial_answer_with_a_note(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(statuses=[RunStatus.INCOMPLETE], error="incomplete: max_tokens")
+    surface = RecordingSurface()
+    await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert surface.events[-1] == "answer:An answer. (" + (
+        "The answer was cut short because it reached the length limit.)"
+    )
+
+
+async def test_run_past_the_deadline_is_cancelled_and_explained(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS])
+    surface = RecordingSurface()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert outcome is TurnOutcome.TIMED_OUT
+    assert "cancel" in backend.calls
+    assert "longer than 30 seconds" in surface.events[-1]
+    assert clock.now == pytest.approx(30.0)
+
+
+async def test_busy_conversation_is_retried_until_free(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(busy_times=3)
+    surface = RecordingSurface()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert outcome is TurnOutcome.ANSWERED
+    assert backend.calls.count("run") == 1
+
+
+async def test_status_checks_failing_repeatedly_end_the_turn_with_an_error(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(poll_errors=5)
+    surface = RecordingSurface()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert outcome is TurnOutcome.FAILED
+    assert "cancel" in backend.calls
+    assert surface.events[-1].startswith("error:")
+
+
+async def test_a_single_failed_status_check_is_survived(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(poll_errors=1)
+    surface = RecordingSurface()
+    assert await make_engine(backend, redis, keys, clock).run(make_turn(), surface) is (
+        TurnOutcome.ANSWERED
+    )
+
+
+async def test_unexpected_exception_still_replaces_the_placeholder(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    class Broken(ScriptedBackend):
+        async def start_run(self, conversation_id: str, message: UserMessage) -> str:
+            raise RuntimeError("bug")
+
+    surface = RecordingSurface()
+    outcome = await make_engine(Broken(), redis, keys, clock).run(make_turn(), surface)
+    assert outcome is TurnOutcome.ERROR
+    assert surface.events[-1].startswith("error:Sorry, something went wrong")

@@ -1,0 +1,56 @@
+from bot.slack.render import escape_mrkdwn, split_message
+
+
+def test_escape_neutralises_broadcasts_and_mentions() -> None:
+    text = "Hi <!channel> <!here> <!everyone> <!subteam^S123> <@U1> & <https://x|y>"
+    escaped = escape_mrkdwn(text)
+    assert "<" not in escaped and ">" not in escaped
+    assert "&lt;!channel&gt;" in escaped
+    assert "&amp;" in escaped
+
+
+def test_short_text_is_one_chunk() -> None:
+    assert split_message("hello") == ["hello"]
+    assert split_message("") == [""]
+
+
+def test_split_prefers_paragraph_boundaries_and_keeps_order() -> None:
+    paragraphs = [f"Paragraph {i}. " + "word " * 40 for i in range(60)]
+    text = "\n\n".join(p.strip() for p in paragraphs)
+    chunks = split_message(text, limit=1000)
+    assert all(len(chunk) <= 1000 for chunk in chunks)
+    assert "\n\n".join(chunks) == text
+    for chunk in chunks:
+        assert chunk.startswith("Paragraph")
+
+
+def test_long_paragraph_is_split_at_spaces_without_losing_text() -> None:
+    text = " ".join(f"w{i}" for i in range(3000))
+    chunks = split_message(text, limit=500)
+    assert all(len(chunk) <= 500 for chunk in chunks)
+    assert "".join(chunks) == text
+
+
+def test_code_block_split_is_closed_and_reopened() -> None:
+    code = "\n".join(f"print({i})" for i in range(400))
+    text = f"Intro\n\n```python\n{code}\n```\n\nOutro"
+    chunks = split_message(text, limit=600)
+    assert all(len(chunk) <= 600 for chunk in chunks)
+    code_chunks = [chunk for chunk in chunks if "print(" in chunk]
+    assert len(code_chunks) > 1
+    for chunk in code_chunks:
+        block = chunk[chunk.index("```python") :]
+        assert block.startswith("```python\n")
+        assert chunk.count("```") == 2, "every chunk opens and closes its part of the code"
+    lines = [line for chunk in code_chunks for line in chunk.split("\n") if "print(" in line]
+    assert lines == code.split("\n")
+    assert chunks[-1].endswith("Outro")
+
+
+def test_code_block_with_blank_lines_stays_one_block() -> None:
+    text = "```\na\n\nb\n```"
+    assert split_message(text) == [text]
+
+
+def test_unclosed_fence_is_closed() -> None:
+    assert split_message("```\ncode") == ["```\ncode\n```"]

@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import build_parser, main
+from bot.settings import SPECS, BackendKind, ConfigError, Settings, read_env_file
+
+
+def test_defaults_match_the_contract(tmp_path: Path) -> None:
+    settings = Settings.load({}, env_file=tmp_path / "none")
+    assert settings.backend is BackendKind.RESPONSES
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.port == 3000
+    assert settings.redis_prefix == "tutor:"
+    assert settings.redis_url is None
+    assert "history tutor" in settings.tutor_instructions
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nexport PORT=4000\nTUTOR_NAME='Ada'\nTUTOR_MODEL=m # note\n")
+    settings = Settings.load({"PORT": "5000"}, env_file=env_file)
+    assert settings.port == 5000
+    assert settings.tutor_name == "Ada"
+    assert settings.tutor_model == "m"
+
+
+def test_every_malformed_setting_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(
+            {"PORT": "x", "TUTOR_BACKEND": "bard", "REDIS_URL": "http://x"},
+            env_file=tmp_path / "none",
+        )
+    message = str(raised.value)
+    assert "PORT" in message and "REDIS_URL" in message
+    assert "responses, assistants, chat" in message
+
+
+def test_missing_slack_credentials_are_explained() -> None:
+    with pytest.raises(ConfigError, match=r"SLACK_BOT_TOKEN.*SLACK_SIGNING_SECRET"):
+        Settings().require_slack()
+    Settings(slack_bot_token="xoxb-1", slack_app_token="xapp-1").require_slack()
+    with pytest.raises(ConfigError, match="xoxb-"):
+        Settings(slack_bot_token="token", slack_signing_secret="s").require_slack()
+
+
+def test_help_lists_subcommands_and_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "serve" in out
+    for spec in SPECS:
+        assert spec.env in out
+
+
+def test_main_without_credentials_exits_plainly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for spec in SPECS:
+        monkeypatch.delenv(spec.env, raising=False)
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "SLACK_BOT_TOKEN" in err and "manifest.yml" in err
+    assert "Traceback" not in err
+
+
+def test_env_file_parsing(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text('A="x y"\nB=1\n\nnot a line\n')
+    assert read_env_file(path) == {"A": "x y", "B": "1"}
