@@ -76,11 +76,22 @@ class UserMessage:
 
 
 class BackendError(Exception):
-    """The model server could not do what was asked; `user_message` is safe to show."""
+    """The model server could not do what was asked.
 
-    def __init__(self, message: str, *, user_message: str | None = None) -> None:
+    `reason` is a short phrase ("the model server had an internal error") that fits in a
+    sentence; `user_message` is a whole sentence with advice, safe to show as it is.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "the model server had a problem", advice: str = ""
+    ) -> None:
         super().__init__(message)
-        self.user_message = user_message or "The tutor's model server had a problem."
+        self.reason = reason
+        self.advice = advice or "Please try again."
+
+    @property
+    def user_message(self) -> str:
+        return f"Sorry, {self.reason}. {self.advice}"
 
 
 class ConversationBusy(BackendError):

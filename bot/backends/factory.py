@@ -6,7 +6,9 @@ from redis.asyncio import Redis
 
 from bot.backends.assistants import AssistantsBackend
 from bot.backends.base import Backend
+from bot.backends.chat import ChatBackend
 from bot.backends.openai_client import make_client
+from bot.backends.responses import ResponsesBackend
 from bot.settings import BackendKind, ConfigError, Settings
 from bot.storage.keys import Keys
 
@@ -37,4 +39,20 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
         )
-    raise ConfigError(f"TUTOR_BACKEND={settings.backend.value} is not available yet.")
+    if settings.backend is BackendKind.CHAT:
+        return ChatBackend(
+            client,
+            redis,
+            keys,
+            model=settings.tutor_model,
+            instructions=settings.tutor_instructions,
+            max_output_tokens=settings.max_output_tokens,
+            token_budget=settings.chat_token_budget,
+            token_field=settings.chat_token_field,
+        )
+    return ResponsesBackend(
+        client,
+        model=settings.tutor_model,
+        instructions=settings.tutor_instructions,
+        max_output_tokens=settings.max_output_tokens,
+    )

@@ -12,11 +12,13 @@ from bot.backends.base import BackendError, ConversationBusy
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = "I couldn't reach the model server. Please try again in a moment."
-RATE_LIMITED = "The model server is busy right now (rate limit). Please try again in a minute."
-SERVER_ERROR = "The model server had an internal error. Please try again."
-AUTH_ERROR = "The tutor is not set up correctly (the model server refused its API key)."
-BAD_REQUEST = "The model server rejected the request."
+UNREACHABLE = "I couldn't reach the model server"
+RATE_LIMITED = "the model server is busy right now (rate limit)"
+SERVER_ERROR = "the model server had an internal error"
+AUTH_ERROR = "the model server refused the tutor's API key"
+BAD_REQUEST = "the model server rejected the request"
+TRY_LATER = "Please try again in a minute."
+TELL_ADMIN = "Please tell whoever runs the tutor."
 
 
 def is_busy_error(error: openai.APIStatusError) -> bool:
@@ -34,21 +36,23 @@ def translated_errors(action: str) -> Iterator[None]:
     try:
         yield
     except openai.APITimeoutError as error:
-        raise BackendError(f"{action}: timed out", user_message=UNREACHABLE) from error
+        raise BackendError(f"{action}: timed out", reason=UNREACHABLE) from error
     except openai.APIConnectionError as error:
-        raise BackendError(f"{action}: connection failed", user_message=UNREACHABLE) from error
+        raise BackendError(f"{action}: connection failed", reason=UNREACHABLE) from error
     except openai.APIStatusError as error:
         status = error.status_code
         log.warning("model server answered %s to %s", status, action)
         if is_busy_error(error):
             raise ConversationBusy(f"{action}: conversation busy") from error
         if status == 429:
-            raise BackendError(f"{action}: 429", user_message=RATE_LIMITED) from error
+            raise BackendError(f"{action}: 429", reason=RATE_LIMITED, advice=TRY_LATER) from error
         if status in (401, 403):
-            raise BackendError(f"{action}: {status}", user_message=AUTH_ERROR) from error
+            raise BackendError(
+                f"{action}: {status}", reason=AUTH_ERROR, advice=TELL_ADMIN
+            ) from error
         if status >= 500:
-            raise BackendError(f"{action}: {status}", user_message=SERVER_ERROR) from error
-        raise BackendError(f"{action}: {status}", user_message=BAD_REQUEST) from error
+            raise BackendError(f"{action}: {status}", reason=SERVER_ERROR) from error
+        raise BackendError(f"{action}: {status}", reason=BAD_REQUEST, advice=TELL_ADMIN) from error
 
 
 def make_client(

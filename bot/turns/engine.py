@@ -37,13 +37,13 @@ TOO_SLOW = (
     "Sorry, this took longer than {seconds:g} seconds, so I stopped it. "
     "Please try again, perhaps with a shorter question."
 )
-FAILED = "Sorry, the model couldn't answer this time ({reason}). Please try again."
+FAILED = "Sorry, the model couldn't answer this time: {reason}. Please try again."
 EXPIRED = "Sorry, the model took too long and gave up. Please try again."
 CANCELLED = "This answer was stopped before it finished."
 CUT_SHORT = "The answer was cut short because it reached the length limit."
 EMPTY = "Sorry, the model finished without an answer. Please try again."
 UNEXPECTED = "Sorry, something went wrong on my side while answering. Please try again."
-BUSY = "I'm still working on an earlier message in this conversation. Please try again shortly."
+BUSY = "this conversation is still busy with an earlier question"
 
 
 class TurnOutcome(StrEnum):
@@ -149,7 +149,7 @@ class TurnEngine:
                 return await attempt()
             except ConversationBusy as error:
                 if deadline.passed:
-                    raise BackendError("conversation stayed busy", user_message=BUSY) from error
+                    raise BackendError("conversation stayed busy", reason=BUSY) from error
                 await self._sleep(self._poll_interval)
 
     async def _follow(

@@ -1,0 +1,169 @@
+"""The chat backend (private): history in our Redis, answers from any Chat Completions server.
+
+vLLM, Ollama, llama.cpp, LM Studio and LiteLLM all speak Chat Completions but keep no
+conversations, so the bot runs each turn itself: it streams a completion in a task and
+reports the same statuses as a server-side run, so the placeholder behaves the same way.
+Only the safe subset of parameters is sent (no `tool_choice`, no `stream_options`), and
+`usage` is recorded only when the server reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import openai
+from redis.asyncio import Redis
+
+from bot.backends.base import Answer, BackendError, RunState, RunStatus, Usage, UserMessage
+from bot.backends.chat_history import ChatHistoryStore, ChatMessage, fit_to_budget
+from bot.backends.openai_client import translated_errors
+from bot.settings import TokenLimitField
+from bot.storage.keys import Keys
+
+log = logging.getLogger(__name__)
+
+RUN_RECORD_TTL_SECONDS = 24 * 60 * 60
+STREAM_CUT = "the connection to the model was lost before the answer was complete"
+INTERRUPTED = "the bot restarted while the model was answering"
+
+
+class ChatBackend:
+    """Runs turns as streamed chat completions over the history kept in Redis."""
+
+    name = "chat"
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        redis: Redis,
+        keys: Keys,
+        *,
+        model: str,
+        instructions: str,
+        max_output_tokens: int,
+        token_budget: int,
+        token_field: TokenLimitField,
+    ) -> None:
+        self._client = client
+        self._redis = redis
+        self._keys = keys
+        self._history = ChatHistoryStore(redis, keys)
+        self._model = model
+        self._instructions = instructions
+        self._max_output_tokens = max_output_tokens
+        self._token_budget = token_budget
+        self._token_field = token_field
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # strong references to running turns
+
+    async def create_conversation(self, conversation_key: str) -> str:
+        return "chat_" + uuid.uuid4().hex
+
+    async def add_message(self, conversation_id: str, message: UserMessage) -> str:
+        entry = ChatMessage("user", message.text, message.turn_id)
+        return str(await self._history.append(conversation_id, entry))
+
+    async def start_run(self, conversation_id: str, message: UserMessage) -> str:
+        run_id = "chatrun_" + uuid.uuid4().hex
+        await self._record(run_id, status=RunStatus.QUEUED, conversation=conversation_id)
+        task = asyncio.create_task(self._complete(conversation_id, run_id, message.turn_id))
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
+        return run_id
+
+    async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        record = await self._redis.hgetall(self._keys.chat_run(run_id))
+        if not record:
+            return RunState(RunStatus.FAILED, error="unknown run")
+        status = RunStatus(record["status"])
+        if not status.is_final and run_id not in self._tasks:
+            await self._record(run_id, status=RunStatus.FAILED, error=INTERRUPTED)
+            return RunState(RunStatus.FAILED, error=INTERRUPTED)
+        usage = None
+        if "input_tokens" in record:
+            usage = Usage(int(record["input_tokens"]), int(record.get("output_tokens", 0)))
+        return RunState(status, error=record.get("error") or None, usage=usage)
+
+    async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
+        record = await self._redis.hgetall(self._keys.chat_run(run_id))
+        return Answer(record.get("answer", ""))
+
+    async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        task = self._tasks.get(run_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        # A task cancelled before it ran never recorded anything: record it here.
+        record = await self._redis.hgetall(self._keys.chat_run(run_id))
+        if record and not RunStatus(record["status"]).is_final:
+            await self._record(run_id, status=RunStatus.CANCELLED)
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self._client.close()
+
+    async def _complete(self, conversation_id: str, run_id: str, turn_id: str) -> None:
+        """Stream one completion and record its outcome; the history gets only whole answers."""
+        try:
+            await self._record(run_id, status=RunStatus.IN_PROGRESS)
+            history = await self._history.read(conversation_id)
+            messages = fit_to_budget(self._instructions, history, self._token_budget)
+            text, finish_reason, usage = await self._stream(messages)
+            if finish_reason is None:
+                await self._record(run_id, status=RunStatus.FAILED, error=STREAM_CUT)
+                return
+            await self._history.append(conversation_id, ChatMessage("assistant", text, turn_id))
+            status = RunStatus.INCOMPLETE if finish_reason == "length" else RunStatus.COMPLETED
+            await self._record(run_id, status=status, answer=text, **usage)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._record(run_id, status=RunStatus.CANCELLED))
+            raise
+        except BackendError as error:
+            await self._record(run_id, status=RunStatus.FAILED, error=error.reason)
+        except Exception:
+            log.exception("chat run %s crashed", run_id)
+            await self._record(run_id, status=RunStatus.FAILED, error="unexpected error")
+
+    async def _stream(self, messages: list[ChatMessage]) -> tuple[str, str | None, dict[str, int]]:
+        """(answer text, finish reason or None if the stream broke off, usage if reported)."""
+        request: dict[str, Any] = {
+            "model": self._model,
+            "messages": [
+                {"role": "system", "content": self._instructions},
+                *({"role": m.role, "content": m.content} for m in messages),
+            ],
+            "stream": True,
+            self._token_field.value: self._max_output_tokens,
+        }
+        parts: list[str] = []
+        finish_reason: str | None = None
+        usage: dict[str, int] = {}
+        with translated_errors("chat completion"):
+            stream = await self._client.chat.completions.create(**request)
+            try:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = {
+                            "input_tokens": chunk.usage.prompt_tokens,
+                            "output_tokens": chunk.usage.completion_tokens,
+                        }
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            parts.append(choice.delta.content)
+                        finish_reason = choice.finish_reason or finish_reason
+            except Exception as error:  # the transport's error type varies by SDK version
+                log.warning("chat stream broke off: %s", type(error).__name__)
+                return "".join(parts), None, usage
+        return "".join(parts), finish_reason, usage
+
+    async def _record(self, run_id: str, **fields: object) -> None:
+        key = self._keys.chat_run(run_id)
+        mapping = {name: str(value) for name, value in fields.items() if value is not None}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, RUN_RECORD_TTL_SECONDS)
+            await pipe.execute()

@@ -1,0 +1,135 @@
+"""Chat Completions of the OpenAI stand-in: POST /chat/completions, whole or streamed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from bot.local.openai_common import (
+    JSON,
+    ApiError,
+    break_connection,
+    cut_point,
+    json_body,
+    missing,
+    new_id,
+    now,
+    open_event_stream,
+    sleep_until,
+    sse,
+)
+from bot.local.scripted_model import Reply, pieces, respond
+
+FINGERPRINT = "fp_standin"
+FAILURE_MESSAGE = "The model failed (scripted)."
+
+
+def chat_messages(value: Any) -> list[tuple[str, str]]:
+    """The request's messages as (role, text); text parts of a content list are joined."""
+    if not isinstance(value, list) or not value:
+        raise missing("messages")
+    return [(str(message.get("role")), _text(message.get("content"))) for message in value]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = (part.get("text", "") for part in content if isinstance(part, dict))
+        return "\n".join(text for text in texts if text)
+    return ""
+
+
+def usage_json(reply: Reply) -> JSON:
+    return {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "total_tokens": reply.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def finish_reason(reply: Reply) -> str:
+    return "length" if reply.directives.incomplete else "stop"
+
+
+class ChatAPI:
+    """The handler of /chat/completions."""
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/chat/completions", self.create)]
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        body = await json_body(request)
+        if not body.get("model"):
+            raise missing("model")
+        reply = respond(chat_messages(body.get("messages")))
+        if reply.directives.fail:
+            raise ApiError(500, FAILURE_MESSAGE, code="server_error", type="server_error")
+        completion = Completion(new_id("chatcmpl-"), body["model"], reply)
+        if body.get("stream"):
+            options = body.get("stream_options") or {}
+            return await completion.stream(request, bool(options.get("include_usage")))
+        await asyncio.sleep(reply.directives.slow or 0)
+        return web.json_response(completion.whole())
+
+
+class Completion:
+    """One completion's answer, as one object or as a stream of chunks."""
+
+    def __init__(self, completion_id: str, model: str, reply: Reply) -> None:
+        self.id = completion_id
+        self.model = model
+        self.reply = reply
+        self.created = now()
+
+    def whole(self) -> JSON:
+        message = {"role": "assistant", "content": self.reply.text, "refusal": None}
+        choice = {"index": 0, "message": {**message, "annotations": []}, "logprobs": None}
+        return {
+            **self._envelope("chat.completion"),
+            "choices": [{**choice, "finish_reason": finish_reason(self.reply)}],
+            "usage": usage_json(self.reply),
+        }
+
+    async def stream(self, request: web.Request, include_usage: bool) -> web.StreamResponse:
+        """Role first, then ~20-character pieces, the finish reason, usage if asked, [DONE]."""
+        stream = await open_event_stream(request)
+        extra = {"usage": None} if include_usage else {}
+        chunks = pieces(self.reply.text)
+        start = time.monotonic()
+        step = (self.reply.directives.slow or 0.0) / (len(chunks) + 1)
+        await stream.write(sse(self._chunk({"role": "assistant", "content": ""}, None, extra)))
+        cut = self.reply.directives.cut
+        for index, text in enumerate(chunks):
+            if cut and index == cut_point(len(chunks)):
+                break_connection(request)
+            await sleep_until(start + step * (index + 1))
+            await stream.write(sse(self._chunk({"content": text}, None, extra)))
+        if cut:
+            break_connection(request)
+        await sleep_until(start + step * (len(chunks) + 1))
+        await stream.write(sse(self._chunk({}, finish_reason(self.reply), extra)))
+        if include_usage:
+            usage_chunk = {**self._envelope("chat.completion.chunk"), "choices": []}
+            await stream.write(sse({**usage_chunk, "usage": usage_json(self.reply)}))
+        await stream.write(sse("[DONE]"))
+        return stream
+
+    def _chunk(self, delta: JSON, reason: str | None, extra: JSON) -> JSON:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+        return {**self._envelope("chat.completion.chunk"), "choices": [choice], **extra}
+
+    def _envelope(self, kind: str) -> JSON:
+        return {
+            "id": self.id,
+            "object": kind,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": FINGERPRINT,
+            "service_tier": "default",
+        }

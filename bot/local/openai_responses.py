@@ -1,0 +1,398 @@
+"""The Responses protocol of the OpenAI stand-in: POST /responses (plain, background, streamed).
+
+A background response's status comes from the clock; a streamed one is driven by its stream.
+Either way it becomes final in `_finish`, once, which also appends its output to the conversation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.local.openai_common import (
+    JSON,
+    ApiError,
+    Pacing,
+    Schedule,
+    Timers,
+    break_connection,
+    check_metadata,
+    cut_point,
+    json_body,
+    missing,
+    new_id,
+    open_event_stream,
+    sleep_until,
+    sse,
+)
+from bot.local.openai_conversations import (
+    Conversation,
+    ConversationsAPI,
+    message_item,
+    messages_of,
+    stored_items,
+    text_part,
+)
+from bot.local.scripted_model import Reply, pieces, respond
+
+ACTIVE = frozenset({"queued", "in_progress"})
+FINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
+FAILURE = {"code": "server_error", "message": "The model failed (scripted)."}
+LOCKED = (
+    "Another process is currently operating on this conversation. Please retry after a few seconds."
+)
+ECHOED = ("instructions", "max_output_tokens", "previous_response_id")
+
+
+@dataclass
+class ResponseJob:
+    """One response: its answer is decided at creation, its status by the clock or its stream."""
+
+    id: str
+    request: JSON
+    schedule: Schedule
+    reply: Reply
+    history: list[tuple[str, str]]
+    background: bool
+    store: bool
+    conversation_id: str | None
+    metadata: dict[str, str]
+    status: str
+    item_id: str = field(default_factory=lambda: new_id("msg_"))
+    output: list[JSON] = field(default_factory=list)
+    ended_at: int | None = None
+    streaming: bool = False
+
+    @property
+    def outcome(self) -> str:
+        steer = self.reply.directives
+        if steer.fail:
+            return "failed"
+        return "incomplete" if steer.incomplete else "completed"
+
+
+def response_json(job: ResponseJob) -> JSON:
+    """The response as the API shows it (the SDK's `Response`)."""
+    request = job.request
+    return {
+        "id": job.id,
+        "object": "response",
+        "created_at": job.schedule.created_at,
+        "status": job.status,
+        "background": job.background,
+        "completed_at": job.ended_at if job.status == "completed" else None,
+        "error": dict(FAILURE) if job.status == "failed" else None,
+        "incomplete_details": _incomplete_details(job),
+        **{name: request.get(name) for name in ECHOED},
+        "max_tool_calls": None,
+        "model": request["model"],
+        "output": job.output,
+        "parallel_tool_calls": request.get("parallel_tool_calls", True),
+        "conversation": {"id": job.conversation_id} if job.conversation_id else None,
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "temperature": request.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": request.get("top_p", 1.0),
+        "top_logprobs": 0,
+        "truncation": request.get("truncation") or "disabled",
+        "usage": _usage(job.reply) if job.output else None,
+        "user": None,
+        "metadata": job.metadata,
+        "prompt_cache_key": None,
+        "safety_identifier": None,
+    }
+
+
+def _incomplete_details(job: ResponseJob) -> JSON | None:
+    return {"reason": "max_output_tokens"} if job.status == "incomplete" else None
+
+
+def _usage(reply: Reply) -> JSON:
+    return {
+        "input_tokens": reply.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": reply.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": reply.total_tokens,
+    }
+
+
+def output_message(job: ResponseJob, status: str, text: str | None) -> JSON:
+    """The assistant message the response outputs (no content yet when `text` is None)."""
+    content = [] if text is None else [text_part("assistant", text)]
+    return {**message_item("assistant", content, status), "id": job.item_id}
+
+
+class EventWriter:
+    """Writes a response's stream events, numbering them as the API does."""
+
+    def __init__(self, stream: web.StreamResponse, job: ResponseJob) -> None:
+        self.stream = stream
+        self.job = job
+        self.sequence = 0
+
+    async def send(self, kind: str, **fields: Any) -> None:
+        event = {"type": kind, "sequence_number": self.sequence, **fields}
+        self.sequence += 1
+        await self.stream.write(sse(event, event=kind))
+
+    async def state(self, kind: str) -> None:
+        """An event carrying the whole response, as it is now."""
+        await self.send(kind, response=response_json(self.job))
+
+    async def part(self, kind: str, text: str, **fields: Any) -> None:
+        place = {"item_id": self.job.item_id, "output_index": 0, "content_index": 0}
+        await self.send(kind, **place, **fields, part=text_part("assistant", text))
+
+
+class ResponsesAPI:
+    """State and handlers of /responses; owns the conversations it reads and extends."""
+
+    def __init__(self, pacing: Pacing, timers: Timers) -> None:
+        self.pacing = pacing
+        self.timers = timers
+        self.jobs: dict[str, ResponseJob] = {}
+        self.conversations_api = ConversationsAPI(self)
+
+    @property
+    def conversations(self) -> dict[str, Conversation]:
+        return self.conversations_api.conversations
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            *self.conversations_api.routes(),
+            web.post("/v1/responses", self.create),
+            web.get("/v1/responses/{response_id}", self.get),
+            web.delete("/v1/responses/{response_id}", self.delete),
+            web.post("/v1/responses/{response_id}/cancel", self.cancel),
+        ]
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        body = await json_body(request)
+        job = self._new_job(body)
+        if body.get("stream"):
+            return await self._stream(request, job)
+        if job.background:
+            self._follow(job)
+            return web.json_response(response_json(job))
+        await sleep_until(job.schedule.finished)
+        self.refresh(job)
+        return web.json_response(response_json(job))
+
+    async def get(self, request: web.Request) -> web.Response:
+        if request.query.get("stream") == "true":
+            raise ApiError(400, "The stand-in does not replay streams: retrieve without stream.")
+        job = self._job(request)
+        self.refresh(job)
+        return web.json_response(response_json(job))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        del self.jobs[job.id]
+        return web.json_response({"id": job.id, "object": "response.deleted", "deleted": True})
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        if not job.background:
+            raise ApiError(400, "Only responses created with background=true can be cancelled.")
+        self.refresh(job)
+        if job.status in FINAL:
+            raise ApiError(400, f"Cannot cancel a response with status '{job.status}'.")
+        job.status = "cancelled"
+        job.ended_at = job.schedule.epoch(time.monotonic())
+        return web.json_response(response_json(job))
+
+    def _job(self, request: web.Request) -> ResponseJob:
+        response_id = request.match_info["response_id"]
+        job = self.jobs.get(response_id)
+        if job is None or not job.store:
+            raise ApiError(404, f"Response with id '{response_id}' not found.")
+        return job
+
+    # -- creation --------------------------------------------------------------------------
+
+    def _new_job(self, body: JSON) -> ResponseJob:
+        """Validate the request, decide the answer, and put the input on the conversation."""
+        if not body.get("model"):
+            raise missing("model")
+        if "input" not in body:
+            raise missing("input")
+        background, store = bool(body.get("background")), body.get("store") is not False
+        if background and not store:
+            raise ApiError(400, "Background mode requires store=true.", param="background")
+        conversation = self._conversation(body)
+        items = stored_items(body["input"], "input")
+        history = self._history(body, conversation) + messages_of(items)
+        reply = respond(self._instructions(body) + history)
+        job = ResponseJob(
+            id=new_id("resp_"),
+            request=body,
+            schedule=self._schedule(background, reply),
+            reply=reply,
+            history=history,
+            background=background,
+            store=store,
+            conversation_id=conversation.id if conversation else None,
+            metadata=check_metadata(body.get("metadata")),
+            status="queued" if background else "in_progress",
+        )
+        if conversation is not None:
+            conversation.items.extend(items)
+            conversation.response_ids.append(job.id)
+        self.jobs[job.id] = job
+        return job
+
+    def _conversation(self, body: JSON) -> Conversation | None:
+        value = body.get("conversation")
+        if value is None:
+            return None
+        if body.get("previous_response_id"):
+            raise ApiError(
+                400,
+                "Mutually exclusive parameters: 'previous_response_id' and 'conversation'.",
+                param="conversation",
+            )
+        conversation_id = value.get("id") if isinstance(value, dict) else value
+        conversation = self.conversations_api.conversation(str(conversation_id))
+        self.ensure_unlocked(conversation)
+        return conversation
+
+    def _history(self, body: JSON, conversation: Conversation | None) -> list[tuple[str, str]]:
+        """What came before this input: the conversation's items or the previous response."""
+        if conversation is not None:
+            return messages_of(conversation.items)
+        previous_id = body.get("previous_response_id")
+        if not previous_id:
+            return []
+        previous = self.jobs.get(previous_id)
+        if previous is None or not previous.store:
+            raise ApiError(
+                404,
+                f"Previous response with id '{previous_id}' not found.",
+                param="previous_response_id",
+            )
+        self.refresh(previous)
+        answered = [("assistant", previous.reply.text)] if previous.output else []
+        return previous.history + answered
+
+    @staticmethod
+    def _instructions(body: JSON) -> list[tuple[str, str]]:
+        instructions = body.get("instructions")
+        return [("system", instructions)] if isinstance(instructions, str) and instructions else []
+
+    def _schedule(self, background: bool, reply: Reply) -> Schedule:
+        """Background work queues and takes `in_progress_seconds`; other work only `[slow:…]`."""
+        slow = reply.directives.slow
+        if background:
+            working = self.pacing.in_progress_seconds if slow is None else slow
+            return Schedule.begin(self.pacing.queued_seconds, working)
+        return Schedule.begin(0.0, slow or 0.0)
+
+    def _follow(self, job: ResponseJob) -> None:
+        self.timers.at(job.schedule.started, lambda: self.refresh(job))
+        self.timers.at(job.schedule.finished, lambda: self.refresh(job))
+
+    # -- streaming -------------------------------------------------------------------------
+
+    async def _stream(self, request: web.Request, job: ResponseJob) -> web.StreamResponse:
+        """Play the response as events; an interrupted background response carries on."""
+        job.streaming = True
+        stream = await open_event_stream(request)
+        try:
+            await self._play(request, job, EventWriter(stream, job))
+        finally:
+            job.streaming = False
+            if job.status not in FINAL and job.background:
+                self.refresh(job)
+                self._follow(job)
+            elif job.status not in FINAL:
+                job.status = "cancelled"
+                job.ended_at = job.schedule.epoch(time.monotonic())
+        return stream
+
+    async def _play(self, request: web.Request, job: ResponseJob, events: EventWriter) -> None:
+        await events.state("response.created")
+        if job.background:
+            await events.state("response.queued")
+            await sleep_until(job.schedule.started)
+        job.status = "in_progress"
+        await events.state("response.in_progress")
+        if job.outcome == "failed":
+            await sleep_until(job.schedule.finished)
+            self._finish(job)
+            await events.state("response.failed")
+            return
+        await self._play_text(request, job, events)
+        if job.status in FINAL:  # cancelled while streaming
+            return
+        self._finish(job)
+        await events.send("response.output_item.done", output_index=0, item=job.output[0])
+        await events.state(f"response.{job.status}")
+
+    async def _play_text(self, request: web.Request, job: ResponseJob, events: EventWriter) -> None:
+        """The message's events up to its text being done, spread over the working time."""
+        item = output_message(job, "in_progress", None)
+        await events.send("response.output_item.added", output_index=0, item=item)
+        await events.part("response.content_part.added", "")
+        chunks = pieces(job.reply.text)
+        start = time.monotonic()
+        step = max(0.0, job.schedule.finished - start) / max(1, len(chunks))
+        place = {"item_id": job.item_id, "output_index": 0, "content_index": 0}
+        cut = job.reply.directives.cut
+        for index, chunk in enumerate(chunks):
+            if cut and index == cut_point(len(chunks)):
+                break_connection(request)
+            await events.send("response.output_text.delta", **place, delta=chunk, logprobs=[])
+            await sleep_until(start + step * (index + 1))
+        if cut:
+            break_connection(request)
+        text = job.reply.text
+        await events.send("response.output_text.done", **place, text=text, logprobs=[])
+        await events.part("response.content_part.done", text)
+
+    # -- the clock -------------------------------------------------------------------------
+
+    def refresh(self, job: ResponseJob) -> None:
+        """Bring a background (or plain) response's status up to the clock."""
+        if job.status in FINAL or job.streaming:
+            return
+        moment = time.monotonic()
+        if moment < job.schedule.started:
+            return
+        job.status = "in_progress"
+        if moment >= job.schedule.finished:
+            self._finish(job)
+
+    def _finish(self, job: ResponseJob) -> None:
+        """The one place a response becomes final; its output joins the conversation here."""
+        if job.status in FINAL:
+            return
+        job.status = job.outcome
+        job.ended_at = job.schedule.epoch(job.schedule.finished)
+        if job.status == "failed":
+            return
+        job.output = [output_message(job, job.status, job.reply.text)]
+        conversation = self.conversations.get(job.conversation_id or "")
+        if conversation is not None:
+            conversation.items.append(dict(job.output[0]))
+
+    def refresh_conversation(self, conversation: Conversation) -> None:
+        for response_id in conversation.response_ids:
+            if response_id in self.jobs:
+                self.refresh(self.jobs[response_id])
+
+    def ensure_unlocked(self, conversation: Conversation) -> None:
+        """400 `conversation_locked` while another response works on the conversation."""
+        self.refresh_conversation(conversation)
+        for response_id in conversation.response_ids:
+            job = self.jobs.get(response_id)
+            if job is not None and job.status in ACTIVE:
+                raise ApiError(400, LOCKED, code="conversation_locked")

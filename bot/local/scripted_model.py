@@ -1,0 +1,141 @@
+"""The deterministic model behind the local OpenAI stand-in.
+
+It answers `Answer {n}: {last user text}`, where n counts the user messages it saw, so a test can
+tell whether context was kept. Directives in square brackets in the last user message steer it
+(and the stand-in's timing and outcome); they are stripped from the echoed text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DIRECTIVE = re.compile(
+    r"[ \t]*\[(slow:\d+(?:\.\d+)?|long:\d+|fail|expire|incomplete|echo|markdown|cut)\][ \t]*",
+    re.IGNORECASE,
+)
+
+MARKDOWN_SAMPLE = """## Key points
+
+**Caesar** crossed the Rubicon in *49 BC*.
+
+- He was a general
+- He became dictator
+
+```python
+print("veni, vidi, vici")
+```
+
+Read more on [Wikipedia](https://en.wikipedia.org/wiki/Julius_Caesar)."""
+
+LOREM = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt "
+    "ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation "
+)
+PARAGRAPH_LENGTH = 400
+PARAGRAPH_SEPARATOR = "\n\n"
+
+Message = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Directives:
+    """What the last user message asked of the model and of the stand-in around it."""
+
+    slow: float | None = None
+    long: int | None = None
+    fail: bool = False
+    expire: bool = False
+    incomplete: bool = False
+    echo: bool = False
+    markdown: bool = False
+    cut: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer with its token counts (4 characters a token, at least 1)."""
+
+    text: str
+    directives: Directives
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def parse_directives(text: str) -> tuple[str, Directives]:
+    """Split `text` into the text without directives and the directives found in it."""
+    found: dict[str, object] = {}
+    for match in DIRECTIVE.finditer(text):
+        name, _, value = match.group(1).lower().partition(":")
+        found[name] = _directive_value(name, value)
+    clean = DIRECTIVE.sub(" ", text).strip()
+    return clean, Directives(**found)  # type: ignore[arg-type]
+
+
+def _directive_value(name: str, value: str) -> object:
+    if name == "slow":
+        return float(value)
+    if name == "long":
+        return int(value)
+    return True
+
+
+def respond(messages: Sequence[Message]) -> Reply:
+    """The answer to a conversation of (role, text) messages, as the stand-in's model gives it."""
+    user_texts = [text for role, text in messages if role == "user"]
+    last = user_texts[-1] if user_texts else ""
+    clean, directives = parse_directives(last)
+    text = compose(len(user_texts), clean, directives)
+    prompt_tokens = max(1, sum(len(text) for _, text in messages) // 4)
+    return Reply(text, directives, prompt_tokens, max(1, len(text) // 4))
+
+
+def compose(count: int, clean: str, directives: Directives) -> str:
+    """The answer text itself; `count` is the number of user messages seen."""
+    header = f"Answer {count}: {clean}"
+    if directives.long is not None:
+        return long_answer(directives.long, header)
+    text = clean if directives.echo else header
+    if directives.markdown:
+        text = f"{text}{PARAGRAPH_SEPARATOR}{MARKDOWN_SAMPLE}"
+    return text
+
+
+def long_answer(length: int, header: str = "") -> str:
+    """Exactly `length` characters: the header if it fits, then numbered paragraphs in order.
+
+    The last paragraph is shortened or stretched rather than dropped, so no number is ever cut
+    into a smaller one (a cut "Paragraph 12" must not read as "Paragraph 1").
+    """
+    parts = [header] if header and len(header) + len(PARAGRAPH_SEPARATOR) + 20 <= length else []
+    used = len(header) if parts else 0
+    number = 1
+    while True:
+        room = length - used - (len(PARAGRAPH_SEPARATOR) if parts else 0)
+        if room <= 0:
+            break
+        size = room if room < 2 * PARAGRAPH_LENGTH else PARAGRAPH_LENGTH
+        parts.append(paragraph(number, size))
+        used += size + (len(PARAGRAPH_SEPARATOR) if len(parts) > 1 else 0)
+        number += 1
+        if size == room:
+            break
+    return PARAGRAPH_SEPARATOR.join(parts)
+
+
+def paragraph(number: int, size: int) -> str:
+    """`size` characters starting "Paragraph {number}." and never ending in a space."""
+    head = f"Paragraph {number}. "
+    filler = LOREM * (size // len(LOREM) + 1)
+    text = (head + filler)[:size]
+    return text[:-1] + "." if text.endswith(" ") else text
+
+
+def pieces(text: str, size: int = 20) -> list[str]:
+    """`text` in consecutive pieces of `size` characters (the last may be shorter)."""
+    return [text[start : start + size] for start in range(0, len(text), size)]
