@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -24,15 +25,15 @@ from bot.storage.connection import connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
-from bot.turns.dedup import DeliveryDeduplicator
 from bot.turns.engine import TurnEngine
 from bot.turns.intake import TurnIntake
+from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
-from bot.turns.scheduler import ConversationScheduler
+from bot.turns.queue import TurnQueue
+from bot.turns.records import TurnStore
+from bot.turns.worker import TurnWorker, WorkerSettings
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_GRACE_SECONDS = 25.0
 
 
 @dataclass
@@ -42,7 +43,7 @@ class TutorBot:
     settings: Settings
     redis: Redis
     backend: Backend
-    scheduler: ConversationScheduler
+    worker: TurnWorker
     web_client: AsyncWebClient
     bolt_app: AsyncApp
     managed_redis: ManagedRedis | None = None
@@ -81,8 +82,20 @@ class TutorBot:
         def slack_surface(turn: Turn) -> SlackReplySurface:
             return SlackReplySurface(web_client, turn)
 
-        scheduler = ConversationScheduler(engine, slack_surface)
-        intake = TurnIntake(DeliveryDeduplicator(redis, keys), scheduler)
+        queue = TurnQueue(redis, keys)
+        worker = TurnWorker(
+            queue,
+            TurnStore(redis, keys),
+            ConversationLeases(redis, keys, seconds=settings.lease_seconds),
+            engine,
+            slack_surface,
+            WorkerSettings(
+                consumer=settings.worker_name or socket.gethostname(),
+                concurrency=settings.concurrency,
+                lease_seconds=settings.lease_seconds,
+            ),
+        )
+        intake = TurnIntake(queue)
         bolt_app = AsyncApp(
             client=web_client,
             signing_secret=settings.slack_signing_secret or "",
@@ -90,13 +103,17 @@ class TutorBot:
         )
         register_event_listeners(bolt_app, intake)
         register_command_listeners(bolt_app, intake)
-        return cls(settings, redis, backend, scheduler, web_client, bolt_app, managed)
+        return cls(settings, redis, backend, worker, web_client, bolt_app, managed)
 
     async def redis_ok(self) -> bool:
         return await is_reachable(self.redis)
 
     async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
-        """Serve POST /slack/events and GET /healthz; return the port actually bound."""
+        """Answer queued turns and serve POST /slack/events and GET /healthz.
+
+        Returns the port actually bound.
+        """
+        await self.worker.start()
         self._runner = web.AppRunner(make_web_app(self.bolt_app, self.redis_ok))
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
@@ -106,18 +123,23 @@ class TutorBot:
         return int(bound)
 
     async def start_socket_mode(self) -> None:
-        """Connect to Slack over Socket Mode (no public URL needed)."""
+        """Answer queued turns and connect to Slack over Socket Mode (no public URL needed)."""
+        await self.worker.start()
         self._socket_handler = AsyncSocketModeHandler(self.bolt_app, self.settings.slack_app_token)
         await self._socket_handler.connect_async()
         log.info("connected to Slack in Socket Mode")
 
-    async def stop(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stop taking events, let turns in flight finish (or apologise), release everything."""
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop taking events, let turns in flight finish, hand back the rest, release all.
+
+        A handed-back turn keeps its placeholder and is finished by the next process.
+        """
         if self._socket_handler is not None:
             await self._socket_handler.close_async()
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.scheduler.shutdown(grace_seconds)
+        grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
+        await self.worker.stop(grace)
         await self.backend.close()
         await self.redis.aclose()
         if self.managed_redis is not None:

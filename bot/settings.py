@@ -109,6 +109,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_MAX_OUTPUT_TOKENS", "max_output_tokens", "1024", "upper bound on the tokens of one answer", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_BUDGET", "chat_token_budget", "6000", "chat backend: tokens of history (with instructions) sent per turn", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_FIELD", "chat_token_field", "max_tokens", "chat backend: max_tokens (local servers) or max_completion_tokens (OpenAI reasoning models)", TokenLimitField),
+    SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
+    SettingSpec("TUTOR_CONCURRENCY", "concurrency", "32", "conversations one process answers at once", _positive_int),
+    SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
+    SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
 )  # fmt: skip
 
@@ -139,6 +143,10 @@ class Settings:
     max_output_tokens: int = 1024
     chat_token_budget: int = 6000
     chat_token_field: TokenLimitField = TokenLimitField.MAX_TOKENS
+    worker_name: str | None = None
+    concurrency: int = 32
+    lease_seconds: float = 20.0
+    shutdown_grace: float = 25.0
     log_level: str = "INFO"
 
     @classmethod

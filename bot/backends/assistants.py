@@ -106,6 +106,26 @@ class AssistantsBackend:
             )
         return run.id
 
+    async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
+        with translated_errors("look for message"):
+            page = await self._client.beta.threads.messages.list(
+                conversation_id, order="desc", limit=20
+            )
+        for candidate in page.data:
+            if candidate.role == "user" and _turn_of(candidate.metadata) == message.turn_id:
+                return candidate.id
+        return None
+
+    async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
+        with translated_errors("look for run"):
+            page = await self._client.beta.threads.runs.list(
+                conversation_id, order="desc", limit=20
+            )
+        for run in page.data:
+            if _turn_of(run.metadata) == message.turn_id:
+                return run.id
+        return None
+
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
         with translated_errors("check run"):
             run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=conversation_id)
@@ -144,3 +164,7 @@ class AssistantsBackend:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _turn_of(metadata: object) -> str | None:
+    return metadata.get("turn_id") if isinstance(metadata, dict) else None

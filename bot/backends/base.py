@@ -119,6 +119,14 @@ class Backend(Protocol):
         """The run's status now."""
         ...
 
+    async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
+        """The id of this turn's message if an earlier attempt added it (by its turn_id)."""
+        ...
+
+    async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
+        """The id of this turn's run if an earlier attempt started it and it can be followed."""
+        ...
+
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         """The assistant messages the run added after the user's message, joined."""
         ...

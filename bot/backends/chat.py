@@ -68,10 +68,24 @@ class ChatBackend:
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
         run_id = "chatrun_" + uuid.uuid4().hex
         await self._record(run_id, status=RunStatus.QUEUED, conversation=conversation_id)
+        await self._redis.set(
+            self._keys.chat_turn_run(message.turn_id), run_id, ex=RUN_RECORD_TTL_SECONDS
+        )
         task = asyncio.create_task(self._complete(conversation_id, run_id, message.turn_id))
         self._tasks[run_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
         return run_id
+
+    async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
+        return None  # adding is idempotent per turn: add_message finds it itself
+
+    async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
+        """A finished run of this turn; a run that died with its process is started anew."""
+        run_id = await self._redis.get(self._keys.chat_turn_run(message.turn_id))
+        if run_id is None:
+            return None
+        status = await self._redis.hget(self._keys.chat_run(run_id), "status")
+        return run_id if status == RunStatus.COMPLETED.value else None
 
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
         record = await self._redis.hgetall(self._keys.chat_run(run_id))

@@ -76,6 +76,14 @@ class ResponsesBackend:
             )
         return response.id
 
+    async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
+        return ""  # the message travels with the response: there is nothing to add twice
+
+    async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
+        """None: responses cannot be listed, so a response whose id was never recorded (a
+        crash within the create request) cannot be followed and the turn starts a new one."""
+        return None
+
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
         with translated_errors("check response"):
             response = await self._client.responses.retrieve(run_id)

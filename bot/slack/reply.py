@@ -73,7 +73,7 @@ class SlackReplySurface:
                 self._fallback = ResponseUrlReply(turn.response_url, self._header)
 
     @property
-    def placeholder_ts(self) -> str | None:
+    def placeholder_ref(self) -> str | None:
         return self._placeholder_ts
 
     async def show_placeholder(self) -> None:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 # How long we remember a Slack delivery, to drop Slack's retries (it retries up to 5 min later).
 DELIVERY_TTL_SECONDS = 24 * 60 * 60
+# How long a turn's record is kept after it was accepted (long past any retry or recovery).
+TURN_TTL_SECONDS = 7 * 24 * 60 * 60
+# The consumer group every bot process reads the turn stream with.
+WORKER_GROUP = "workers"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,27 @@ class Keys:
     def chat_run(self, run_id: str) -> str:
         """A chat backend run's status, answer and usage (a Redis hash)."""
         return f"{self.prefix}chat:run:{run_id}"
+
+    def turn(self, turn_id: str) -> str:
+        """A turn's record: the turn itself and each step done so far (a Redis hash)."""
+        return f"{self.prefix}turn:{turn_id}"
+
+    def conversation_queue(self, conversation_key: str) -> str:
+        """The turns of one Slack conversation still to answer, oldest first (a Redis list)."""
+        return f"{self.prefix}queue:{conversation_key}"
+
+    def conversation_lease(self, conversation_key: str) -> str:
+        """Held by the one process answering this conversation's turns right now."""
+        return f"{self.prefix}lease:{conversation_key}"
+
+    @property
+    def ready_stream(self) -> str:
+        """A Redis Stream of "this conversation has turns waiting", read by a consumer group."""
+        return f"{self.prefix}ready"
+
+    def chat_turn_run(self, turn_id: str) -> str:
+        """The chat run started for a turn, so a resumed turn can find it."""
+        return f"{self.prefix}chat:turn-run:{turn_id}"
 
     def usage(self, day: str) -> str:
         """Token usage per day (a Redis hash of counters)."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from bot.backends.base import (
     Backend,
@@ -24,6 +24,7 @@ from bot.backends.base import (
 )
 from bot.turns.conversations import ConversationStore
 from bot.turns.models import Turn
+from bot.turns.records import InMemoryJournal, TurnProgress
 from bot.turns.surface import ReplySurface
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ CUT_SHORT = "The answer was cut short because it reached the length limit."
 EMPTY = "Sorry, the model finished without an answer. Please try again."
 UNEXPECTED = "Sorry, something went wrong on my side while answering. Please try again."
 BUSY = "this conversation is still busy with an earlier question"
+
+
+class Journal(Protocol):
+    """Where a turn's steps are recorded as they happen (see bot.turns.records)."""
+
+    progress: TurnProgress
+
+    async def record(self, **fields: object) -> None: ...
 
 
 class TurnOutcome(StrEnum):
@@ -95,39 +104,71 @@ class TurnEngine:
         self._sleep = sleep
         self._clock = clock
 
-    async def run(self, turn: Turn, surface: ReplySurface) -> TurnOutcome:
-        """Answer `turn` on `surface`. Never raises except for cancellation of the task."""
+    async def run(
+        self, turn: Turn, surface: ReplySurface, journal: Journal | None = None
+    ) -> TurnOutcome:
+        """Answer `turn` on `surface`, continuing from the steps `journal` says were done.
+
+        Never raises, except CancelledError (the process is stopping: the turn is left as
+        recorded, for the next worker to finish) and errors of the surface itself.
+        """
+        journal = journal or InMemoryJournal()
         context = turn.log_context()
         deadline = Deadline(self._run_timeout, self._clock)
         try:
-            await surface.show_placeholder()
-            outcome = await self._answer(turn, surface, deadline)
+            if not journal.progress.placeholder_ts:
+                await surface.show_placeholder()
+                if surface.placeholder_ref:
+                    await journal.record(placeholder_ts=surface.placeholder_ref)
+            outcome = await self._answer(turn, surface, deadline, journal)
         except BackendError as error:
             log.warning("turn failed: %s %s", error, context)
             await surface.show_error(error.user_message)
             outcome = TurnOutcome.FAILED
-        except asyncio.CancelledError:
-            await asyncio.shield(surface.show_error(UNEXPECTED))
-            raise
         except Exception:
             log.exception("turn crashed %s", context)
             await surface.show_error(UNEXPECTED)
             outcome = TurnOutcome.ERROR
+        await journal.record(delivered=True)
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
         return outcome
 
-    async def _answer(self, turn: Turn, surface: ReplySurface, deadline: Deadline) -> TurnOutcome:
+    async def _answer(
+        self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal
+    ) -> TurnOutcome:
+        progress = journal.progress
         message = UserMessage(turn.text, turn.turn_id)
-        conversation_id = await self._conversations.find_or_create(
-            turn.conversation_key, self._backend.create_conversation
-        )
-        message_id = await self._while_busy(
-            lambda: self._backend.add_message(conversation_id, message), deadline
-        )
-        run_id = await self._while_busy(
-            lambda: self._backend.start_run(conversation_id, message), deadline
-        )
-        log.info("run %s started %s", run_id, turn.log_context())
+        conversation_id = progress.conversation_id
+        if conversation_id is None:
+            conversation_id = await self._conversations.find_or_create(
+                turn.conversation_key, self._backend.create_conversation
+            )
+            await journal.record(conversation_id=conversation_id)
+        if progress.message_id is None:
+            message_id = None
+            if progress.adding_message:  # a previous attempt may have added it
+                message_id = await self._backend.find_message(conversation_id, message)
+            else:
+                await journal.record(adding_message=True)
+            if message_id is None:
+                message_id = await self._while_busy(
+                    lambda: self._backend.add_message(conversation_id, message), deadline
+                )
+            await journal.record(message_id=message_id)
+        run_id = progress.run_id
+        if run_id is None:
+            if progress.starting_run:  # a previous attempt may have started it
+                run_id = await self._backend.find_run(conversation_id, message)
+            else:
+                await journal.record(starting_run=True)
+            if run_id is None:
+                run_id = await self._while_busy(
+                    lambda: self._backend.start_run(conversation_id, message), deadline
+                )
+            await journal.record(run_id=run_id)
+            log.info("run %s started %s", run_id, turn.log_context())
+        else:
+            log.info("run %s resumed %s", run_id, turn.log_context())
         state = await self._follow(conversation_id, run_id, surface, deadline)
         if state is None:
             await self._backend.cancel_run(conversation_id, run_id)
@@ -140,7 +181,9 @@ class TurnEngine:
                 state.usage.input_tokens,
                 state.usage.output_tokens,
             )
-        return await self._finish(conversation_id, run_id, message_id, state, surface)
+        return await self._finish(
+            conversation_id, run_id, progress.message_id or "", state, surface
+        )
 
     async def _while_busy(self, attempt: Callable[[], Awaitable[T]], deadline: Deadline) -> T:
         """Repeat `attempt` while another run holds the conversation, until the deadline."""

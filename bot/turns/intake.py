@@ -1,12 +1,14 @@
-"""Accepting a turn: drop repeats of a delivery, then queue it for its conversation."""
+"""Accepting a turn: drop repeats of a delivery, record the turn durably and queue it.
+
+This is all that happens before Slack gets its ack, so it is one Redis round trip.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from bot.turns.dedup import DeliveryDeduplicator
 from bot.turns.models import Turn
-from bot.turns.scheduler import ConversationScheduler
+from bot.turns.queue import TurnQueue
 
 log = logging.getLogger(__name__)
 
@@ -14,21 +16,20 @@ log = logging.getLogger(__name__)
 class TurnIntake:
     """The one door through which every surface hands the engine a turn."""
 
-    def __init__(self, deduplicator: DeliveryDeduplicator, scheduler: ConversationScheduler):
-        self._deduplicator = deduplicator
-        self._scheduler = scheduler
+    def __init__(self, queue: TurnQueue) -> None:
+        self._queue = queue
 
     async def claim(self, delivery_id: str | None, channel_id: str, message_ts: str | None) -> bool:
         """True the first time this delivery (and message) is seen, False for repeats."""
-        return await self._deduplicator.first_delivery(delivery_id, channel_id, message_ts)
+        return await self._queue.claim_delivery(delivery_id, channel_id, message_ts)
 
     async def accept(self, turn: Turn, *, delivery_id: str | None, message_ts: str | None) -> bool:
         """Queue `turn` unless this delivery was accepted before; True when queued.
 
         Raises redis errors: the caller tells the user the question could not be taken.
         """
-        if not await self.claim(delivery_id, turn.channel_id, message_ts):
+        if not await self._queue.enqueue(turn, delivery_id, message_ts):
             log.info("dropped a repeated delivery %s", {"event": delivery_id, **turn.log_context()})
             return False
-        self._scheduler.submit(turn)
+        log.info("accepted a %s turn %s", turn.source.value, turn.log_context())
         return True

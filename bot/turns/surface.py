@@ -16,8 +16,14 @@ class ReplySurface(Protocol):
     can report another way, since those are the user's last chance to hear back.
     """
 
+    @property
+    def placeholder_ref(self) -> str | None:
+        """Where the placeholder is (a Slack ts), once shown; recorded so a resumed turn
+        completes the same placeholder instead of posting a second one."""
+        ...
+
     async def show_placeholder(self) -> None:
-        """Show that the question was received and is being worked on."""
+        """Show that the question was received and is being worked on (once per turn)."""
         ...
 
     async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:

@@ -19,6 +19,7 @@ from bot.storage.keys import Keys
 from bot.turns.conversations import ConversationStore
 from bot.turns.engine import TurnEngine, TurnOutcome
 from bot.turns.models import Turn, TurnSource
+from bot.turns.records import InMemoryJournal, TurnProgress
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ScriptedBackend:
     busy_times: int = 0
     poll_errors: int = 0
     error: str | None = None
+    found: bool = False
     name: str = "scripted"
     calls: list[str] = field(default_factory=list)
     _polls: int = 0
@@ -59,6 +61,14 @@ class ScriptedBackend:
         self._polls += 1
         return RunState(status, error=self.error if status.is_final else None)
 
+    async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
+        self.calls.append("find_message")
+        return "msg-found" if self.found else None
+
+    async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
+        self.calls.append("find_run")
+        return "run-found" if self.found else None
+
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         self.calls.append(f"answer:after={after_message_id}")
         return Answer(self.answer_text)
@@ -73,9 +83,11 @@ class ScriptedBackend:
 @dataclass
 class RecordingSurface:
     events: list[str] = field(default_factory=list)
+    placeholder_ref: str | None = None
 
     async def show_placeholder(self) -> None:
         self.events.append("placeholder")
+        self.placeholder_ref = "1.5"
 
     async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
         self.events.append(f"status:{status.value}")
@@ -226,3 +238,57 @@ async def test_unexpected_exception_still_replaces_the_placeholder(
     outcome = await make_engine(Broken(), redis, keys, clock).run(make_turn(), surface)
     assert outcome is TurnOutcome.ERROR
     assert surface.events[-1].startswith("error:Sorry, something went wrong")
+
+
+async def test_a_resumed_turn_follows_the_recorded_run_without_repeating_steps(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend()
+    journal = InMemoryJournal(
+        TurnProgress(placeholder_ts="1.5", conversation_id="conv-9", message_id="m", run_id="r")
+    )
+    surface = RecordingSurface()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface, journal)
+    assert outcome is TurnOutcome.ANSWERED
+    assert backend.calls == ["answer:after=m"]
+    assert "placeholder" not in surface.events
+    assert journal.progress.delivered
+
+
+@pytest.mark.parametrize("found", [True, False])
+async def test_an_interrupted_create_is_looked_for_before_it_is_repeated(
+    redis: Redis, keys: Keys, clock: FakeClock, found: bool
+) -> None:
+    backend = ScriptedBackend(found=found)
+    journal = InMemoryJournal(
+        TurnProgress(
+            placeholder_ts="1.5", conversation_id="conv-9", adding_message=True, starting_run=True
+        )
+    )
+    await make_engine(backend, redis, keys, clock).run(make_turn(), RecordingSurface(), journal)
+    if found:
+        assert backend.calls[:2] == ["find_message", "find_run"]
+        assert not any(c.startswith("add:") or c == "run" for c in backend.calls)
+        assert journal.progress.run_id == "run-found"
+    else:
+        assert backend.calls[:4] == [
+            "find_message",
+            "add:conv-9:Who was Hypatia?",
+            "find_run",
+            "run",
+        ]
+
+
+async def test_steps_are_recorded_as_they_happen(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend()
+    journal = InMemoryJournal()
+    await make_engine(backend, redis, keys, clock).run(make_turn(), RecordingSurface(), journal)
+    progress = journal.progress
+    assert (progress.conversation_id, progress.message_id, progress.run_id) == (
+        "conv-1",
+        "msg-1",
+        "run-1",
+    )
+    assert progress.adding_message and progress.starting_run and progress.delivered

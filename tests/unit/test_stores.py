@@ -1,4 +1,4 @@
-"""Conversation map and delivery dedup against the real redis-server."""
+"""Conversation map, turn queue, leases and turn records against the real redis-server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from redis.asyncio import Redis
 
 from bot.storage.keys import Keys
 from bot.turns.conversations import ConversationStore
-from bot.turns.dedup import DeliveryDeduplicator
+from bot.turns.lease import ConversationLeases
+from bot.turns.models import Turn, TurnSource
+from bot.turns.queue import TurnQueue
+from bot.turns.records import TurnStore
 
 
 async def test_concurrent_first_messages_create_one_conversation(redis: Redis, keys: Keys) -> None:
@@ -35,16 +38,89 @@ async def test_backends_have_separate_maps(redis: Redis, keys: Keys) -> None:
     assert await ConversationStore(redis, keys, "b").find("k") is None
 
 
+def make_turn(key: str = "T:C:1", text: str = "q") -> Turn:
+    return Turn(key, "T", "C", "1", "U", text, TurnSource.MENTION)
+
+
 async def test_a_delivery_is_accepted_once(redis: Redis, keys: Keys) -> None:
-    dedup = DeliveryDeduplicator(redis, keys)
-    results = await asyncio.gather(*(dedup.first_delivery("Ev1", "C1", "1.1") for _ in range(10)))
+    queue = TurnQueue(redis, keys)
+    results = await asyncio.gather(*(queue.enqueue(make_turn(), "Ev1", "1.1") for _ in range(10)))
     assert results.count(True) == 1
+    assert await queue.waiting("T:C:1") == 1
 
 
 async def test_the_same_message_under_another_event_id_is_a_repeat(
     redis: Redis, keys: Keys
 ) -> None:
-    dedup = DeliveryDeduplicator(redis, keys)
-    assert await dedup.first_delivery("Ev1", "C1", "1.1")
-    assert not await dedup.first_delivery("Ev2", "C1", "1.1")
-    assert await dedup.first_delivery("Ev3", "C1", "2.2")
+    queue = TurnQueue(redis, keys)
+    assert await queue.enqueue(make_turn(), "Ev1", "1.1")
+    assert not await queue.enqueue(make_turn(), "Ev2", "1.1")
+    assert not await queue.claim_delivery("Ev3", "C", "1.1")
+    assert await queue.claim_delivery("Ev4", "C", "2.2")
+    assert not await queue.claim_delivery("Ev4", "C", "3.3")
+
+
+async def test_turns_wait_in_order_and_announcements_reach_one_consumer(
+    redis: Redis, keys: Keys
+) -> None:
+    queue = TurnQueue(redis, keys)
+    await queue.ensure_group()
+    await queue.ensure_group()  # idempotent
+    first, second = make_turn(text="1"), make_turn(text="2")
+    await queue.enqueue(first, None, None)
+    await queue.enqueue(second, None, None)
+    assert await queue.head("T:C:1") == first.turn_id
+    a = await queue.read_new("a", 10, 10)
+    b = await queue.read_new("b", 10, 10)
+    assert [conv for _, conv in a] == ["T:C:1", "T:C:1"] and b == []
+    assert await queue.unfinished() == 2
+    await queue.remove("T:C:1", first.turn_id)
+    assert await queue.head("T:C:1") == second.turn_id
+    for entry_id, _ in a:
+        await queue.ack(entry_id)
+    assert await queue.unfinished() == 0
+
+
+async def test_a_dead_consumers_entries_can_be_claimed_and_reread_after_restart(
+    redis: Redis, keys: Keys
+) -> None:
+    queue = TurnQueue(redis, keys)
+    await queue.ensure_group()
+    await queue.enqueue(make_turn(), None, None)
+    [(entry_id, _)] = await queue.read_new("dead", 10, 10)
+    assert await queue.read_own_pending("dead", 10) == [(entry_id, "T:C:1")]
+    assert await queue.claim_stale("alive", 60_000, 10) == []
+    assert await queue.claim_stale("alive", 0, 10) == [(entry_id, "T:C:1")]
+
+
+async def test_a_lease_has_one_holder_and_expires(redis: Redis, keys: Keys) -> None:
+    leases = ConversationLeases(redis, keys, seconds=0.2)
+    token = await leases.acquire("k")
+    assert token and await leases.acquire("k") is None
+    assert await leases.renew("k", token)
+    assert not await leases.renew("k", "someone-else")
+    await leases.release("k", "someone-else")
+    assert await leases.acquire("k") is None
+    await leases.release("k", token)
+    assert await leases.acquire("k")
+
+
+async def test_turn_records_keep_progress_and_count_attempts(redis: Redis, keys: Keys) -> None:
+    queue, store = TurnQueue(redis, keys), TurnStore(redis, keys)
+    turn = make_turn(text="Who?")
+    await queue.enqueue(turn, None, None)
+    opened = await store.open(turn.turn_id)
+    assert opened is not None
+    stored, journal = opened
+    assert stored == turn
+    await journal.record(placeholder_ts="9.9", adding_message=True, message_id="")
+    reopened = await store.open(turn.turn_id)
+    assert reopened is not None
+    progress = reopened[1].progress
+    assert (progress.placeholder_ts, progress.adding_message, progress.message_id) == (
+        "9.9",
+        True,
+        "",
+    )
+    assert progress.run_id is None and progress.attempts == 2
+    assert await store.open("turn_missing") is None

@@ -1,7 +1,7 @@
 """Slack events that start a turn: @mentions in channels and direct messages.
 
 Listeners only translate the event into a Turn and hand it to the intake; Bolt has
-already acked, and the slow work happens in the scheduler's tasks.
+already acked, and the slow work happens in the turn workers.
 """
 
 from __future__ import annotations
