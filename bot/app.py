@@ -17,6 +17,7 @@ from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.settings import Settings
 from bot.slack.client import make_web_client
+from bot.slack.edit_budget import EditBudget
 from bot.slack.http_server import make_web_app
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
@@ -79,8 +80,10 @@ class TutorBot:
             run_timeout=settings.run_timeout,
         )
 
+        edit_budget = EditBudget()
+
         def slack_surface(turn: Turn) -> SlackReplySurface:
-            return SlackReplySurface(web_client, turn)
+            return SlackReplySurface(web_client, turn, edit_budget)
 
         queue = TurnQueue(redis, keys)
         worker = TurnWorker(

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.backends.base import RunStatus
+from bot.slack.edit_budget import EditBudget
 from bot.slack.render import MESSAGE_LIMIT, escape_mrkdwn, split_message
 from bot.turns.models import Turn, TurnSource
 
@@ -61,9 +62,10 @@ async def post_command_root(
 class SlackReplySurface:
     """A turn's reply in a Slack channel or thread (see `bot.turns.surface.ReplySurface`)."""
 
-    def __init__(self, client: AsyncWebClient, turn: Turn) -> None:
+    def __init__(self, client: AsyncWebClient, turn: Turn, budget: EditBudget) -> None:
         self._client = client
         self._turn = turn
+        self._budget = budget
         self._placeholder_ts = turn.placeholder_ts
         self._header = ""
         self._fallback: ResponseUrlReply | None = None
@@ -91,6 +93,8 @@ class SlackReplySurface:
         text = STATUS_TEXT.get(status)
         if text is None or self._fallback is not None or self._placeholder_ts is None:
             return
+        if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
+            return  # coalesced: the next status (or the answer) replaces it
         try:
             await self._client.chat_update(
                 channel=self._turn.channel_id,
@@ -127,6 +131,7 @@ class SlackReplySurface:
     async def _edit_placeholder(self, text: str) -> bool:
         if self._placeholder_ts is None:
             return False
+        self._budget.count_final_edit(self._turn.team_id, self._placeholder_ts)
         try:
             await self._client.chat_update(
                 channel=self._turn.channel_id, ts=self._placeholder_ts, text=text
