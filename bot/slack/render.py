@@ -22,6 +22,83 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_INLINE_CODE = re.compile(r"(`[^`\n]+`)")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+|mailto:[^\s)]+)\)")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+")
+_QUOTE = re.compile(r"^\s{0,3}>\s?")
+_RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
+_BOLD_MARK = "\x00"
+
+
+def markdown_to_mrkdwn(markdown: str) -> str:
+    """Render a model's Markdown as Slack mrkdwn, every character of the text escaped.
+
+    Code (fenced and inline) is kept verbatim; headings become bold lines, bullets "•",
+    links `<url|text>`, **bold** `*bold*`, *italic* `_italic_`, ~~strike~~ `~strike~`.
+    The only `<` in the result are those of links we built from http(s)/mailto URLs, so
+    model output can never form `<!channel>` or a mention.
+    """
+    lines: list[str] = []
+    in_fence = False
+    for line in markdown.split("\n"):
+        if line.strip().startswith(FENCE):
+            in_fence = not in_fence
+            lines.append(FENCE)  # Slack ignores a language name; it would show as text
+        elif in_fence:
+            lines.append(escape_mrkdwn(line))
+        else:
+            lines.append(_render_line(line))
+    return "\n".join(lines)
+
+
+def _render_line(line: str) -> str:
+    if _RULE.match(line):
+        return "──────────"
+    heading = _HEADING.match(line)
+    if heading:
+        return f"*{_render_inline(heading.group(1)).replace('*', '')}*"
+    prefix = ""
+    quote = _QUOTE.match(line)
+    if quote:
+        prefix, line = ">", line[quote.end() :]
+        prefix += " " if line else ""
+    bullet = _BULLET.match(line)
+    if bullet:
+        prefix += f"{bullet.group(1)}• "
+        line = line[bullet.end() :]
+    return prefix + _render_inline(line)
+
+
+def _render_inline(text: str) -> str:
+    parts = _INLINE_CODE.split(text)
+    rendered = []
+    for index, part in enumerate(parts):
+        rendered.append(escape_mrkdwn(part) if index % 2 else _render_prose(part))
+    return "".join(rendered)
+
+
+def _render_prose(text: str) -> str:
+    links: list[str] = []
+
+    def keep_link(match: re.Match[str]) -> str:
+        label = _render_prose(match.group(1)).replace("|", "¦")
+        url = escape_mrkdwn(match.group(2)).replace("|", "%7C")
+        links.append(f"<{url}|{label}>")
+        return f"\x01{len(links) - 1}\x01"
+
+    text = _LINK.sub(keep_link, text)
+    text = escape_mrkdwn(text)
+    text = _BOLD.sub(lambda m: f"{_BOLD_MARK}{m.group(2)}{_BOLD_MARK}", text)
+    text = _ITALIC.sub(lambda m: f"_{m.group(1)}_", text)
+    text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
+    text = text.replace(_BOLD_MARK, "*")
+    return re.sub("\x01(\\d+)\x01", lambda m: links[int(m.group(1))], text)
+
+
 @dataclass(frozen=True)
 class _Segment:
     text: str

@@ -16,7 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.backends.base import RunStatus
 from bot.slack.edit_budget import EditBudget
-from bot.slack.render import MESSAGE_LIMIT, escape_mrkdwn, split_message
+from bot.slack.render import MESSAGE_LIMIT, escape_mrkdwn, markdown_to_mrkdwn, split_message
 from bot.turns.models import Turn, TurnSource
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class SlackReplySurface:
             log.warning("status edit failed (%s) %s", _error_code(error), self._context)
 
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
-        body = escape_mrkdwn(text)
+        body = markdown_to_mrkdwn(text)
         if note:
             body = f"{body}\n\n_{note}_"
         await self._deliver(body)

@@ -54,3 +54,42 @@ def test_code_block_with_blank_lines_stays_one_block() -> None:
 
 def test_unclosed_fence_is_closed() -> None:
     assert split_message("```\ncode") == ["```\ncode\n```"]
+
+
+def test_markdown_becomes_slack_mrkdwn() -> None:
+    from bot.slack.render import markdown_to_mrkdwn
+
+    source = "## A **big** title\nSome **bold**, *italic*, __also bold__, ~~old~~.\n- one\n+ two"
+    assert markdown_to_mrkdwn(source).split("\n") == [
+        "*A big title*",
+        "Some *bold*, _italic_, *also bold*, ~old~.",
+        "• one",
+        "• two",
+    ]
+
+
+def test_links_are_built_only_from_web_urls_and_escaped() -> None:
+    from bot.slack.render import markdown_to_mrkdwn
+
+    assert markdown_to_mrkdwn("[Rome](https://x.org/a?b=1&c=2)") == (
+        "<https://x.org/a?b=1&amp;c=2|Rome>"
+    )
+    unsafe = markdown_to_mrkdwn("[x](javascript:alert(1)) [<!here>](https://x.org)")
+    assert "<javascript" not in unsafe
+    assert "<!here>" not in unsafe and "&lt;!here&gt;" in unsafe
+
+
+def test_code_is_verbatim_but_escaped_and_fence_languages_dropped() -> None:
+    from bot.slack.render import markdown_to_mrkdwn
+
+    source = "`**x** <y>`\n```python\nif a < b: **c**\n```"
+    assert markdown_to_mrkdwn(source) == "`**x** &lt;y&gt;`\n```\nif a &lt; b: **c**\n```"
+
+
+def test_rendered_markdown_never_contains_a_working_broadcast() -> None:
+    from bot.slack.render import markdown_to_mrkdwn
+
+    hostile = "<!channel> **<!here>** [<!everyone>](https://a.b) `<!subteam^S1>` > <@U1>"
+    rendered = markdown_to_mrkdwn(hostile)
+    for token in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S1>", "<@U1>"):
+        assert token not in rendered
