@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.settings import Settings
+from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
 from bot.slack.edit_budget import EditBudget
 from bot.slack.http_server import make_web_app
@@ -47,6 +48,7 @@ class TutorBot:
     worker: TurnWorker
     web_client: AsyncWebClient
     bolt_app: AsyncApp
+    background: BackgroundTasks
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
@@ -96,6 +98,7 @@ class TutorBot:
                 consumer=settings.worker_name or socket.gethostname(),
                 concurrency=settings.concurrency,
                 lease_seconds=settings.lease_seconds,
+                claim_every_seconds=min(5.0, settings.lease_seconds / 2),
             ),
         )
         intake = TurnIntake(queue)
@@ -103,10 +106,14 @@ class TutorBot:
             client=web_client,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
+            # Listeners record the turn before the ack: an acked message is never lost,
+            # and one thread's messages are queued in the order Slack sent them.
+            process_before_response=True,
         )
-        register_event_listeners(bolt_app, intake)
-        register_command_listeners(bolt_app, intake)
-        return cls(settings, redis, backend, worker, web_client, bolt_app, managed)
+        background = BackgroundTasks()
+        register_event_listeners(bolt_app, intake, background)
+        register_command_listeners(bolt_app, intake, background)
+        return cls(settings, redis, backend, worker, web_client, bolt_app, background, managed)
 
     async def redis_ok(self) -> bool:
         return await is_reachable(self.redis)
@@ -142,6 +149,7 @@ class TutorBot:
         if self._runner is not None:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
+        await self.background.drain(grace)
         await self.worker.stop(grace)
         await self.backend.close()
         await self.redis.aclose()

@@ -19,7 +19,10 @@ from bot.storage.keys import Keys
 log = logging.getLogger(__name__)
 
 # The SDK marks `beta.threads` deprecated; this backend exists precisely for that protocol.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"openai\..*")
+warnings.filterwarnings(
+    "ignore", message="The Assistants API is deprecated", category=DeprecationWarning
+)
+warnings.filterwarnings("ignore", message="deprecated$", category=DeprecationWarning)
 
 
 class AssistantsBackend:

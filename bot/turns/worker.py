@@ -90,12 +90,14 @@ class TurnWorker:
 
     async def _read_loop(self) -> None:
         consumer = self._settings.consumer
-        own_pending_checked = False
+        group_ready = own_pending_checked = False
         next_claim = 0.0
         while not self._stopping:
             try:
-                if not own_pending_checked:
+                if not group_ready:  # at start, and after Redis lost its data
                     await self._queue.ensure_group()
+                    group_ready = True
+                if not own_pending_checked:
                     self._spawn_all(await self._queue.read_own_pending(consumer, 1000))
                     own_pending_checked = True
                 if time.monotonic() >= next_claim:
@@ -107,6 +109,7 @@ class TurnWorker:
                 self._spawn_all(await self._queue.read_new(consumer, 16, READ_BLOCK_MS))
             except RedisError as error:
                 log.warning("turn queue unreachable (%s); retrying", type(error).__name__)
+                group_ready = False
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
 
     def _spawn_all(self, entries: list[Entry]) -> None:

@@ -11,7 +11,9 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.background import BackgroundTasks
 from bot.slack.conversation_keys import thread_key
 from bot.slack.reply import post_command_root
 from bot.turns.intake import TurnIntake
@@ -31,7 +33,9 @@ Subcommands:
 NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). Try again soon."
 
 
-def register_command_listeners(app: AsyncApp, intake: TurnIntake) -> None:
+def register_command_listeners(
+    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
+) -> None:
     @app.command("/tutor")
     async def on_tutor(
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
@@ -41,29 +45,41 @@ def register_command_listeners(app: AsyncApp, intake: TurnIntake) -> None:
             await ack(response_type="ephemeral", text=HELP)
             return
         await ack()
-        client = context.client
-        assert client is not None
-        team_id = command.get("team_id") or context.team_id or ""
-        channel_id = command["channel_id"]
-        root_ts = await post_command_root(client, channel_id, command["user_id"], question)
-        turn_id = new_turn_id()
-        key = thread_key(team_id, channel_id, root_ts or f"command-{turn_id}")
-        turn = Turn(
-            conversation_key=key,
-            team_id=team_id,
-            channel_id=channel_id,
-            thread_ts=root_ts,
-            user_id=command["user_id"],
-            text=question,
-            source=TurnSource.COMMAND,
-            response_url=command.get("response_url"),
-            placeholder_ts=root_ts,
-            turn_id=turn_id,
-        )
-        try:
-            await intake.accept(turn, delivery_id=None, message_ts=None)
-        except Exception:
-            log.exception("could not accept a command turn %s", turn.log_context())
-            await respond(text=NOT_ACCEPTING, response_type="ephemeral")
-            if root_ts:
-                await client.chat_update(channel=channel_id, ts=root_ts, text=NOT_ACCEPTING)
+        assert context.client is not None
+        # Slack does not retry commands, and the root post is a Slack call that may wait
+        # on a rate limit: it happens after the ack.
+        background.spawn(ask(context.client, intake, command, question, respond))
+
+
+async def ask(
+    client: AsyncWebClient,
+    intake: TurnIntake,
+    command: dict[str, Any],
+    question: str,
+    respond: AsyncRespond,
+) -> None:
+    """Post the thread root (question + Thinking…) and queue the turn that answers it."""
+    team_id = command.get("team_id") or ""
+    channel_id = command["channel_id"]
+    root_ts = await post_command_root(client, channel_id, command["user_id"], question)
+    turn_id = new_turn_id()
+    key = thread_key(team_id, channel_id, root_ts or f"command-{turn_id}")
+    turn = Turn(
+        conversation_key=key,
+        team_id=team_id,
+        channel_id=channel_id,
+        thread_ts=root_ts,
+        user_id=command["user_id"],
+        text=question,
+        source=TurnSource.COMMAND,
+        response_url=command.get("response_url"),
+        placeholder_ts=root_ts,
+        turn_id=turn_id,
+    )
+    try:
+        await intake.accept(turn, delivery_id=None, message_ts=None)
+    except Exception:
+        log.exception("could not accept a command turn %s", turn.log_context())
+        await respond(text=NOT_ACCEPTING, response_type="ephemeral")
+        if root_ts:
+            await client.chat_update(channel=channel_id, ts=root_ts, text=NOT_ACCEPTING)

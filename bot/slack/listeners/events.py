@@ -1,7 +1,9 @@
 """Slack events that start a turn: @mentions in channels and direct messages.
 
-Listeners only translate the event into a Turn and hand it to the intake; Bolt has
-already acked, and the slow work happens in the turn workers.
+Listeners run before Slack gets its ack (`process_before_response`): they translate the
+event into a Turn and record it durably in one Redis step, so an acked message is never
+lost and messages of one thread are queued in the order Slack acked them. Everything slow
+happens in the turn workers or, for a Slack reply that is no turn, in the background.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.background import BackgroundTasks
 from bot.slack.conversation_keys import direct_message_place, mention_place, without_mention
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource
@@ -30,7 +33,9 @@ def is_from_a_person(event: dict[str, Any]) -> bool:
     return not event.get("bot_id") and not event.get("subtype") and bool(event.get("user"))
 
 
-def register_event_listeners(app: AsyncApp, intake: TurnIntake) -> None:
+def register_event_listeners(
+    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
+) -> None:
     """Wire app_mention and message.im to the intake."""
 
     @app.event("app_mention")
@@ -50,7 +55,7 @@ def register_event_listeners(app: AsyncApp, intake: TurnIntake) -> None:
             text=without_mention(event.get("text", ""), context.bot_user_id),
             source=TurnSource.MENTION,
         )
-        await _hand_over(context.client, intake, turn, body, event)
+        await _hand_over(context.client, intake, background, turn, body, event)
 
     @app.event("message")
     async def on_message(
@@ -69,12 +74,13 @@ def register_event_listeners(app: AsyncApp, intake: TurnIntake) -> None:
             text=without_mention(event.get("text", ""), context.bot_user_id),
             source=TurnSource.DIRECT_MESSAGE,
         )
-        await _hand_over(context.client, intake, turn, body, event)
+        await _hand_over(context.client, intake, background, turn, body, event)
 
 
 async def _hand_over(
     client: AsyncWebClient | None,
     intake: TurnIntake,
+    background: BackgroundTasks,
     turn: Turn,
     body: dict[str, Any],
     event: dict[str, Any],
@@ -86,11 +92,15 @@ async def _hand_over(
         if turn.text:
             await intake.accept(turn, delivery_id=delivery_id, message_ts=message_ts)
         elif await intake.claim(delivery_id, turn.channel_id, message_ts):
-            await client.chat_postMessage(
-                channel=turn.channel_id, thread_ts=turn.thread_ts, text=EMPTY_MENTION
+            background.spawn(
+                client.chat_postMessage(
+                    channel=turn.channel_id, thread_ts=turn.thread_ts, text=EMPTY_MENTION
+                )
             )
     except Exception:
         log.exception("could not accept a turn %s", turn.log_context())
-        await client.chat_postMessage(
-            channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
+        background.spawn(
+            client.chat_postMessage(
+                channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
+            )
         )

@@ -1,0 +1,455 @@
+"""A local stand-in for the Slack Web API: the methods the bot calls, in Slack's shapes.
+
+The real `slack_sdk` client talks to it over HTTP (`base_url=…/api/`). It records every
+call, keeps the messages as a person would see them, can answer 429s and errors on demand,
+and serves `response_url`s. Tests, benchmarks and the offline mode run against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TEXT_LIMIT = 40_000  # Slack truncates `text` above this
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class SlackError(Exception):
+    """An `{"ok": false, "error": code}` answer."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class ApiCall:
+    method: str
+    args: dict[str, Any]
+    ok: bool
+    error: str | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Message:
+    """A message as stored by Slack; `edits` holds every text it showed, oldest first."""
+
+    channel: str
+    ts: str
+    text: str = ""
+    thread_ts: str | None = None
+    blocks: list[dict[str, Any]] | None = None
+    markdown_text: str | None = None
+    user: str | None = None
+    bot_id: str | None = None
+    deleted: bool = False
+    streamed: bool = False
+    stream_open: bool = False
+    edits: list[str] = field(default_factory=list)
+
+
+def blocks_text(blocks: list[dict[str, Any]]) -> str:
+    """The readable text of section, markdown, header, context and rich_text blocks."""
+    parts: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "markdown":
+            parts.append(str(block.get("text", "")))
+        elif kind in ("section", "header") and isinstance(block.get("text"), dict):
+            parts.append(str(block["text"].get("text", "")))
+        elif kind == "context":
+            parts.extend(str(e.get("text", "")) for e in block.get("elements", []))
+        elif kind == "rich_text":
+            parts.append(_rich_text(block.get("elements", [])))
+    return "\n".join(p for p in parts if p)
+
+
+def shown_text(message: Message) -> str:
+    """A message's visible text: its markdown_text, else its blocks, else its text."""
+    if message.markdown_text is not None:
+        return message.markdown_text
+    if message.blocks:
+        return blocks_text(message.blocks)
+    return message.text
+
+
+def _rich_text(elements: list[dict[str, Any]]) -> str:
+    out = []
+    for element in elements:
+        if "elements" in element:
+            out.append(_rich_text(element["elements"]))
+        elif "text" in element:
+            out.append(str(element["text"]))
+    return "".join(out)
+
+
+class SlackStandIn:
+    """The Web API of one workspace with one bot user."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-test",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        team_id: str = "T1",
+    ) -> None:
+        self.token = token
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.team_id = team_id
+        self.channels_without_bot: set[str] = set()
+        self.missing_channels: set[str] = set()
+        self.calls: list[ApiCall] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.response_url_posts: list[dict[str, Any]] = []
+        self.ephemerals: list[dict[str, Any]] = []
+        self.base_url = ""
+        self._ts = itertools.count(1)
+        self._rate_limits: dict[str, list[int]] = {}
+        self._failures: dict[str, list[str]] = {}
+        self._response_urls: dict[str, int] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._methods: dict[str, Handler] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.delete": self._delete,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._permalink,
+            "chat.startStream": self._start_stream,
+            "chat.appendStream": self._append_stream,
+            "chat.stopStream": self._stop_stream,
+            "conversations.info": self._conversation_info,
+            "users.info": self._user_info,
+            "assistant.threads.setStatus": self._ok,
+            "assistant.threads.setSuggestedPrompts": self._ok,
+            "assistant.threads.setTitle": self._ok,
+            "views.publish": self._ok,
+            "reactions.add": self._ok,
+        }
+
+    # ---- running -------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/response_url/{token}", self._handle_response_url)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        self.base_url = f"http://{host}:{bound}/api/"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ---- steering ------------------------------------------------------------------------
+
+    def rate_limit(self, method: str, *, count: int = 1, retry_after: int = 1) -> None:
+        """The next `count` calls of `method` answer HTTP 429 with `Retry-After`."""
+        self._rate_limits.setdefault(method, []).extend([retry_after] * count)
+
+    def fail(self, method: str, error: str, *, count: int = 1) -> None:
+        """The next `count` calls of `method` answer `{"ok": false, "error": error}`."""
+        self._failures.setdefault(method, []).extend([error] * count)
+
+    def new_response_url(self) -> str:
+        token = f"R{next(self._ts)}"
+        self._response_urls[token] = 0
+        return self.base_url.removesuffix("api/") + f"response_url/{token}"
+
+    # ---- inspection ----------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [call for call in self.calls if call.method == method and call.ok]
+
+    def visible_text(self, channel: str, ts: str) -> str:
+        """What a person sees in the message now ("" once deleted)."""
+        message = self.messages[(channel, ts)]
+        return "" if message.deleted else shown_text(message)
+
+    def thread(self, channel: str, thread_ts: str) -> list[Message]:
+        """The thread's messages the bot posted (root included), in order."""
+        found = [
+            m
+            for (c, ts), m in self.messages.items()
+            if c == channel and not m.deleted and (ts == thread_ts or m.thread_ts == thread_ts)
+        ]
+        return sorted(found, key=lambda m: float(m.ts))
+
+    def channel_top_level(self, channel: str) -> list[Message]:
+        found = [
+            m
+            for (c, _), m in self.messages.items()
+            if c == channel and not m.deleted and m.thread_ts in (None, m.ts)
+        ]
+        return sorted(found, key=lambda m: float(m.ts))
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Return as soon as `predicate()` holds, re-checking after every call received."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(predicate)
+        except TimeoutError:
+            recent = "\n".join(f"  {c.method} {c.args} ok={c.ok}" for c in self.calls[-15:])
+            raise TimeoutError(
+                f"condition not met in {timeout}s; recent calls:\n{recent}"
+            ) from None
+
+    # ---- HTTP ----------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _arguments(request)
+        try:
+            if not self._authorised(request, args):
+                raise SlackError("invalid_auth")
+            if self._rate_limits.get(method):
+                retry_after = self._rate_limits[method].pop(0)
+                await self._notify(ApiCall(method, args, ok=False, error="ratelimited"))
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+            if self._failures.get(method):
+                raise SlackError(self._failures[method].pop(0))
+            handler = self._methods.get(method)
+            if handler is None:
+                raise SlackError("unknown_method")
+            result = {"ok": True, **(await handler(args))}
+        except SlackError as error:
+            await self._notify(ApiCall(method, args, ok=False, error=error.code))
+            return web.json_response({"ok": False, "error": error.code})
+        await self._notify(ApiCall(method, args, ok=True, response=result))
+        return web.json_response(result)
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        uses = self._response_urls.get(token)
+        if uses is None or uses >= 5:
+            return web.Response(status=404, text="used_url")
+        self._response_urls[token] = uses + 1
+        payload = await request.json()
+        self.response_url_posts.append(payload)
+        await self._notify(ApiCall("response_url", payload, ok=True))
+        return web.Response(text="ok")
+
+    def _authorised(self, request: web.Request, args: dict[str, Any]) -> bool:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() or str(args.get("token", ""))
+        return token == self.token
+
+    async def _notify(self, call: ApiCall) -> None:
+        self.calls.append(call)
+        async with self._changed:
+            self._changed.notify_all()
+
+    # ---- methods -------------------------------------------------------------------------
+
+    async def _ok(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://standin.slack.local/",
+            "team": "Stand-in",
+            "user": "tutor",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _next_ts(self) -> str:
+        return f"1800000000.{next(self._ts):06d}"
+
+    def _check_channel(self, channel: str) -> None:
+        if not channel:
+            raise SlackError("channel_not_found")
+        if channel in self.missing_channels:
+            raise SlackError("channel_not_found")
+        if channel in self.channels_without_bot:
+            raise SlackError("not_in_channel")
+
+    async def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        self._check_channel(channel)
+        text, blocks, markdown_text = _content(args)
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=text,
+            thread_ts=args.get("thread_ts") or None,
+            blocks=blocks,
+            markdown_text=markdown_text,
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+        )
+        message.edits.append(shown_text(message))
+        self.messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts, "message": _as_json(message)}
+
+    async def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        text, blocks, markdown_text = _content(args)
+        message.text, message.blocks, message.markdown_text = text, blocks, markdown_text
+        message.edits.append(shown_text(message))
+        return {"channel": message.channel, "ts": message.ts, "text": message.text}
+
+    async def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        message.deleted = True
+        return {"channel": message.channel, "ts": message.ts}
+
+    async def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._check_channel(str(args.get("channel", "")))
+        if not args.get("user"):
+            raise SlackError("user_not_in_channel")
+        self.ephemerals.append(args)
+        return {"message_ts": self._next_ts()}
+
+    async def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find({"channel": args.get("channel"), "ts": args.get("message_ts")})
+        return {"channel": message.channel, "permalink": f"https://slack.local/{message.ts}"}
+
+    async def _conversation_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel in self.missing_channels:
+            raise SlackError("channel_not_found")
+        is_im = channel.startswith("D")
+        is_member = channel not in self.channels_without_bot
+        return {"channel": {"id": channel, "is_im": is_im, "is_member": is_member}}
+
+    async def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user", ""))
+        return {"user": {"id": user, "name": user.lower(), "tz": "UTC", "is_bot": False}}
+
+    async def _start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        self._check_channel(channel)
+        if not args.get("thread_ts"):
+            raise SlackError("invalid_arguments")
+        if not channel.startswith("D") and not (
+            args.get("recipient_user_id") and args.get("recipient_team_id")
+        ):
+            raise SlackError("missing_recipient_user_id")
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            thread_ts=str(args["thread_ts"]),
+            markdown_text=str(args.get("markdown_text") or ""),
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            streamed=True,
+            stream_open=True,
+        )
+        self.messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts}
+
+    async def _append_stream(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if not message.stream_open:
+            raise SlackError("message_not_in_streaming_state")
+        message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text", ""))
+        return {"channel": message.channel, "ts": message.ts}
+
+    async def _stop_stream(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if not message.stream_open:
+            raise SlackError("message_not_in_streaming_state")
+        message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text") or "")
+        message.stream_open = False
+        message.edits.append(message.markdown_text)
+        return {"channel": message.channel, "ts": message.ts, "message": _as_json(message)}
+
+    def _find(self, args: dict[str, Any]) -> Message:
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        message = self.messages.get(key)
+        if message is None or message.deleted:
+            raise SlackError("message_not_found")
+        return message
+
+
+def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+    """(text, blocks, markdown_text) of a post or update, checked like Slack checks them."""
+    markdown_text = args.get("markdown_text")
+    text = str(args.get("text") or "")
+    blocks = args.get("blocks")
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if markdown_text is not None and (text or blocks):
+        raise SlackError("markdown_text_conflict")
+    if markdown_text is None and not text and not blocks:
+        raise SlackError("no_text")
+    if markdown_text is not None and len(str(markdown_text)) > 12_000:
+        raise SlackError("msg_too_long")
+    return text[:TEXT_LIMIT], blocks, None if markdown_text is None else str(markdown_text)
+
+
+def _as_json(message: Message) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "type": "message",
+        "ts": message.ts,
+        "user": message.user,
+        "bot_id": message.bot_id,
+        "text": message.markdown_text or message.text,
+    }
+    if message.thread_ts:
+        shown["thread_ts"] = message.thread_ts
+    if message.blocks:
+        shown["blocks"] = message.blocks
+    return shown
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    """Query string, form and JSON arguments merged (slack_sdk uses all three)."""
+    args: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                args.update(body)
+        else:
+            args.update(await request.post())
+    return {key: value for key, value in args.items() if key != "token" or value}
+
+
+async def _serve(port: int) -> None:
+    stand_in = SlackStandIn()
+    print(await stand_in.start(port=port), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await stand_in.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Local stand-in for the Slack Web API")
+    parser.add_argument("--port", type=int, default=8766)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args().port))
+
+
+if __name__ == "__main__":
+    main()
