@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from bot.local.slack_api import Message, SlackStandIn
-from bot.local.slack_events import SlackEventSender
 
 from bot.app import TutorBot
 from bot.local.openai_api import OpenAIStandIn
+from bot.local.slack_api import Message, SlackStandIn
+from bot.local.slack_events import SlackEventSender
 from bot.settings import BackendKind, Settings
 from tests.conftest import RedisServer
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
 from bot.local.slack_events import SlackEventSender
-
 from tests.conftest import RedisServer, free_port
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET
 
