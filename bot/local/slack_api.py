@@ -58,6 +58,7 @@ class Message:
     streamed: bool = False
     stream_open: bool = False
     edits: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
 
 
 def blocks_text(blocks: list[dict[str, Any]]) -> str:
@@ -134,6 +135,8 @@ class SlackStandIn:
             "chat.appendStream": self._append_stream,
             "chat.stopStream": self._stop_stream,
             "conversations.info": self._conversation_info,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "users.info": self._user_info,
             "assistant.threads.setStatus": self._ok,
             "assistant.threads.setSuggestedPrompts": self._ok,
@@ -303,6 +306,7 @@ class SlackStandIn:
             markdown_text=markdown_text,
             user=self.bot_user_id,
             bot_id=self.bot_id,
+            metadata=_json_arg(args.get("metadata")),
         )
         message.edits.append(shown_text(message))
         self.messages[(channel, message.ts)] = message
@@ -338,6 +342,20 @@ class SlackStandIn:
         is_im = channel.startswith("D")
         is_member = channel not in self.channels_without_bot
         return {"channel": {"id": channel, "is_im": is_im, "is_member": is_member}}
+
+    async def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first (only those the bot posted are known here)."""
+        channel = str(args.get("channel", ""))
+        self._check_channel(channel)
+        found = list(reversed(self.channel_top_level(channel)))[: int(args.get("limit") or 100)]
+        return {"messages": [_as_json(m, args) for m in found], "has_more": False}
+
+    async def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread's messages, oldest first."""
+        channel = str(args.get("channel", ""))
+        self._check_channel(channel)
+        found = self.thread(channel, str(args.get("ts", "")))[: int(args.get("limit") or 100)]
+        return {"messages": [_as_json(m, args) for m in found], "has_more": False}
 
     async def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user", ""))
@@ -405,7 +423,11 @@ def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None, st
     return text[:TEXT_LIMIT], blocks, None if markdown_text is None else str(markdown_text)
 
 
-def _as_json(message: Message) -> dict[str, Any]:
+def _json_arg(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _as_json(message: Message, args: dict[str, Any] | None = None) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "type": "message",
         "ts": message.ts,
@@ -417,6 +439,9 @@ def _as_json(message: Message) -> dict[str, Any]:
         shown["thread_ts"] = message.thread_ts
     if message.blocks:
         shown["blocks"] = message.blocks
+    wants_metadata = str((args or {}).get("include_all_metadata", "")).lower() in ("1", "true")
+    if message.metadata and wants_metadata:
+        shown["metadata"] = message.metadata
     return shown
 
 

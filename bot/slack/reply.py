@@ -28,6 +28,8 @@ STATUS_TEXT: dict[RunStatus, str] = {
     RunStatus.REQUIRES_ACTION: "_Thinking… (looking something up)_",
     RunStatus.CANCELLING: "_Stopping…_",
 }
+# Message metadata tying a placeholder to its turn, so a resumed turn can find it again.
+PLACEHOLDER_EVENT = "tutor_placeholder"
 # Errors meaning "the bot may not post in this channel": answer through response_url.
 CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
@@ -86,8 +88,40 @@ class SlackReplySurface:
                 channel=self._turn.channel_id,
                 thread_ts=self._turn.thread_ts,
                 text=with_header(self._header, THINKING),
+                metadata={
+                    "event_type": PLACEHOLDER_EVENT,
+                    "event_payload": {"turn_id": self._turn.turn_id},
+                },
             )
             self._placeholder_ts = response["ts"]
+
+    async def find_placeholder(self) -> bool:
+        """Search recent messages for this turn's placeholder (by its metadata).
+
+        Only used after a crash between posting it and recording it; a failed search
+        (rate limit, missing scope) means a new placeholder is posted.
+        """
+        if self._fallback is not None or self._placeholder_ts is not None:
+            return self._placeholder_ts is not None
+        channel, thread_ts = self._turn.channel_id, self._turn.thread_ts
+        try:
+            if thread_ts:
+                response = await self._client.conversations_replies(
+                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+                )
+            else:
+                response = await self._client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=100
+                )
+        except SlackApiError as error:
+            log.warning("placeholder search failed (%s) %s", _error_code(error), self._context)
+            return False
+        for message in response.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("turn_id") == self._turn.turn_id:
+                self._placeholder_ts = str(message["ts"])
+                return True
+        return False
 
     async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
         text = STATUS_TEXT.get(status)

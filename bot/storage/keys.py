@@ -25,10 +25,6 @@ class Keys:
         """Slack conversation → backend conversation id (thread_…, conv_…, or a chat history id)."""
         return f"{self.prefix}conv:{backend}:{conversation_key}"
 
-    def conversation_lock(self, backend: str, conversation_key: str) -> str:
-        """Held while the backend conversation for a Slack conversation is being created."""
-        return f"{self.prefix}conv-lock:{backend}:{conversation_key}"
-
     def event_seen(self, event_id: str) -> str:
         """Set once per Slack `event_id`: Slack's retries of that delivery are dropped."""
         return f"{self.prefix}seen:event:{event_id}"

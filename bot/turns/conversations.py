@@ -6,9 +6,7 @@ between a Slack thread and its history; it survives restarts because Redis does.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -16,8 +14,6 @@ from redis.asyncio import Redis
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
-
-CREATE_LOCK_SECONDS = 60
 
 
 class ConversationStore:
@@ -37,32 +33,20 @@ class ConversationStore:
     ) -> str:
         """The existing id, or a new one from `create(conversation_key)`, stored.
 
-        A short Redis lock makes sure two processes handling the first two messages of a
-        thread at once create one backend conversation, not two. Raises what `create` raises.
+        Only the worker holding the conversation's lease gets here, so two creations at
+        once are not expected; should it happen anyway, the first id stored wins and is
+        what every caller gets (the other server conversation stays unused). No lock: a
+        lock left by a crashed process would stall the conversation.
         """
         existing = await self.find(conversation_key)
         if existing:
             return existing
-        lock = self._keys.conversation_lock(self._backend, conversation_key)
-        deadline = time.monotonic() + CREATE_LOCK_SECONDS
-        while not await self._redis.set(lock, "1", nx=True, ex=CREATE_LOCK_SECONDS):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)  # another process is creating it right now
-            existing = await self.find(conversation_key)
-            if existing:
-                return existing
-        try:
-            existing = await self.find(conversation_key)
-            if existing:
-                return existing
-            conversation_id = await create(conversation_key)
-            key = self._keys.conversation(self._backend, conversation_key)
-            await self._redis.set(key, conversation_id)
+        conversation_id = await create(conversation_key)
+        key = self._keys.conversation(self._backend, conversation_key)
+        if await self._redis.set(key, conversation_id, nx=True):
             log.info("new %s conversation %s", self._backend, conversation_id)
             return conversation_id
-        finally:
-            await self._redis.delete(lock)
+        return str(await self._redis.get(key))
 
     async def forget(self, conversation_key: str) -> bool:
         """Drop the mapping so the next message starts a fresh conversation."""

@@ -116,10 +116,7 @@ class TurnEngine:
         context = turn.log_context()
         deadline = Deadline(self._run_timeout, self._clock)
         try:
-            if not journal.progress.placeholder_ts:
-                await surface.show_placeholder()
-                if surface.placeholder_ref:
-                    await journal.record(placeholder_ts=surface.placeholder_ref)
+            await self._ensure_placeholder(surface, journal)
             outcome = await self._answer(turn, surface, deadline, journal)
         except BackendError as error:
             log.warning("turn failed: %s %s", error, context)
@@ -132,6 +129,19 @@ class TurnEngine:
         await journal.record(delivered=True)
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
         return outcome
+
+    async def _ensure_placeholder(self, surface: ReplySurface, journal: Journal) -> None:
+        """Show the placeholder once per turn, even across a crash right after posting it."""
+        progress = journal.progress
+        if progress.placeholder_ts:
+            return
+        if progress.posting_placeholder and await surface.find_placeholder():
+            await journal.record(placeholder_ts=surface.placeholder_ref)
+            return
+        await journal.record(posting_placeholder=True)
+        await surface.show_placeholder()
+        if surface.placeholder_ref:
+            await journal.record(placeholder_ts=surface.placeholder_ref)
 
     async def _answer(
         self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal

@@ -21,6 +21,7 @@ from bot.turns.models import Turn, TurnSource
 class TurnProgress:
     """What has happened for a turn; None means "not done yet"."""
 
+    posting_placeholder: bool = False  # the post was sent; its ts may not have been recorded
     placeholder_ts: str | None = None
     conversation_id: str | None = None
     adding_message: bool = False  # the add was sent; its result may not have been recorded
@@ -31,7 +32,7 @@ class TurnProgress:
     attempts: int = 0
 
 
-_BOOLEAN_FIELDS = {"adding_message", "starting_run", "delivered"}
+_BOOLEAN_FIELDS = {"posting_placeholder", "adding_message", "starting_run", "delivered"}
 
 
 def encode_turn(turn: Turn) -> str:

@@ -22,6 +22,11 @@ class ReplySurface(Protocol):
         completes the same placeholder instead of posting a second one."""
         ...
 
+    async def find_placeholder(self) -> bool:
+        """Look for a placeholder an interrupted attempt of this turn posted; True if found
+        (it is then this surface's placeholder)."""
+        ...
+
     async def show_placeholder(self) -> None:
         """Show that the question was received and is being worked on (once per turn)."""
         ...

@@ -98,42 +98,53 @@ class TurnWorker:
                     await self._queue.ensure_group()
                     group_ready = True
                 if not own_pending_checked:
-                    self._spawn_all(await self._queue.read_own_pending(consumer, 1000))
+                    self._spawn_all(await self._queue.read_own_pending(consumer, 1000), False)
                     own_pending_checked = True
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + self._settings.claim_every_seconds
                     stale_ms = int(self._settings.lease_seconds * 1000)
-                    self._spawn_all(await self._queue.claim_stale(consumer, stale_ms, 100))
+                    self._spawn_all(await self._queue.claim_stale(consumer, stale_ms, 100), False)
                 await self._slots.acquire()
                 self._slots.release()
-                self._spawn_all(await self._queue.read_new(consumer, 16, READ_BLOCK_MS))
+                self._spawn_all(await self._queue.read_new(consumer, 16, READ_BLOCK_MS), True)
             except RedisError as error:
                 log.warning("turn queue unreachable (%s); retrying", type(error).__name__)
                 group_ready = False
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
 
-    def _spawn_all(self, entries: list[Entry]) -> None:
+    def _spawn_all(self, entries: list[Entry], fresh: bool) -> None:
         for entry in entries:
-            handler = asyncio.create_task(self._handle(entry))
+            handler = asyncio.create_task(self._handle(entry, fresh))
             self._handlers.add(handler)
             handler.add_done_callback(self._handlers.discard)
 
-    async def _handle(self, entry: Entry) -> None:
+    async def _handle(self, entry: Entry, fresh: bool) -> None:
+        """Drain the entry's conversation, or leave it to whoever holds its lease.
+
+        A fresh entry whose conversation is leased elsewhere is acknowledged: the holder's
+        own entry stays pending while it drains, so either the holder (checking the queue
+        again as it lets go) or, if it died, whoever claims that entry answers the turn.
+        An entry taken over from a dead consumer stays pending instead, since the lease it
+        runs into may be that dead consumer's own.
+        """
         entry_id, conversation_key = entry
         try:
             if conversation_key in self._draining:
                 await self._queue.ack(entry_id)  # our drain loop takes the new turn too
                 return
             async with self._slots:
-                await self._drain_with_lease(entry_id, conversation_key)
+                drained = await self._drain_with_lease(entry_id, conversation_key)
+            if not drained and fresh:
+                await self._queue.ack(entry_id)
         except RedisError as error:
             # The entry stays pending and is claimed again once Redis is back.
             log.warning("lost Redis while answering (%s) %s", error, conversation_key)
 
-    async def _drain_with_lease(self, entry_id: str, conversation_key: str) -> None:
+    async def _drain_with_lease(self, entry_id: str, conversation_key: str) -> bool:
+        """Answer the conversation's waiting turns under its lease; False if leased elsewhere."""
         token = await self._leases.acquire(conversation_key)
         if token is None:
-            return  # another process answers it; if it died, the entry is claimed later
+            return False
         self._draining.add(conversation_key)
         drain = asyncio.create_task(self._drain(conversation_key))
         keeper = asyncio.create_task(self._keep_lease(conversation_key, token, drain))
@@ -147,6 +158,7 @@ class TurnWorker:
         await self._queue.ack(entry_id)
         if await self._queue.waiting(conversation_key):
             await self._queue.announce(conversation_key)  # a turn arrived as we finished
+        return True
 
     async def _keep_lease(self, key: str, token: str, drain: asyncio.Task[None]) -> None:
         """Renew the lease while draining; stop the drain if the lease was lost."""

@@ -145,3 +145,13 @@ class running_harness:
         await h.events.close()
         await h.slack.stop()
         await h.openai.stop()
+
+
+@pytest.fixture
+async def stand_ins() -> AsyncIterator[tuple[SlackStandIn, OpenAIStandIn]]:
+    slack, openai = SlackStandIn(token=BOT_TOKEN), OpenAIStandIn()
+    await slack.start()
+    await openai.start()
+    yield slack, openai
+    await slack.stop()
+    await openai.stop()

@@ -7,11 +7,17 @@ import dataclasses
 import re
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import TutorBot
 from bot.settings import BackendKind
+from bot.slack.reply import PLACEHOLDER_EVENT
+from bot.storage.connection import connect
+from bot.storage.keys import Keys
+from bot.turns.models import Turn, TurnSource
+from bot.turns.queue import TurnQueue
 from tests.conftest import RedisServer
-from tests.e2e.conftest import Harness, running_harness, start_bot
+from tests.e2e.conftest import BOT_TOKEN, Harness, running_harness, start_bot
 
 CHANNEL = "C300"
 USER = "U300"
@@ -120,3 +126,27 @@ async def test_a_redelivered_burst_is_answered_once_each(harness: Harness) -> No
     await harness.wait_idle()
     for index, root in enumerate(roots):
         assert bot_texts(harness, root) == [f"Answer 1: burst {index}"]
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+async def test_a_placeholder_posted_just_before_a_crash_is_found_and_completed(
+    harness: Harness,
+) -> None:
+    """The process died after Slack created the placeholder but before its ts was recorded."""
+    root = harness.events.next_ts()
+    turn = Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, "Who?", TurnSource.MENTION)
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.base_url)
+    orphan = await client.chat_postMessage(
+        channel=CHANNEL, thread_ts=root, text="_Thinking…_",
+        metadata={"event_type": PLACEHOLDER_EVENT, "event_payload": {"turn_id": turn.turn_id}},
+    )  # fmt: skip
+    keys = Keys(harness.settings.redis_prefix)
+    redis = connect(harness.settings.redis_url or "")
+    try:
+        await redis.hset(keys.turn(turn.turn_id), mapping={"posting_placeholder": "1"})
+        await TurnQueue(redis, keys).enqueue(turn, None, None)
+    finally:
+        await redis.aclose()
+    text = await harness.wait_for_text(CHANNEL, orphan["ts"], lambda t: "Answer" in t)
+    assert text == "Answer 1: Who?"
+    assert len(harness.slack.calls_to("chat.postMessage")) == 1

@@ -4,77 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import sys
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import aiohttp
-import pytest
 
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
 from bot.local.slack_events import SlackEventSender
 from tests.conftest import RedisServer, free_port
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def stand_ins() -> AsyncIterator[tuple[SlackStandIn, OpenAIStandIn]]:
-    slack, openai = SlackStandIn(token=BOT_TOKEN), OpenAIStandIn()
-    await slack.start()
-    await openai.start()
-    yield slack, openai
-    await slack.stop()
-    await openai.stop()
-
-
-def bot_environment(slack: SlackStandIn, openai: OpenAIStandIn, port: int) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
-    return {
-        **keep,
-        "PYTHONPATH": str(REPO),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": openai.base_url,
-        "PORT": str(port),
-        "TUTOR_POLL_INTERVAL": "0.05",
-    }
-
-
-async def wait_healthy(port: int, process: asyncio.subprocess.Process, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise AssertionError(f"bot exited with {process.returncode}")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("bot did not become healthy")
-
-
-async def run_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-
-
-async def stop_bot(process: asyncio.subprocess.Process) -> str:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
-    return output.decode()
+from tests.e2e.processes import REPO, bot_environment, run_bot, stop_bot, wait_healthy
 
 
 async def test_the_bot_process_answers_and_stops_cleanly_on_sigterm(

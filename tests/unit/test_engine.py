@@ -85,6 +85,13 @@ class RecordingSurface:
     events: list[str] = field(default_factory=list)
     placeholder_ref: str | None = None
 
+    orphan: str | None = None
+
+    async def find_placeholder(self) -> bool:
+        self.events.append("find")
+        self.placeholder_ref = self.orphan
+        return self.orphan is not None
+
     async def show_placeholder(self) -> None:
         self.events.append("placeholder")
         self.placeholder_ref = "1.5"
@@ -292,3 +299,18 @@ async def test_steps_are_recorded_as_they_happen(
         "run-1",
     )
     assert progress.adding_message and progress.starting_run and progress.delivered
+
+
+@pytest.mark.parametrize("orphan", ["7.7", None])
+async def test_a_placeholder_posted_before_a_crash_is_looked_for_first(
+    redis: Redis, keys: Keys, clock: FakeClock, orphan: str | None
+) -> None:
+    journal = InMemoryJournal(TurnProgress(posting_placeholder=True))
+    surface = RecordingSurface(orphan=orphan)
+    await make_engine(ScriptedBackend(), redis, keys, clock).run(make_turn(), surface, journal)
+    if orphan:
+        assert surface.events[:2] == ["find", "status:queued"]
+        assert journal.progress.placeholder_ts == "7.7"
+    else:
+        assert surface.events[:2] == ["find", "placeholder"]
+        assert journal.progress.placeholder_ts == "1.5"

@@ -1,0 +1,186 @@
+"""Real processes killed with SIGKILL: turns are finished by the next process, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.local.openai_api import OpenAIStandIn
+from bot.local.slack_api import SlackStandIn
+from bot.local.slack_events import SlackEventSender
+from tests.conftest import RedisServer, free_port
+from tests.e2e.conftest import SIGNING_SECRET
+from tests.e2e.processes import bot_environment, run_bot, stop_bot, wait_healthy
+
+CHANNEL = "C500"
+
+
+class BotProcess:
+    """One `python -m bot` with a fixed worker name, restartable after a kill."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.port = int(env["PORT"])
+        self.process: asyncio.subprocess.Process | None = None
+        self.events = SlackEventSender(f"http://127.0.0.1:{self.port}/slack/events", SIGNING_SECRET)
+
+    async def start(self) -> None:
+        self.process = await run_bot(self.env, self.cwd)
+        await wait_healthy(self.port, self.process)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        await stop_bot(self.process, signal.SIGKILL)
+
+    async def stop(self) -> str:
+        await self.events.close()
+        return await stop_bot(self.process) if self.process else ""
+
+
+def process_env(
+    slack: SlackStandIn, openai: OpenAIStandIn, redis: RedisServer, prefix: str, name: str
+) -> dict[str, str]:
+    return {
+        **bot_environment(slack, openai, free_port()),
+        "REDIS_URL": redis.url,
+        "TUTOR_REDIS_PREFIX": prefix,
+        "TUTOR_WORKER_NAME": name,
+        "TUTOR_LEASE_SECONDS": "1",
+        "TUTOR_POLL_INTERVAL": "0.05",
+    }
+
+
+async def test_sigkill_mid_run_then_restart_completes_the_same_placeholder(
+    stand_ins: tuple[SlackStandIn, OpenAIStandIn],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    slack, openai = stand_ins
+    bot = BotProcess(process_env(slack, openai, redis_server, redis_prefix, "w1"), tmp_path)
+    await bot.start()
+    try:
+        _, _, ts = await bot.events.mention(CHANNEL, "U1", "<@UBOT> [slow:2] Who was Solon?")
+        await slack.wait_for(
+            lambda: (
+                openai.count("POST", r"/responses$") == 1
+                and len(slack.calls_to("chat.update")) >= 1
+            ),
+            timeout=20,
+        )
+        await bot.kill()
+        [placeholder] = slack.thread(CHANNEL, ts)
+        assert "thinking" in slack.visible_text(CHANNEL, placeholder.ts).lower()
+
+        await bot.start()
+        await slack.wait_for(
+            lambda: slack.visible_text(CHANNEL, placeholder.ts) == "Answer 1: Who was Solon?",
+            timeout=20,
+        )
+    finally:
+        await bot.stop()
+    assert len(slack.calls_to("chat.postMessage")) == 1, "the same placeholder was completed"
+    assert openai.count("POST", r"/responses$") == 1, "no second run was started"
+
+
+@pytest.mark.parametrize("conversations,messages", [(30, 5)])
+async def test_soak_every_message_answered_exactly_once_in_order(
+    stand_ins: tuple[SlackStandIn, OpenAIStandIn],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    tmp_path: Path,
+    conversations: int,
+    messages: int,
+) -> None:
+    """Two processes, Slack retries, bursts, injected 429/500s and one SIGKILL."""
+    slack, openai = stand_ins
+    openai.queued_seconds, openai.in_progress_seconds = 0.02, 0.05
+    bots = [
+        BotProcess(process_env(slack, openai, redis_server, redis_prefix, f"w{i}"), tmp_path)
+        for i in (1, 2)
+    ]
+    await asyncio.gather(*(bot.start() for bot in bots))
+    # Within the SDK's bounded retries (2), so every message still gets its answer.
+    openai.fail_next("POST", r"/responses$", 500, count=1)
+    openai.fail_next("POST", r"/responses$", 429, count=1, retry_after=0.05)
+    slack.rate_limit("chat.update", count=10, retry_after=1)
+    slack.rate_limit("chat.postMessage", count=4, retry_after=1)
+    roots: dict[int, str] = {}
+    killed = asyncio.Event()
+
+    async def deliver(event_id: str, index: int, **message: object) -> None:
+        """Like Slack: deliver, retry once anyway (slow ack), and fail over if a bot is down."""
+        first, other = bots[index % 2], bots[(index + 1) % 2]
+        try:
+            await first.events.mention(event_id=event_id, **message)  # type: ignore[arg-type]
+        except aiohttp.ClientError:
+            await other.events.mention(event_id=event_id, retry_num=1, **message)  # type: ignore[arg-type]
+        else:
+            try:
+                await other.events.mention(event_id=event_id, retry_num=1, **message)  # type: ignore[arg-type]
+            except aiohttp.ClientError:
+                pass
+
+    async def converse(c: int) -> None:
+        for m in range(1, messages + 1):
+            if c == conversations // 2 and m == 3 and not killed.is_set():
+                killed.set()
+                openai.fail_next("GET", r"/responses/", 503, count=2)
+                openai.fail_next("POST", r"/responses$", 500, count=1)
+                await bots[1].kill()
+                asyncio.get_running_loop().call_later(1.0, lambda: restarts.append(
+                    asyncio.ensure_future(bots[1].start())))  # fmt: skip
+            message = {"channel": CHANNEL, "user": f"U{c}", "text": f"<@UBOT> c{c} m{m}",
+                       "ts": bots[0].events.next_ts()}  # fmt: skip
+            if m > 1:
+                message["thread_ts"] = roots[c]
+            else:
+                roots[c] = str(message["ts"])
+            await deliver(f"Ev_soak_{c}_{m}", c + m, **message)
+
+    restarts: list[asyncio.Future[None]] = []
+    try:
+        await asyncio.gather(*(converse(c) for c in range(conversations)))
+        await asyncio.gather(*restarts)
+
+        def answers(c: int) -> list[str]:
+            return [slack.visible_text(CHANNEL, m.ts) for m in slack.thread(CHANNEL, roots[c])]
+
+        def finished() -> bool:
+            return all(
+                len(answers(c)) >= messages and not any("Thinking" in a for a in answers(c))
+                for c in range(conversations)
+            )
+
+        try:
+            await slack.wait_for(finished, timeout=60)
+        except TimeoutError:
+            for c in range(conversations):
+                print(c, roots[c], answers(c))
+            raise
+    finally:
+        for bot in bots:
+            await bot.stop()
+
+    lost = duplicated = out_of_order = thinking = 0
+    for c in range(conversations):
+        got = answers(c)
+        expected = [f"Answer {m}: c{c} m{m}" for m in range(1, messages + 1)]
+        thinking += sum("Thinking" in a for a in got)
+        duplicated += max(0, len(got) - messages)
+        lost += sum(1 for e in expected if e not in got)
+        numbers = [int(n) for a in got for n in re.findall(r"^Answer (\d+):", a)]
+        out_of_order += numbers != sorted(numbers)
+    total = conversations * messages
+    print(
+        f"\nsoak: {total} messages in {conversations} conversations, 2 processes, 1 SIGKILL: "
+        f"{total - lost} answered, {lost} lost, {duplicated} duplicated, "
+        f"{out_of_order} conversations out of order, {thinking} left Thinking"
+    )
+    assert (lost, duplicated, out_of_order, thinking) == (0, 0, 0, 0)
