@@ -33,6 +33,7 @@ from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 from bot.turns.records import TurnStore
+from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class TutorBot:
             ConversationStore(redis, keys, backend.name),
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
+            usage=UsageLedger(redis, keys),
         )
 
         edit_budget = EditBudget()

@@ -67,5 +67,5 @@ class Keys:
         return f"{self.prefix}chat:turn-run:{turn_id}"
 
     def usage(self, day: str) -> str:
-        """Token usage per day (a Redis hash of counters)."""
+        """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"

@@ -20,6 +20,7 @@ from bot.backends.base import (
     ConversationBusy,
     RunState,
     RunStatus,
+    Usage,
     UserMessage,
 )
 from bot.turns.conversations import ConversationStore
@@ -53,6 +54,12 @@ class Journal(Protocol):
     progress: TurnProgress
 
     async def record(self, **fields: object) -> None: ...
+
+
+class UsageRecorder(Protocol):
+    """Where the tokens a turn used are counted (see bot.turns.usage)."""
+
+    async def record(self, team_id: str, usage: Usage | None) -> None: ...
 
 
 class TurnOutcome(StrEnum):
@@ -94,10 +101,12 @@ class TurnEngine:
         *,
         poll_interval: float,
         run_timeout: float,
+        usage: UsageRecorder | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend = backend
+        self._usage = usage
         self._conversations = conversations
         self._poll_interval = poll_interval
         self._run_timeout = run_timeout
@@ -191,6 +200,8 @@ class TurnEngine:
                 state.usage.input_tokens,
                 state.usage.output_tokens,
             )
+        if self._usage is not None:
+            await self._usage.record(turn.team_id, state.usage)
         return await self._finish(
             conversation_id, run_id, progress.message_id or "", state, surface
         )
