@@ -28,10 +28,18 @@ STATUS_TEXT: dict[RunStatus, str] = {
     RunStatus.REQUIRES_ACTION: "_Thinking… (looking something up)_",
     RunStatus.CANCELLING: "_Stopping…_",
 }
+STILL_WORKING_AFTER_SECONDS = 10
 # Message metadata tying a placeholder to its turn, so a resumed turn can find it again.
 PLACEHOLDER_EVENT = "tutor_placeholder"
 # Errors meaning "the bot may not post in this channel": answer through response_url.
 CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
+def status_text(status: RunStatus, elapsed_seconds: float) -> str | None:
+    """Friendly words for a run's status; after a while, how long it has been going."""
+    if status is RunStatus.IN_PROGRESS and elapsed_seconds >= STILL_WORKING_AFTER_SECONDS:
+        return f"_Thinking… (still working on it, {int(elapsed_seconds)} s so far)_"
+    return STATUS_TEXT.get(status)
 
 
 def command_header(user_id: str, question: str) -> str:
@@ -124,7 +132,7 @@ class SlackReplySurface:
         return False
 
     async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
-        text = STATUS_TEXT.get(status)
+        text = status_text(status, elapsed_seconds)
         if text is None or self._fallback is not None or self._placeholder_ts is None:
             return
         if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):

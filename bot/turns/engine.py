@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 # How many status checks in a row may fail before we stop waiting for the run.
 MAX_POLL_FAILURES = 3
+# A status unchanged this long is shown again (with the time), so a long run looks alive.
+STILL_WORKING_EVERY_SECONDS = 10.0
 
 TOO_SLOW = (
     "Sorry, this took longer than {seconds:g} seconds, so I stopped it. "
@@ -221,6 +223,7 @@ class TurnEngine:
     ) -> RunState | None:
         """Poll the run until it ends, showing each status change; None past the deadline."""
         shown: RunStatus | None = None
+        shown_at = 0.0
         failures = 0
         while not deadline.passed:
             try:
@@ -235,8 +238,9 @@ class TurnEngine:
                 continue
             if state.status.is_final:
                 return state
-            if state.status != shown:
-                shown = state.status
+            stale = deadline.elapsed - shown_at >= STILL_WORKING_EVERY_SECONDS
+            if state.status != shown or stale:
+                shown, shown_at = state.status, deadline.elapsed
                 await surface.show_status(state.status, deadline.elapsed)
             await self._sleep(self._poll_interval)
         return None

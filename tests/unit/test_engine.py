@@ -314,3 +314,20 @@ async def test_a_placeholder_posted_before_a_crash_is_looked_for_first(
     else:
         assert surface.events[:2] == ["find", "placeholder"]
         assert journal.progress.placeholder_ts == "1.5"
+
+
+async def test_a_long_run_is_shown_to_be_still_working(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 25 + [RunStatus.COMPLETED])
+    surface = RecordingSurface()
+    await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    assert surface.events.count("status:in_progress") == 3, "at 0 s, 10 s and 20 s"
+
+
+def test_status_words() -> None:
+    from bot.slack.reply import status_text
+
+    assert "waiting" in (status_text(RunStatus.QUEUED, 0) or "")
+    assert "still working on it, 12 s" in (status_text(RunStatus.IN_PROGRESS, 12.4) or "")
+    assert status_text(RunStatus.COMPLETED, 1) is None
