@@ -103,11 +103,13 @@ class SlackStandIn:
         self,
         *,
         token: str = "xoxb-test",
+        app_token: str = "xapp-test",
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
         team_id: str = "T1",
     ) -> None:
         self.token = token
+        self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
@@ -122,6 +124,8 @@ class SlackStandIn:
         self._rate_limits: dict[str, list[int]] = {}
         self._failures: dict[str, list[str]] = {}
         self._response_urls: dict[str, int] = {}
+        self.socket_acks: dict[str, dict[str, Any]] = {}
+        self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, Handler] = {
@@ -134,6 +138,7 @@ class SlackStandIn:
             "chat.startStream": self._start_stream,
             "chat.appendStream": self._append_stream,
             "chat.stopStream": self._stop_stream,
+            "apps.connections.open": self._open_connection,
             "conversations.info": self._conversation_info,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
@@ -151,6 +156,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response_url/{token}", self._handle_response_url)
+        app.router.add_get("/socket", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -160,6 +166,8 @@ class SlackStandIn:
         return self.base_url
 
     async def stop(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -178,6 +186,44 @@ class SlackStandIn:
         token = f"R{next(self._ts)}"
         self._response_urls[token] = 0
         return self.base_url.removesuffix("api/") + f"response_url/{token}"
+
+    # ---- Socket Mode -----------------------------------------------------------------------
+
+    @property
+    def socket_connected(self) -> bool:
+        return any(not socket.closed for socket in self._sockets)
+
+    async def send_socket_envelope(self, kind: str, payload: dict[str, Any]) -> str:
+        """Push an envelope (`events_api`, `slash_commands`, `interactive`) to the connected
+        app, as Slack does in Socket Mode; returns its envelope_id (acked in socket_acks)."""
+        envelope_id = f"env-{next(self._ts)}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        socket = next(s for s in self._sockets if not s.closed)
+        await socket.send_json(envelope)
+        return envelope_id
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": len(self._sockets),
+                                "connection_info": {"app_id": "A1"}})  # fmt: skip
+        async with self._changed:
+            self._changed.notify_all()
+        async for frame in socket:
+            if frame.type.name == "TEXT":
+                ack = json.loads(frame.data)
+                self.socket_acks[str(ack.get("envelope_id"))] = ack
+                async with self._changed:
+                    self._changed.notify_all()
+        return socket
 
     # ---- inspection ----------------------------------------------------------------------
 
@@ -223,7 +269,7 @@ class SlackStandIn:
         method = request.match_info["method"]
         args = await _arguments(request)
         try:
-            if not self._authorised(request, args):
+            if not self._authorised(request, args, app_level=method == "apps.connections.open"):
                 raise SlackError("invalid_auth")
             if self._rate_limits.get(method):
                 retry_after = self._rate_limits[method].pop(0)
@@ -256,10 +302,10 @@ class SlackStandIn:
         await self._notify(ApiCall("response_url", payload, ok=True))
         return web.Response(text="ok")
 
-    def _authorised(self, request: web.Request, args: dict[str, Any]) -> bool:
+    def _authorised(self, request: web.Request, args: dict[str, Any], app_level: bool) -> bool:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() or str(args.get("token", ""))
-        return token == self.token
+        return token == (self.app_token if app_level else self.token)
 
     async def _notify(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -270,6 +316,10 @@ class SlackStandIn:
 
     async def _ok(self, args: dict[str, Any]) -> dict[str, Any]:
         return {}
+
+    async def _open_connection(self, args: dict[str, Any]) -> dict[str, Any]:
+        ws_base = self.base_url.replace("http://", "ws://").removesuffix("api/")
+        return {"url": f"{ws_base}socket?ticket={next(self._ts)}"}
 
     async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

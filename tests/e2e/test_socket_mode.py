@@ -1,0 +1,50 @@
+"""Socket Mode: with SLACK_APP_TOKEN the bot connects out and gets the same events."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from bot.app import TutorBot
+from bot.settings import BackendKind
+from tests.conftest import RedisServer
+from tests.e2e.conftest import bot_settings
+
+
+async def test_socket_mode_answers_mentions_and_commands(
+    redis_server: RedisServer, redis_prefix: str, stand_ins: tuple
+) -> None:
+    slack, openai = stand_ins
+    settings = dataclasses.replace(
+        bot_settings(slack.base_url, openai.base_url, redis_server.url, redis_prefix,
+                     BackendKind.RESPONSES),
+        slack_signing_secret=None,
+        slack_app_token=slack.app_token,
+    )  # fmt: skip
+    bot = await TutorBot.create(settings)
+    await bot.start_socket_mode()
+    try:
+        await slack.wait_for(lambda: slack.socket_connected)
+        mention = {"type": "app_mention", "channel": "C9", "user": "U9",
+                   "text": "<@UBOT> Who was Zenobia?", "ts": "1790000000.000100"}  # fmt: skip
+        envelope = await slack.send_socket_envelope(
+            "events_api",
+            {"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event": mention,
+             "event_id": "EvSOCKET1", "event_time": int(time.time())},
+        )  # fmt: skip
+        await slack.wait_for(lambda: envelope in slack.socket_acks)
+        await slack.wait_for(
+            lambda: any(
+                slack.visible_text("C9", m.ts) == "Answer 1: Who was Zenobia?"
+                for m in slack.thread("C9", "1790000000.000100")
+            )
+        )
+        help_envelope = await slack.send_socket_envelope(
+            "slash_commands",
+            {"command": "/tutor", "text": "help", "team_id": "T1", "channel_id": "C9",
+             "user_id": "U9", "response_url": slack.new_response_url()},
+        )  # fmt: skip
+        await slack.wait_for(lambda: help_envelope in slack.socket_acks)
+        assert "/tutor help" in str(slack.socket_acks[help_envelope].get("payload"))
+    finally:
+        await bot.stop(grace_seconds=1)
