@@ -76,9 +76,10 @@ class TutorBot:
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
         assert settings.slack_bot_token is not None  # require_slack checked it
         web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+        conversations = ConversationStore(redis, keys, backend.name)
         engine = TurnEngine(
             backend,
-            ConversationStore(redis, keys, backend.name),
+            conversations,
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
             usage=UsageLedger(redis, keys),
@@ -103,7 +104,7 @@ class TutorBot:
                 claim_every_seconds=min(5.0, settings.lease_seconds / 2),
             ),
         )
-        intake = TurnIntake(queue)
+        intake = TurnIntake(queue, conversations)
         bolt_app = AsyncApp(
             client=web_client,
             signing_secret=settings.slack_signing_secret or "",
@@ -113,7 +114,9 @@ class TutorBot:
             process_before_response=True,
         )
         background = BackgroundTasks()
-        register_event_listeners(bolt_app, intake, background)
+        register_event_listeners(
+            bolt_app, intake, background, thread_followups=settings.thread_followups
+        )
         register_command_listeners(bolt_app, intake, background)
         return cls(settings, redis, backend, worker, web_client, bolt_app, background, managed)
 

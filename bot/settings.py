@@ -79,6 +79,15 @@ def _redis_url(value: str) -> str:
     return value
 
 
+def _on_off(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be on or off")
+
+
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -109,6 +118,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_MAX_OUTPUT_TOKENS", "max_output_tokens", "1024", "upper bound on the tokens of one answer", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_BUDGET", "chat_token_budget", "6000", "chat backend: tokens of history (with instructions) sent per turn", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_FIELD", "chat_token_field", "max_tokens", "chat backend: max_tokens (local servers) or max_completion_tokens (OpenAI reasoning models)", TokenLimitField),
+    SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "32", "conversations one process answers at once", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
@@ -143,6 +153,7 @@ class Settings:
     max_output_tokens: int = 1024
     chat_token_budget: int = 6000
     chat_token_field: TokenLimitField = TokenLimitField.MAX_TOKENS
+    thread_followups: bool = True
     worker_name: str | None = None
     concurrency: int = 32
     lease_seconds: float = 20.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.turns.conversations import ConversationStore
 from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 
@@ -16,8 +17,17 @@ log = logging.getLogger(__name__)
 class TurnIntake:
     """The one door through which every surface hands the engine a turn."""
 
-    def __init__(self, queue: TurnQueue) -> None:
+    def __init__(self, queue: TurnQueue, conversations: ConversationStore) -> None:
         self._queue = queue
+        self._conversations = conversations
+
+    async def has_conversation(self, conversation_key: str) -> bool:
+        """True when the bot already talks in this Slack conversation (a thread it answered)."""
+        return await self._conversations.find(conversation_key) is not None
+
+    async def start_over(self, conversation_key: str) -> bool:
+        """Forget this Slack conversation's history: the next message starts a fresh one."""
+        return await self._conversations.forget(conversation_key)
 
     async def claim(self, delivery_id: str | None, channel_id: str, message_ts: str | None) -> bool:
         """True the first time this delivery (and message) is seen, False for repeats."""

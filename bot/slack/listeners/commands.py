@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.background import BackgroundTasks
-from bot.slack.conversation_keys import thread_key
+from bot.slack.conversation_keys import TOP_LEVEL, thread_key
 from bot.slack.reply import post_command_root
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
@@ -29,7 +29,13 @@ the whole thread.
 • Write to me in a direct message: your top-level messages are one conversation, and each \
 thread is its own.
 Subcommands:
+• `/tutor new`: in our direct messages, start a fresh conversation (I forget the earlier one).
 • `/tutor help`: this help."""
+STARTED_OVER = "Done: my next answer here starts a fresh conversation, without the earlier one."
+NOTHING_TO_RESET = (
+    "Nothing to reset here: every `/tutor` question starts its own thread. "
+    "`/tutor new` starts over in our direct messages."
+)
 NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). Try again soon."
 
 
@@ -44,11 +50,23 @@ def register_command_listeners(
         if not question or question.lower() == "help":
             await ack(response_type="ephemeral", text=HELP)
             return
+        if question.lower() == "new":
+            await ack(response_type="ephemeral", text=await start_over(intake, command))
+            return
         await ack()
         assert context.client is not None
         # Slack does not retry commands, and the root post is a Slack call that may wait
         # on a rate limit: it happens after the ack.
         background.spawn(ask(context.client, intake, command, question, respond))
+
+
+async def start_over(intake: TurnIntake, command: dict[str, Any]) -> str:
+    """`/tutor new`: forget the conversation of the top-level DMs with the bot."""
+    channel_id = command["channel_id"]
+    if not channel_id.startswith("D"):
+        return NOTHING_TO_RESET
+    await intake.start_over(thread_key(command.get("team_id") or "", channel_id, TOP_LEVEL))
+    return STARTED_OVER
 
 
 async def ask(

@@ -1,4 +1,5 @@
-"""Slack events that start a turn: @mentions in channels and direct messages.
+"""Slack events that start a turn: @mentions, direct messages, and replies in the channel
+threads where the bot already has a conversation (no mention needed there).
 
 Listeners run before Slack gets its ack (`process_before_response`): they translate the
 event into a Turn and record it durably in one Redis step, so an acked message is never
@@ -15,7 +16,12 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.background import BackgroundTasks
-from bot.slack.conversation_keys import direct_message_place, mention_place, without_mention
+from bot.slack.conversation_keys import (
+    direct_message_place,
+    mention_place,
+    thread_key,
+    without_mention,
+)
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource
 
@@ -34,7 +40,7 @@ def is_from_a_person(event: dict[str, Any]) -> bool:
 
 
 def register_event_listeners(
-    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
+    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks, *, thread_followups: bool
 ) -> None:
     """Wire app_mention and message.im to the intake."""
 
@@ -61,10 +67,20 @@ def register_event_listeners(
     async def on_message(
         body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        if event.get("channel_type") != "im" or not is_from_a_person(event):
+        if not is_from_a_person(event):
             return
         team_id = context.team_id or body.get("team_id") or ""
-        key, thread_ts = direct_message_place(team_id, event)
+        if event.get("channel_type") == "im":
+            key, thread_ts = direct_message_place(team_id, event)
+            source = TurnSource.DIRECT_MESSAGE
+        elif thread_followups and is_thread_reply(event):
+            thread_ts = event["thread_ts"]
+            key = thread_key(team_id, event["channel"], thread_ts)
+            if not await intake.has_conversation(key):
+                return  # a thread the bot is not part of: left alone
+            source = TurnSource.MENTION
+        else:
+            return
         turn = Turn(
             conversation_key=key,
             team_id=team_id,
@@ -72,9 +88,19 @@ def register_event_listeners(
             thread_ts=thread_ts,
             user_id=event["user"],
             text=without_mention(event.get("text", ""), context.bot_user_id),
-            source=TurnSource.DIRECT_MESSAGE,
+            source=source,
         )
         await _hand_over(context.client, intake, background, turn, body, event)
+
+
+def is_thread_reply(event: dict[str, Any]) -> bool:
+    """A reply inside a channel thread (not the thread's root, not a DM)."""
+    thread_ts = event.get("thread_ts")
+    return (
+        event.get("channel_type") in ("channel", "group")
+        and bool(thread_ts)
+        and thread_ts != event.get("ts")
+    )
 
 
 async def _hand_over(

@@ -1,0 +1,67 @@
+"""Thread follow-ups without a mention, and starting over with /tutor new."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import BackendKind
+from tests.e2e.conftest import Harness
+
+pytestmark = pytest.mark.parametrize(
+    "backend", [BackendKind.RESPONSES, BackendKind.CHAT], ids=["responses", "chat"]
+)
+CHANNEL = "C700"
+USER = "U700"
+
+
+async def test_replies_in_a_thread_the_bot_answered_need_no_mention(harness: Harness) -> None:
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> Who was Boudica?")
+    await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    await harness.events.channel_message(CHANNEL, USER, "Why did she revolt?", thread_ts=root)
+    replies = await harness.wait_for_bot_replies(CHANNEL, root, 2)
+    assert harness.slack.visible_text(CHANNEL, replies[1].ts) == "Answer 2: Why did she revolt?"
+
+
+async def test_other_threads_and_top_level_messages_are_left_alone(harness: Harness) -> None:
+    _, _, stranger_root = await harness.events.channel_message(CHANNEL, USER, "Lunch?")
+    await harness.events.channel_message(CHANNEL, "U2", "Sure", thread_ts=stranger_root)
+    await harness.wait_idle()
+    assert harness.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_mentioned_follow_up_is_answered_once(harness: Harness) -> None:
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> Who was Alaric?")
+    await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    ts = harness.events.next_ts()
+    text = "<@UBOT> What did he take?"
+    await harness.events.channel_message(CHANNEL, USER, text, ts=ts, thread_ts=root)
+    await harness.events.mention(CHANNEL, USER, text, ts=ts, thread_ts=root)
+    await harness.wait_for_bot_replies(CHANNEL, root, 2)
+    await harness.wait_idle()
+    texts = [harness.slack.visible_text(CHANNEL, m.ts) for m in harness.slack.thread(CHANNEL, root)]
+    assert texts == ["Answer 1: Who was Alaric?", "Answer 2: What did he take?"]
+
+
+async def test_tutor_new_starts_a_fresh_dm_conversation(harness: Harness) -> None:
+    dm = "D700"
+    await harness.events.dm(dm, USER, "First")
+    await harness.slack.wait_for(lambda: _dm_answers(harness, dm) == ["Answer 1: First"])
+    status, body = await harness.events.slash_command(
+        "/tutor", "new", channel_id=dm, user_id=USER, response_url=harness.slack.new_response_url()
+    )
+    assert status == 200 and "fresh conversation" in body
+    await harness.events.dm(dm, USER, "Second")
+    await harness.slack.wait_for(lambda: len(_dm_answers(harness, dm)) == 2)
+    assert _dm_answers(harness, dm)[1] == "Answer 1: Second", "the earlier history is gone"
+
+    status, body = await harness.events.slash_command(
+        "/tutor", "new", channel_id=CHANNEL, user_id=USER, response_url="http://unused"
+    )
+    assert "Nothing to reset" in body
+
+
+def _dm_answers(harness: Harness, channel: str) -> list[str]:
+    texts = [
+        harness.slack.visible_text(channel, m.ts) for m in harness.slack.channel_top_level(channel)
+    ]
+    return [t for t in texts if "Thinking" not in t]
