@@ -20,6 +20,7 @@ from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
 from bot.slack.edit_budget import EditBudget
 from bot.slack.http_server import make_web_app
+from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.reply import SlackReplySurface
@@ -33,6 +34,7 @@ from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 from bot.turns.records import TurnStore
+from bot.turns.stops import StopRequests
 from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
 
@@ -77,12 +79,14 @@ class TutorBot:
         assert settings.slack_bot_token is not None  # require_slack checked it
         web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
         conversations = ConversationStore(redis, keys, backend.name)
+        stops = StopRequests(redis, keys)
         engine = TurnEngine(
             backend,
             conversations,
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
             usage=UsageLedger(redis, keys),
+            stops=stops,
         )
 
         edit_budget = EditBudget()
@@ -118,6 +122,7 @@ class TutorBot:
             bolt_app, intake, background, thread_followups=settings.thread_followups
         )
         register_command_listeners(bolt_app, intake, background)
+        register_action_listeners(bolt_app, stops)
         return cls(settings, redis, backend, worker, web_client, bolt_app, background, managed)
 
     async def redis_ok(self) -> bool:

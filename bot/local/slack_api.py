@@ -364,7 +364,7 @@ class SlackStandIn:
 
     async def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self._find(args)
-        text, blocks, markdown_text = _content(args)
+        text, blocks, markdown_text = _content(args, keep_blocks=message.blocks)
         message.text, message.blocks, message.markdown_text = text, blocks, markdown_text
         message.edits.append(shown_text(message))
         return {"channel": message.channel, "ts": message.ts, "text": message.text}
@@ -457,11 +457,16 @@ class SlackStandIn:
         return message
 
 
-def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None, str | None]:
-    """(text, blocks, markdown_text) of a post or update, checked like Slack checks them."""
+def _content(
+    args: dict[str, Any], keep_blocks: list[dict[str, Any]] | None = None
+) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+    """(text, blocks, markdown_text) of a post or update, checked like Slack checks them.
+
+    An update that does not mention `blocks` keeps the message's blocks, as Slack does.
+    """
     markdown_text = args.get("markdown_text")
     text = str(args.get("text") or "")
-    blocks = args.get("blocks")
+    blocks = args.get("blocks", keep_blocks)
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
     if markdown_text is not None and (text or blocks):

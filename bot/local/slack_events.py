@@ -159,6 +159,35 @@ class SlackEventSender:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode(form), headers, None, None)
 
+    async def click(
+        self,
+        *,
+        channel: str,
+        message_ts: str,
+        user_id: str,
+        action_id: str,
+        value: str,
+        response_url: str,
+    ) -> tuple[int, str]:
+        """A button click (`block_actions`), form-encoded as `payload=<json>` like Slack."""
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id},
+            "user": {"id": user_id, "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "channel": {"id": channel},
+            "message": {"ts": message_ts, "type": "message"},
+            "response_url": response_url,
+            "trigger_id": f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}",
+            "actions": [
+                {"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
+                 "action_ts": str(time.time())}
+            ],
+        }  # fmt: skip
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)
+
     async def url_verification(self, challenge: str) -> tuple[int, str]:
         body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})
         return await self._post(body, {"Content-Type": "application/json"}, None, None)

@@ -29,6 +29,7 @@ STATUS_TEXT: dict[RunStatus, str] = {
     RunStatus.CANCELLING: "_Stopping…_",
 }
 STILL_WORKING_AFTER_SECONDS = 10
+STOP_ACTION = "tutor_stop"
 # Message metadata tying a placeholder to its turn, so a resumed turn can find it again.
 PLACEHOLDER_EVENT = "tutor_placeholder"
 # Errors meaning "the bot may not post in this channel": answer through response_url.
@@ -40,6 +41,34 @@ def status_text(status: RunStatus, elapsed_seconds: float) -> str | None:
     if status is RunStatus.IN_PROGRESS and elapsed_seconds >= STILL_WORKING_AFTER_SECONDS:
         return f"_Thinking… (still working on it, {int(elapsed_seconds)} s so far)_"
     return STATUS_TEXT.get(status)
+
+
+def placeholder_blocks(text: str, turn: Turn) -> list[dict[str, object]]:
+    """The placeholder: its text, and a Stop button only the asker may use."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": STOP_ACTION,
+                    "text": {"type": "plain_text", "text": "Stop"},
+                    "value": stop_value(turn.turn_id, turn.user_id),
+                }
+            ],
+        },
+    ]
+
+
+def stop_value(turn_id: str, user_id: str) -> str:
+    return f"{turn_id}|{user_id}"
+
+
+def parse_stop_value(value: str) -> tuple[str, str]:
+    """(turn id, asker's user id) from a Stop button's value."""
+    turn_id, _, user_id = value.partition("|")
+    return turn_id, user_id
 
 
 def command_header(user_id: str, question: str) -> str:
@@ -92,10 +121,12 @@ class SlackReplySurface:
         if self._fallback is not None:
             await self._fallback.show_placeholder()
         elif self._placeholder_ts is None:
+            text = with_header(self._header, THINKING)
             response = await self._client.chat_postMessage(
                 channel=self._turn.channel_id,
                 thread_ts=self._turn.thread_ts,
-                text=with_header(self._header, THINKING),
+                text=text,
+                blocks=placeholder_blocks(text, self._turn),
                 metadata={
                     "event_type": PLACEHOLDER_EVENT,
                     "event_payload": {"turn_id": self._turn.turn_id},
@@ -137,11 +168,13 @@ class SlackReplySurface:
             return
         if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
             return  # coalesced: the next status (or the answer) replaces it
+        shown = with_header(self._header, text)
         try:
             await self._client.chat_update(
                 channel=self._turn.channel_id,
                 ts=self._placeholder_ts,
-                text=with_header(self._header, text),
+                text=shown,
+                blocks=placeholder_blocks(shown, self._turn),
             )
         except SlackApiError as error:  # a missed status edit is cosmetic; the answer is not
             log.warning("status edit failed (%s) %s", _error_code(error), self._context)
@@ -176,8 +209,8 @@ class SlackReplySurface:
         self._budget.count_final_edit(self._turn.team_id, self._placeholder_ts)
         try:
             await self._client.chat_update(
-                channel=self._turn.channel_id, ts=self._placeholder_ts, text=text
-            )
+                channel=self._turn.channel_id, ts=self._placeholder_ts, text=text, blocks=[]
+            )  # no blocks: the answer replaces the placeholder's text and its Stop button
             return True
         except SlackApiError as error:
             log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)

@@ -66,6 +66,10 @@ class Keys:
         """The chat run started for a turn, so a resumed turn can find it."""
         return f"{self.prefix}chat:turn-run:{turn_id}"
 
+    def stop(self, turn_id: str) -> str:
+        """Set when someone pressed Stop on this turn's placeholder."""
+        return f"{self.prefix}stop:{turn_id}"
+
     def usage(self, day: str) -> str:
         """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"

@@ -58,6 +58,12 @@ class Journal(Protocol):
     async def record(self, **fields: object) -> None: ...
 
 
+class StopSignal(Protocol):
+    """Whether someone asked to stop a turn (see bot.turns.stops)."""
+
+    async def requested(self, turn_id: str) -> bool: ...
+
+
 class UsageRecorder(Protocol):
     """Where the tokens a turn used are counted (see bot.turns.usage)."""
 
@@ -104,11 +110,13 @@ class TurnEngine:
         poll_interval: float,
         run_timeout: float,
         usage: UsageRecorder | None = None,
+        stops: StopSignal | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend = backend
         self._usage = usage
+        self._stops = stops
         self._conversations = conversations
         self._poll_interval = poll_interval
         self._run_timeout = run_timeout
@@ -190,7 +198,7 @@ class TurnEngine:
             log.info("run %s started %s", run_id, turn.log_context())
         else:
             log.info("run %s resumed %s", run_id, turn.log_context())
-        state = await self._follow(conversation_id, run_id, surface, deadline)
+        state = await self._follow(turn.turn_id, conversation_id, run_id, surface, deadline)
         if state is None:
             await self._backend.cancel_run(conversation_id, run_id)
             await surface.show_error(TOO_SLOW.format(seconds=self._run_timeout))
@@ -219,13 +227,24 @@ class TurnEngine:
                 await self._sleep(self._poll_interval)
 
     async def _follow(
-        self, conversation_id: str, run_id: str, surface: ReplySurface, deadline: Deadline
+        self,
+        turn_id: str,
+        conversation_id: str,
+        run_id: str,
+        surface: ReplySurface,
+        deadline: Deadline,
     ) -> RunState | None:
-        """Poll the run until it ends, showing each status change; None past the deadline."""
+        """Poll the run until it ends, showing each status change; None past the deadline.
+
+        A stop request cancels the run and ends it as cancelled.
+        """
         shown: RunStatus | None = None
         shown_at = 0.0
         failures = 0
         while not deadline.passed:
+            if self._stops is not None and await self._stops.requested(turn_id):
+                await self._backend.cancel_run(conversation_id, run_id)
+                return RunState(RunStatus.CANCELLED)
             try:
                 state = await self._backend.run_state(conversation_id, run_id)
                 failures = 0

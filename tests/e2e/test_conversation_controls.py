@@ -65,3 +65,29 @@ def _dm_answers(harness: Harness, channel: str) -> list[str]:
         harness.slack.visible_text(channel, m.ts) for m in harness.slack.channel_top_level(channel)
     ]
     return [t for t in texts if "Thinking" not in t]
+
+
+async def test_the_stop_button_stops_the_run_for_the_asker_only(harness: Harness) -> None:
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> [slow:5] Tell me all")
+    await harness.slack.wait_for(lambda: len(harness.slack.thread(CHANNEL, root)) == 1)
+    [placeholder] = harness.slack.thread(CHANNEL, root)
+    button = placeholder.blocks[-1]["elements"][0]  # type: ignore[index]
+    assert button["text"]["text"] == "Stop"
+
+    response_url = harness.slack.new_response_url()
+    await harness.events.click(channel=CHANNEL, message_ts=placeholder.ts, user_id="U_OTHER",
+                               action_id=button["action_id"], value=button["value"],
+                               response_url=response_url)  # fmt: skip
+    await harness.slack.wait_for(lambda: bool(harness.slack.response_url_posts))
+    assert "Only <@U700> can stop" in harness.slack.response_url_posts[0]["text"]
+
+    status, _ = await harness.events.click(
+        channel=CHANNEL, message_ts=placeholder.ts, user_id=USER,
+        action_id=button["action_id"], value=button["value"], response_url=response_url,
+    )  # fmt: skip
+    assert status == 200
+    text = await harness.wait_for_text(CHANNEL, placeholder.ts, lambda t: "Thinking" not in t)
+    assert "stopped" in text
+    assert not harness.slack.messages[(CHANNEL, placeholder.ts)].blocks, "the button is gone"
+    if harness.settings.backend is BackendKind.RESPONSES:
+        assert harness.openai.count("POST", r"/responses/[^/]+/cancel$") == 1

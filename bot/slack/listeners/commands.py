@@ -29,6 +29,7 @@ the whole thread.
 • Write to me in a direct message: your top-level messages are one conversation, and each \
 thread is its own.
 Subcommands:
+• The *Stop* button under my _Thinking…_ message stops an answer you asked for.
 • `/tutor new`: in our direct messages, start a fresh conversation (I forget the earlier one).
 • `/tutor help`: this help."""
 STARTED_OVER = "Done: my next answer here starts a fresh conversation, without the earlier one."
