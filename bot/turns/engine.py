@@ -174,27 +174,24 @@ class TurnEngine:
             )
             await journal.record(conversation_id=conversation_id)
         if progress.message_id is None:
-            message_id = None
-            if progress.adding_message:  # a previous attempt may have added it
-                message_id = await self._backend.find_message(conversation_id, message)
-            else:
-                await journal.record(adding_message=True)
-            if message_id is None:
-                message_id = await self._while_busy(
-                    lambda: self._backend.add_message(conversation_id, message), deadline
-                )
-            await journal.record(message_id=message_id)
+            await self._create_once(
+                journal,
+                intent="adding_message",
+                result="message_id",
+                find=lambda: self._backend.find_message(conversation_id, message),
+                create=lambda: self._backend.add_message(conversation_id, message),
+                deadline=deadline,
+            )
         run_id = progress.run_id
         if run_id is None:
-            if progress.starting_run:  # a previous attempt may have started it
-                run_id = await self._backend.find_run(conversation_id, message)
-            else:
-                await journal.record(starting_run=True)
-            if run_id is None:
-                run_id = await self._while_busy(
-                    lambda: self._backend.start_run(conversation_id, message), deadline
-                )
-            await journal.record(run_id=run_id)
+            run_id = await self._create_once(
+                journal,
+                intent="starting_run",
+                result="run_id",
+                find=lambda: self._backend.find_run(conversation_id, message),
+                create=lambda: self._backend.start_run(conversation_id, message),
+                deadline=deadline,
+            )
             log.info("run %s started %s", run_id, turn.log_context())
         else:
             log.info("run %s resumed %s", run_id, turn.log_context())
@@ -215,6 +212,31 @@ class TurnEngine:
         return await self._finish(
             conversation_id, run_id, progress.message_id or "", state, surface
         )
+
+    async def _create_once(
+        self,
+        journal: Journal,
+        *,
+        intent: str,
+        result: str,
+        find: Callable[[], Awaitable[str | None]],
+        create: Callable[[], Awaitable[str]],
+        deadline: Deadline,
+    ) -> str:
+        """Create something on the server at most once per turn, and record its id.
+
+        The intent is recorded before the create; if a previous attempt recorded it (and
+        then crashed), the server is asked first whether the create already happened.
+        """
+        created = None
+        if getattr(journal.progress, intent):
+            created = await find()
+        else:
+            await journal.record(**{intent: True})
+        if created is None:
+            created = await self._while_busy(create, deadline)
+        await journal.record(**{result: created})
+        return created
 
     async def _while_busy(self, attempt: Callable[[], Awaitable[T]], deadline: Deadline) -> T:
         """Repeat `attempt` while another run holds the conversation, until the deadline."""

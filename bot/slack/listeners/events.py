@@ -52,15 +52,7 @@ def register_event_listeners(
             return
         team_id = context.team_id or body.get("team_id") or ""
         key, thread_ts = mention_place(team_id, event)
-        turn = Turn(
-            conversation_key=key,
-            team_id=team_id,
-            channel_id=event["channel"],
-            thread_ts=thread_ts,
-            user_id=event["user"],
-            text=without_mention(event.get("text", ""), context.bot_user_id),
-            source=TurnSource.MENTION,
-        )
+        turn = turn_from(event, context, team_id, key, thread_ts, TurnSource.MENTION)
         await _hand_over(context.client, intake, background, turn, body, event)
 
     @app.event("message")
@@ -81,16 +73,28 @@ def register_event_listeners(
             source = TurnSource.MENTION
         else:
             return
-        turn = Turn(
-            conversation_key=key,
-            team_id=team_id,
-            channel_id=event["channel"],
-            thread_ts=thread_ts,
-            user_id=event["user"],
-            text=without_mention(event.get("text", ""), context.bot_user_id),
-            source=source,
-        )
+        turn = turn_from(event, context, team_id, key, thread_ts, source)
         await _hand_over(context.client, intake, background, turn, body, event)
+
+
+def turn_from(
+    event: dict[str, Any],
+    context: AsyncBoltContext,
+    team_id: str,
+    key: str,
+    thread_ts: str | None,
+    source: TurnSource,
+) -> Turn:
+    """The turn a person's message starts, with the bot's own mention removed."""
+    return Turn(
+        conversation_key=key,
+        team_id=team_id,
+        channel_id=event["channel"],
+        thread_ts=thread_ts,
+        user_id=event["user"],
+        text=without_mention(event.get("text", ""), context.bot_user_id),
+        source=source,
+    )
 
 
 def is_thread_reply(event: dict[str, Any]) -> bool:
