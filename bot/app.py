@@ -16,11 +16,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.settings import Settings
+from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
 from bot.slack.edit_budget import EditBudget
 from bot.slack.http_server import make_web_app
 from bot.slack.listeners.actions import register_action_listeners
+from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.reply import SlackReplySurface
@@ -118,9 +120,15 @@ class TutorBot:
             process_before_response=True,
         )
         background = BackgroundTasks()
+        assistant_threads = AssistantThreads(redis, keys)
         register_event_listeners(
-            bolt_app, intake, background, thread_followups=settings.thread_followups
+            bolt_app,
+            intake,
+            background,
+            assistant_threads,
+            thread_followups=settings.thread_followups,
         )
+        register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
         register_action_listeners(bolt_app, stops)
         return cls(settings, redis, backend, worker, web_client, bolt_app, background, managed)

@@ -30,6 +30,13 @@ STATUS_TEXT: dict[RunStatus, str] = {
 }
 STILL_WORKING_AFTER_SECONDS = 10
 STOP_ACTION = "tutor_stop"
+# assistant.threads.setStatus shows "<App> <status>".
+PANE_STATUS: dict[RunStatus, str] = {
+    RunStatus.QUEUED: "is waiting for the model…",
+    RunStatus.IN_PROGRESS: "is writing an answer…",
+    RunStatus.REQUIRES_ACTION: "is looking something up…",
+    RunStatus.CANCELLING: "is stopping…",
+}
 # Message metadata tying a placeholder to its turn, so a resumed turn can find it again.
 PLACEHOLDER_EVENT = "tutor_placeholder"
 # Errors meaning "the bot may not post in this channel": answer through response_url.
@@ -166,6 +173,7 @@ class SlackReplySurface:
         text = status_text(status, elapsed_seconds)
         if text is None or self._fallback is not None or self._placeholder_ts is None:
             return
+        await self._set_pane_status(PANE_STATUS.get(status, "is working on it…"))
         if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
             return  # coalesced: the next status (or the answer) replaces it
         shown = with_header(self._header, text)
@@ -188,8 +196,20 @@ class SlackReplySurface:
     async def show_error(self, message: str) -> None:
         await self._deliver(f":warning: {message}")
 
+    async def _set_pane_status(self, status: str) -> None:
+        """In Slack's assistant pane, show the status beside the app's name too ("" clears)."""
+        if not self._turn.assistant_thread or not self._turn.thread_ts:
+            return
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self._turn.channel_id, thread_ts=self._turn.thread_ts, status=status
+            )
+        except SlackApiError as error:  # cosmetic
+            log.info("setStatus failed (%s) %s", _error_code(error), self._context)
+
     async def _deliver(self, body: str) -> None:
         """Put `body` (already escaped) in place of the placeholder, continuing if long."""
+        await self._set_pane_status("")
         header_room = len(self._header) + 2 if self._header else 0
         first, *rest = split_message(body, MESSAGE_LIMIT - header_room)
         chunks = [with_header(self._header, first), *rest]

@@ -66,6 +66,10 @@ class Keys:
         """The chat run started for a turn, so a resumed turn can find it."""
         return f"{self.prefix}chat:turn-run:{turn_id}"
 
+    def assistant_thread(self, channel_id: str, thread_ts: str) -> str:
+        """Set for DM threads opened in Slack's assistant pane (legacy assistant_view)."""
+        return f"{self.prefix}assistant-thread:{channel_id}:{thread_ts}"
+
     def stop(self, turn_id: str) -> str:
         """Set when someone pressed Stop on this turn's placeholder."""
         return f"{self.prefix}stop:{turn_id}"

@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.assistant_threads import AssistantThreads, thread_title
 from bot.slack.background import BackgroundTasks
 from bot.slack.conversation_keys import (
     direct_message_place,
@@ -40,7 +41,12 @@ def is_from_a_person(event: dict[str, Any]) -> bool:
 
 
 def register_event_listeners(
-    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks, *, thread_followups: bool
+    app: AsyncApp,
+    intake: TurnIntake,
+    background: BackgroundTasks,
+    assistant_threads: AssistantThreads,
+    *,
+    thread_followups: bool,
 ) -> None:
     """Wire app_mention and message.im to the intake."""
 
@@ -62,9 +68,19 @@ def register_event_listeners(
         if not is_from_a_person(event):
             return
         team_id = context.team_id or body.get("team_id") or ""
+        in_pane = False
         if event.get("channel_type") == "im":
             key, thread_ts = direct_message_place(team_id, event)
             source = TurnSource.DIRECT_MESSAGE
+            in_pane = await assistant_threads.is_assistant_thread(event["channel"], thread_ts)
+            if in_pane and context.client and not await intake.has_conversation(key):
+                background.spawn(
+                    context.client.assistant_threads_setTitle(
+                        channel_id=event["channel"],
+                        thread_ts=thread_ts,
+                        title=thread_title(event.get("text", "")),
+                    )
+                )
         elif thread_followups and is_thread_reply(event):
             thread_ts = event["thread_ts"]
             key = thread_key(team_id, event["channel"], thread_ts)
@@ -73,7 +89,7 @@ def register_event_listeners(
             source = TurnSource.MENTION
         else:
             return
-        turn = turn_from(event, context, team_id, key, thread_ts, source)
+        turn = turn_from(event, context, team_id, key, thread_ts, source, in_pane)
         await _hand_over(context.client, intake, background, turn, body, event)
 
 
@@ -84,6 +100,7 @@ def turn_from(
     key: str,
     thread_ts: str | None,
     source: TurnSource,
+    assistant_thread: bool = False,
 ) -> Turn:
     """The turn a person's message starts, with the bot's own mention removed."""
     return Turn(
@@ -94,6 +111,7 @@ def turn_from(
         user_id=event["user"],
         text=without_mention(event.get("text", ""), context.bot_user_id),
         source=source,
+        assistant_thread=assistant_thread,
     )
 
 
