@@ -94,7 +94,7 @@ class TutorBot:
         edit_budget = EditBudget()
 
         def slack_surface(turn: Turn) -> SlackReplySurface:
-            return SlackReplySurface(web_client, turn, edit_budget)
+            return SlackReplySurface(web_client, turn, edit_budget, settings.streaming)
 
         queue = TurnQueue(redis, keys)
         worker = TurnWorker(

@@ -34,6 +34,14 @@ class TokenLimitField(StrEnum):
     MAX_COMPLETION_TOKENS = "max_completion_tokens"
 
 
+class StreamingMode(StrEnum):
+    """How a partial answer is shown while it is generated."""
+
+    NATIVE = "native"  # Slack's chat.startStream in threads, placeholder edits elsewhere
+    EDIT = "edit"  # always by editing the placeholder (throttled chat.update)
+    OFF = "off"  # only the finished answer
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """One environment variable: its name, default and what it means (for --help and README)."""
@@ -118,6 +126,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_MAX_OUTPUT_TOKENS", "max_output_tokens", "1024", "upper bound on the tokens of one answer", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_BUDGET", "chat_token_budget", "6000", "chat backend: tokens of history (with instructions) sent per turn", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_FIELD", "chat_token_field", "max_tokens", "chat backend: max_tokens (local servers) or max_completion_tokens (OpenAI reasoning models)", TokenLimitField),
+    SettingSpec("TUTOR_STREAMING", "streaming", "native", "show answers as they are written: native (Slack streams in threads, placeholder edits elsewhere), edit (placeholder edits only) or off", StreamingMode),
     SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "32", "conversations one process answers at once", _positive_int),
@@ -153,6 +162,7 @@ class Settings:
     max_output_tokens: int = 1024
     chat_token_budget: int = 6000
     chat_token_field: TokenLimitField = TokenLimitField.MAX_TOKENS
+    streaming: StreamingMode = StreamingMode.NATIVE
     thread_followups: bool = True
     worker_name: str | None = None
     concurrency: int = 32

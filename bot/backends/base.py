@@ -51,11 +51,16 @@ class Usage:
 
 @dataclass(frozen=True)
 class RunState:
-    """A run's status now; `error` is the server's reason for a failed/incomplete run."""
+    """A run's status now; `error` is the server's reason for a failed/incomplete run.
+
+    `partial_text` is the answer generated so far, from backends that stream it ("" when
+    the backend cannot tell); the final answer still comes from `Backend.answer`.
+    """
 
     status: RunStatus
     error: str | None = None
     usage: Usage | None = None
+    partial_text: str = ""
 
 
 @dataclass(frozen=True)

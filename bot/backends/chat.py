@@ -57,6 +57,7 @@ class ChatBackend:
         self._token_budget = token_budget
         self._token_field = token_field
         self._tasks: dict[str, asyncio.Task[None]] = {}  # strong references to running turns
+        self._partials: dict[str, list[str]] = {}  # the text streamed so far, per running turn
 
     async def create_conversation(self, conversation_key: str) -> str:
         return "chat_" + uuid.uuid4().hex
@@ -73,8 +74,12 @@ class ChatBackend:
         )
         task = asyncio.create_task(self._complete(conversation_id, run_id, message.turn_id))
         self._tasks[run_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
+        task.add_done_callback(lambda _: self._forget_task(run_id))
         return run_id
+
+    def _forget_task(self, run_id: str) -> None:
+        self._tasks.pop(run_id, None)
+        self._partials.pop(run_id, None)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return None  # adding is idempotent per turn: add_message finds it itself
@@ -98,7 +103,10 @@ class ChatBackend:
         usage = None
         if "input_tokens" in record:
             usage = Usage(int(record["input_tokens"]), int(record.get("output_tokens", 0)))
-        return RunState(status, error=record.get("error") or None, usage=usage)
+        partial = "" if status.is_final else "".join(self._partials.get(run_id, ()))
+        return RunState(
+            status, error=record.get("error") or None, usage=usage, partial_text=partial
+        )
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         record = await self._redis.hgetall(self._keys.chat_run(run_id))
@@ -126,7 +134,9 @@ class ChatBackend:
             await self._record(run_id, status=RunStatus.IN_PROGRESS)
             history = await self._history.read(conversation_id)
             messages = fit_to_budget(self._instructions, history, self._token_budget)
-            text, finish_reason, usage = await self._stream(messages)
+            text, finish_reason, usage = await self._stream(
+                messages, self._partials.setdefault(run_id, [])
+            )
             if finish_reason is None:
                 await self._record(run_id, status=RunStatus.FAILED, error=STREAM_CUT)
                 return
@@ -142,8 +152,13 @@ class ChatBackend:
             log.exception("chat run %s crashed", run_id)
             await self._record(run_id, status=RunStatus.FAILED, error="unexpected error")
 
-    async def _stream(self, messages: list[ChatMessage]) -> tuple[str, str | None, dict[str, int]]:
-        """(answer text, finish reason or None if the stream broke off, usage if reported)."""
+    async def _stream(
+        self, messages: list[ChatMessage], parts: list[str]
+    ) -> tuple[str, str | None, dict[str, int]]:
+        """(answer text, finish reason or None if the stream broke off, usage if reported).
+
+        The text arrives in `parts` as it is generated, for `run_state` to show.
+        """
         request: dict[str, Any] = {
             "model": self._model,
             "messages": [
@@ -153,7 +168,6 @@ class ChatBackend:
             "stream": True,
             self._token_field.value: self._max_output_tokens,
         }
-        parts: list[str] = []
         finish_reason: str | None = None
         usage: dict[str, int] = {}
         with translated_errors("chat completion"):

@@ -9,7 +9,7 @@ from bot.backends.base import Backend
 from bot.backends.chat import ChatBackend
 from bot.backends.openai_client import make_client
 from bot.backends.responses import ResponsesBackend
-from bot.settings import BackendKind, ConfigError, Settings
+from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
 
 
@@ -55,4 +55,5 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
         model=settings.tutor_model,
         instructions=settings.tutor_instructions,
         max_output_tokens=settings.max_output_tokens,
+        stream=settings.streaming is not StreamingMode.OFF,
     )

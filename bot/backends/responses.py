@@ -6,12 +6,16 @@ runs the model in the background, and we poll the response's status like a run's
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 import openai
-from openai.types.responses import Response
+from openai import AsyncStream
+from openai.types.conversations import ConversationItem
+from openai.types.responses import Response, ResponseStreamEvent
 
-from bot.backends.base import Answer, RunState, RunStatus, Usage, UserMessage
+from bot.backends.base import Answer, BackendError, RunState, RunStatus, Usage, UserMessage
 from bot.backends.openai_client import translated_errors
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,9 @@ STATUS_OF: dict[str, RunStatus] = {
     "cancelled": RunStatus.CANCELLED,
     "incomplete": RunStatus.INCOMPLETE,
 }
+# The run id of a response found after a crash: the id of the user item it answers.
+ORPHAN_PREFIX = "after:"
+ORPHAN_SEARCH_ITEMS = 20
 # Conversation metadata values are at most 512 characters.
 METADATA_VALUE_LIMIT = 512
 
@@ -41,8 +48,13 @@ class ResponsesBackend:
         model: str,
         instructions: str,
         max_output_tokens: int,
+        stream: bool = False,
     ) -> None:
         self._client = client
+        self._stream = stream
+        # The text streamed so far per response, while its stream is read (stream=True).
+        self._partials: dict[str, list[str]] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
@@ -62,42 +74,92 @@ class ResponsesBackend:
         return ""
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
+        """Create the background response; with streaming, read its text as it is written.
+
+        A background response outlives its stream: if the stream breaks, polling carries on.
+        """
+        request: dict[str, Any] = {
+            "model": self._model,
+            "conversation": conversation_id,
+            "input": [{"role": "user", "content": message.text}],
+            "instructions": self._instructions,
+            "background": True,
+            "store": True,
+            "truncation": "auto",
+            "max_output_tokens": self._max_output_tokens,
+            "metadata": {"turn_id": message.turn_id},
+        }
+        if not self._stream:
+            with translated_errors("create response"):
+                response = await self._client.responses.create(**request)
+            return response.id
         with translated_errors("create response"):
-            response = await self._client.responses.create(
-                model=self._model,
-                conversation=conversation_id,
-                input=[{"role": "user", "content": message.text}],
-                instructions=self._instructions,
-                background=True,
-                store=True,
-                truncation="auto",
-                max_output_tokens=self._max_output_tokens,
-                metadata={"turn_id": message.turn_id},
-            )
-        return response.id
+            events = await self._client.responses.create(**request, stream=True)
+            first = await anext(aiter(events), None)
+        if first is None or first.type != "response.created":
+            await events.close()
+            raise BackendError("response stream ended before the response was created")
+        run_id = first.response.id
+        parts = self._partials.setdefault(run_id, [])
+        reader = asyncio.create_task(self._read_text(events, parts))
+        self._readers[run_id] = reader
+        reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
+        return run_id
+
+    @staticmethod
+    async def _read_text(events: AsyncStream[ResponseStreamEvent], parts: list[str]) -> None:
+        """Collect the output text deltas; a broken stream just ends the collecting."""
+        try:
+            async for event in events:
+                if event.type == "response.output_text.delta":
+                    parts.append(event.delta)
+        except Exception as error:  # the transport's error type varies by SDK version
+            log.info("response stream ended early: %s", type(error).__name__)
+        finally:
+            await events.close()
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice
 
     async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
-        """None: responses cannot be listed, so a response whose id was never recorded (a
-        crash within the create request) cannot be followed and the turn starts a new one."""
+        """The response a crashed attempt created for `message`, found through the conversation.
+
+        Responses cannot be listed, but a created response has put its input on the
+        conversation: if the newest user message there is ours, the create happened and the
+        response is followed through the items that come after it (`after:<item id>`).
+        """
+        items = await self._newest_items(conversation_id)
+        for item in items:
+            if _role(item) == "user":
+                if _text(item).strip() == message.text.strip():
+                    return f"{ORPHAN_PREFIX}{getattr(item, 'id', '')}"
+                return None
         return None
 
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        if run_id.startswith(ORPHAN_PREFIX):
+            replies = await self._replies_after(conversation_id, run_id)
+            return RunState(RunStatus.COMPLETED if replies else RunStatus.IN_PROGRESS)
         with translated_errors("check response"):
             response = await self._client.responses.retrieve(run_id)
         status = STATUS_OF.get(response.status or "", RunStatus.IN_PROGRESS)
+        partial = ""
         if status.is_final:
             self._finished[run_id] = response
+            self._stop_reading(run_id)
+        else:
+            partial = "".join(self._partials.get(run_id, ()))
         error = None
         if response.error is not None:
             error = response.error.message
         elif response.incomplete_details is not None:
             error = f"incomplete: {response.incomplete_details.reason}"
-        return RunState(status, error=error, usage=_usage(response))
+        return RunState(status, error=error, usage=_usage(response), partial_text=partial)
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
+        if run_id.startswith(ORPHAN_PREFIX):
+            replies = await self._replies_after(conversation_id, run_id)
+            return Answer("\n\n".join(_text(item) for item in replies))
         response = self._finished.pop(run_id, None)
         if response is None:
             with translated_errors("fetch answer"):
@@ -114,14 +176,44 @@ class ResponsesBackend:
         return Answer("\n\n".join(texts), usage=_usage(response), annotations=annotations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        if run_id.startswith(ORPHAN_PREFIX):
+            return  # its id was never known, so it cannot be cancelled; it ends by itself
         self._finished.pop(run_id, None)
+        self._stop_reading(run_id)
         try:
             with translated_errors("cancel response"):
                 await self._client.responses.cancel(run_id)
         except Exception as error:  # a response that already ended cannot be cancelled: fine
             log.info("cancel of response %s not applied: %s", run_id, error)
 
+    async def _newest_items(self, conversation_id: str) -> list[ConversationItem]:
+        with translated_errors("look for response"):
+            page = await self._client.conversations.items.list(
+                conversation_id, order="desc", limit=ORPHAN_SEARCH_ITEMS
+            )
+        return list(page.data)
+
+    async def _replies_after(self, conversation_id: str, run_id: str) -> list[ConversationItem]:
+        """The assistant messages after the user item named in `run_id`, oldest first."""
+        user_item_id = run_id.removeprefix(ORPHAN_PREFIX)
+        replies: list[ConversationItem] = []
+        for item in await self._newest_items(conversation_id):
+            if getattr(item, "id", None) == user_item_id:
+                return list(reversed(replies))
+            if _role(item) == "assistant":
+                replies.append(item)
+        return []  # the user item scrolled out of sight: treat as not answered yet
+
+    def _stop_reading(self, run_id: str) -> None:
+        self._partials.pop(run_id, None)
+        reader = self._readers.pop(run_id, None)
+        if reader is not None:
+            reader.cancel()
+
     async def close(self) -> None:
+        for reader in list(self._readers.values()):
+            reader.cancel()
+        await asyncio.gather(*self._readers.values(), return_exceptions=True)
         await self._client.close()
 
 
@@ -134,6 +226,16 @@ def _usage(response: Response) -> Usage | None:
         output_tokens=response.usage.output_tokens,
         cached_tokens=details.cached_tokens if details is not None else 0,
     )
+
+
+def _role(item: ConversationItem) -> str | None:
+    return getattr(item, "role", None) if item.type == "message" else None
+
+
+def _text(item: ConversationItem) -> str:
+    """The text of a message item (input or output text parts)."""
+    parts = getattr(item, "content", None) or []
+    return "".join(getattr(part, "text", "") or "" for part in parts)
 
 
 def _annotation_text(annotation: object) -> str:

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 # Slack recommends at most 4,000 characters of `text`; stay under with room for a fence.
 MESSAGE_LIMIT = 3_900
+# A section block's text is at most 3,000 characters (the placeholder shows partial answers).
+SECTION_LIMIT = 2_900
+# Slack's markdown_text is at most 12,000 characters per message.
+MARKDOWN_LIMIT = 11_500
 FENCE = "```"
 _SPACE_BEFORE_LIMIT = re.compile(r"\s+\S*$")
 
@@ -20,6 +24,26 @@ _SPACE_BEFORE_LIMIT = re.compile(r"\s+\S*$")
 def escape_mrkdwn(text: str) -> str:
     """Escape Slack's control characters so text is shown as written, never as a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_SLACK_REFERENCE = re.compile(r"<(?=[!@#])")
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def neutralise_markdown(markdown: str) -> str:
+    """Markdown for Slack's `markdown_text`, with no `<!here>`, `<@U…>` or `<#C…>` it would act on.
+
+    A zero-width space after such a `<` keeps the text looking as written. The change is
+    local, so the neutralised form of a growing text stays a prefix of its later forms,
+    which is what lets a stream append only the new part.
+    """
+    return _SLACK_REFERENCE.sub("<" + ZERO_WIDTH_SPACE, markdown)
+
+
+def render_partial(markdown: str, limit: int = SECTION_LIMIT) -> str:
+    """An answer still being written, as mrkdwn of at most `limit` characters (+ " …")."""
+    first, *rest = split_message(markdown_to_mrkdwn(markdown), limit)
+    return f"{first} …" if rest else first
 
 
 _INLINE_CODE = re.compile(r"(`[^`\n]+`)")

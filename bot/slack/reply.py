@@ -15,8 +15,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.backends.base import RunStatus
+from bot.settings import StreamingMode
+from bot.slack.answer_stream import NativeAnswerStream, can_stream_natively
 from bot.slack.edit_budget import EditBudget
-from bot.slack.render import MESSAGE_LIMIT, escape_mrkdwn, markdown_to_mrkdwn, split_message
+from bot.slack.render import (
+    MESSAGE_LIMIT,
+    SECTION_LIMIT,
+    escape_mrkdwn,
+    markdown_to_mrkdwn,
+    render_partial,
+    split_message,
+)
 from bot.turns.models import Turn, TurnSource
 
 log = logging.getLogger(__name__)
@@ -29,6 +38,8 @@ STATUS_TEXT: dict[RunStatus, str] = {
     RunStatus.CANCELLING: "_Stopping…_",
 }
 STILL_WORKING_AFTER_SECONDS = 10
+# Under a partial answer in the placeholder, until the whole answer replaces it.
+STILL_WRITING = "_Thinking… (still writing)_"
 STOP_ACTION = "tutor_stop"
 # assistant.threads.setStatus shows "<App> <status>".
 PANE_STATUS: dict[RunStatus, str] = {
@@ -108,10 +119,17 @@ async def post_command_root(
 class SlackReplySurface:
     """A turn's reply in a Slack channel or thread (see `bot.turns.surface.ReplySurface`)."""
 
-    def __init__(self, client: AsyncWebClient, turn: Turn, budget: EditBudget) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        turn: Turn,
+        budget: EditBudget,
+        streaming: StreamingMode = StreamingMode.OFF,
+    ) -> None:
         self._client = client
         self._turn = turn
         self._budget = budget
+        self._streaming = streaming
         self._placeholder_ts = turn.placeholder_ts
         self._header = ""
         self._fallback: ResponseUrlReply | None = None
@@ -119,9 +137,15 @@ class SlackReplySurface:
             self._header = command_header(turn.user_id, turn.text)
             if turn.placeholder_ts is None and turn.response_url:
                 self._fallback = ResponseUrlReply(turn.response_url, self._header)
+        self._stream: NativeAnswerStream | None = None
+        if streaming is StreamingMode.NATIVE and can_stream_natively(turn):
+            self._stream = NativeAnswerStream(client, turn)
 
     @property
     def placeholder_ref(self) -> str | None:
+        """The placeholder, or the streamed message that replaced it."""
+        if self._stream is not None and self._stream.started:
+            return self._stream.ts
         return self._placeholder_ts
 
     async def show_placeholder(self) -> None:
@@ -187,14 +211,76 @@ class SlackReplySurface:
         except SlackApiError as error:  # a missed status edit is cosmetic; the answer is not
             log.warning("status edit failed (%s) %s", _error_code(error), self._context)
 
+    async def show_partial(self, text: str) -> bool:
+        """Stream the answer so far, or edit it into the placeholder (throttled)."""
+        if self._streaming is StreamingMode.OFF or self._fallback is not None:
+            return False
+        if self._stream is not None:
+            if self._stream.started:
+                # Deleted only now, so the stream was recorded as this turn's message first.
+                await self._retire_placeholder()
+            if await self._stream.show(text):
+                return True
+            self._stream = None  # Slack would not stream here: edit the placeholder instead
+        if self._placeholder_ts is None:
+            return False
+        if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
+            return True  # coalesced: a later edit (or the answer) shows more
+        room = SECTION_LIMIT - len(self._header) - len(STILL_WRITING) - 4
+        shown = with_header(self._header, f"{render_partial(text, room)}\n\n{STILL_WRITING}")
+        try:
+            await self._client.chat_update(
+                channel=self._turn.channel_id,
+                ts=self._placeholder_ts,
+                text=shown,
+                blocks=placeholder_blocks(shown, self._turn),
+            )
+        except SlackApiError as error:  # the finished answer still replaces it
+            log.warning("partial edit failed (%s) %s", _error_code(error), self._context)
+        return True
+
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        if self._stream is not None and self._stream.started:
+            await self._retire_placeholder()
+            markdown = f"{text}\n\n_{note}_" if note else text
+            if await self._stream.finish(markdown):
+                return
+            self._placeholder_ts = self._stream.ts  # too long to stream: replace it instead
         body = markdown_to_mrkdwn(text)
         if note:
             body = f"{body}\n\n_{note}_"
         await self._deliver(body)
 
     async def show_error(self, message: str) -> None:
+        if self._stream is not None and self._stream.started:
+            await self._retire_placeholder()
+            if await self._stream.fail(message):
+                return
+            self._placeholder_ts = self._stream.ts
         await self._deliver(f":warning: {message}")
+
+    async def _end_interrupted_stream(self) -> None:
+        """A resumed turn's recorded message may be a stream a dead process left open."""
+        resumed = self._turn.placeholder_ts
+        if resumed is None or self._stream is None or self._placeholder_ts != resumed:
+            return
+        try:
+            await self._client.chat_stopStream(channel=self._turn.channel_id, ts=resumed)
+        except SlackApiError:
+            pass  # an ordinary placeholder, or a stream Slack already ended
+
+    async def _retire_placeholder(self) -> None:
+        """The answer now streams into its own message: the placeholder goes."""
+        if self._placeholder_ts is None or self._stream is None:
+            return
+        if self._placeholder_ts == self._stream.ts:
+            return  # a resumed turn: the recorded message is the stream itself
+        try:
+            await self._client.chat_delete(channel=self._turn.channel_id, ts=self._placeholder_ts)
+        except SlackApiError as error:  # left behind, it would say "Thinking…": say it moved
+            log.warning("placeholder delete failed (%s) %s", _error_code(error), self._context)
+            await self._edit_placeholder("_Answer below._")
+        self._placeholder_ts = None
 
     async def _set_pane_status(self, status: str) -> None:
         """In Slack's assistant pane, show the status beside the app's name too ("" clears)."""
@@ -210,6 +296,7 @@ class SlackReplySurface:
     async def _deliver(self, body: str) -> None:
         """Put `body` (already escaped) in place of the placeholder, continuing if long."""
         await self._set_pane_status("")
+        await self._end_interrupted_stream()
         header_room = len(self._header) + 2 if self._header else 0
         first, *rest = split_message(body, MESSAGE_LIMIT - header_room)
         chunks = [with_header(self._header, first), *rest]

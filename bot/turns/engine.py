@@ -195,7 +195,9 @@ class TurnEngine:
             log.info("run %s started %s", run_id, turn.log_context())
         else:
             log.info("run %s resumed %s", run_id, turn.log_context())
-        state = await self._follow(turn.turn_id, conversation_id, run_id, surface, deadline)
+        state = await self._follow(
+            turn.turn_id, conversation_id, run_id, surface, deadline, journal
+        )
         if state is None:
             await self._backend.cancel_run(conversation_id, run_id)
             await surface.show_error(TOO_SLOW.format(seconds=self._run_timeout))
@@ -255,13 +257,16 @@ class TurnEngine:
         run_id: str,
         surface: ReplySurface,
         deadline: Deadline,
+        journal: Journal,
     ) -> RunState | None:
         """Poll the run until it ends, showing each status change; None past the deadline.
 
-        A stop request cancels the run and ends it as cancelled.
+        While the backend streams, the answer so far is shown instead of the status. A stop
+        request cancels the run and ends it as cancelled.
         """
         shown: RunStatus | None = None
         shown_at = 0.0
+        partial_shown = 0  # characters of the answer shown so far (0: statuses are shown)
         failures = 0
         while not deadline.passed:
             if self._stops is not None and await self._stops.requested(turn_id):
@@ -279,8 +284,16 @@ class TurnEngine:
                 continue
             if state.status.is_final:
                 return state
+            if len(state.partial_text) > partial_shown and await surface.show_partial(
+                state.partial_text
+            ):
+                partial_shown = len(state.partial_text)
+                if surface.placeholder_ref != journal.progress.placeholder_ts:
+                    # A streamed message replaced the placeholder: a resumed turn ends it.
+                    await journal.record(placeholder_ts=surface.placeholder_ref)
             stale = deadline.elapsed - shown_at >= STILL_WORKING_EVERY_SECONDS
-            if state.status != shown or stale:
+            # Once the answer is growing on screen, it says more than a status would.
+            if not partial_shown and (state.status != shown or stale):
                 shown, shown_at = state.status, deadline.elapsed
                 await surface.show_status(state.status, deadline.elapsed)
             await self._sleep(self._poll_interval)

@@ -35,6 +35,11 @@ class ReplySurface(Protocol):
         """The run's status changed (or is still the same after a long time)."""
         ...
 
+    async def show_partial(self, text: str) -> bool:
+        """The answer so far (Markdown), while it is being written; False if not shown
+        (streaming off, or nowhere to show it), so the engine keeps showing statuses."""
+        ...
+
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
         """Replace the placeholder with the answer; `note` is a short remark shown after it."""
         ...

@@ -130,7 +130,11 @@ class TurnWorker:
         entry_id, conversation_key = entry
         try:
             if conversation_key in self._draining:
-                await self._queue.ack(entry_id)  # our drain loop takes the new turn too
+                # Our drain loop takes a new turn too. A claimed entry (perhaps the very one
+                # we are draining for, idle past the lease) stays pending: acknowledging it
+                # would lose the turn if this process died before finishing it.
+                if fresh:
+                    await self._queue.ack(entry_id)
                 return
             async with self._slots:
                 drained = await self._drain_with_lease(entry_id, conversation_key)

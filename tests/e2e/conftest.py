@@ -16,7 +16,7 @@ from bot.app import TutorBot
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import Message, SlackStandIn
 from bot.local.slack_events import SlackEventSender
-from bot.settings import BackendKind, Settings
+from bot.settings import BackendKind, Settings, StreamingMode
 from tests.conftest import RedisServer
 
 SIGNING_SECRET = "test-signing-secret"
@@ -58,7 +58,8 @@ class Harness:
     async def wait_for_bot_replies(
         self, channel: str, thread_ts: str, count: int, timeout: float = 10
     ) -> list[Message]:
-        """Wait until the thread holds `count` finished bot messages (none says Thinking)."""
+        """Wait until the thread holds `count` finished bot messages (none says Thinking or
+        is still streaming)."""
 
         def replies() -> list[Message]:
             return [m for m in self.slack.thread(channel, thread_ts) if m.bot_id]
@@ -66,7 +67,8 @@ class Harness:
         def ready() -> bool:
             found = replies()
             return len(found) >= count and not any(
-                "thinking" in self.slack.visible_text(channel, m.ts).lower() for m in found
+                m.stream_open or "thinking" in self.slack.visible_text(channel, m.ts).lower()
+                for m in found
             )
 
         await self.slack.wait_for(ready, timeout=timeout)
@@ -103,6 +105,7 @@ def bot_settings(
         run_timeout=10.0,
         openai_timeout=5.0,
         openai_max_retries=2,
+        streaming=StreamingMode.OFF,  # the streaming tests turn it on
     )
 
 

@@ -13,6 +13,8 @@ import pytest
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
 from bot.local.slack_events import SlackEventSender
+from bot.storage.connection import connect
+from bot.storage.keys import WORKER_GROUP, Keys
 from tests.conftest import RedisServer, free_port
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.processes import bot_environment, run_bot, stop_bot, wait_healthy
@@ -56,27 +58,32 @@ def process_env(
     }
 
 
+@pytest.mark.parametrize("streaming", ["edit", "native"])
 async def test_sigkill_mid_run_then_restart_completes_the_same_placeholder(
     stand_ins: tuple[SlackStandIn, OpenAIStandIn],
     redis_server: RedisServer,
     redis_prefix: str,
     tmp_path: Path,
+    streaming: str,
 ) -> None:
+    """Killed while the answer was being shown (in the placeholder, or in a Slack stream)."""
     slack, openai = stand_ins
-    bot = BotProcess(process_env(slack, openai, redis_server, redis_prefix, "w1"), tmp_path)
+    env = process_env(slack, openai, redis_server, redis_prefix, "w1")
+    bot = BotProcess({**env, "TUTOR_STREAMING": streaming}, tmp_path)
+    shown_by = "chat.delete" if streaming == "native" else "chat.update"  # placeholder gone
     await bot.start()
     try:
         _, _, ts = await bot.events.mention(CHANNEL, "U1", "<@UBOT> [slow:2] Who was Solon?")
         await slack.wait_for(
-            lambda: (
-                openai.count("POST", r"/responses$") == 1
-                and len(slack.calls_to("chat.update")) >= 1
-            ),
+            lambda: openai.count("POST", r"/responses$") == 1 and bool(slack.calls_to(shown_by)),
             timeout=20,
         )
         await bot.kill()
         [placeholder] = slack.thread(CHANNEL, ts)
-        assert "thinking" in slack.visible_text(CHANNEL, placeholder.ts).lower()
+        if streaming == "native":
+            assert placeholder.stream_open, "the dead process left its stream open"
+        else:
+            assert "thinking" in slack.visible_text(CHANNEL, placeholder.ts).lower()
 
         await bot.start()
         await slack.wait_for(
@@ -85,8 +92,50 @@ async def test_sigkill_mid_run_then_restart_completes_the_same_placeholder(
         )
     finally:
         await bot.stop()
-    assert len(slack.calls_to("chat.postMessage")) == 1, "the same placeholder was completed"
+    assert slack.thread(CHANNEL, ts) == [placeholder], "the same message was completed"
+    assert not placeholder.stream_open
+    assert len(slack.calls_to("chat.postMessage")) == 1, "no second placeholder"
     assert openai.count("POST", r"/responses$") == 1, "no second run was started"
+
+
+async def test_a_run_longer_than_the_lease_still_survives_a_crash(
+    stand_ins: tuple[SlackStandIn, OpenAIStandIn],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """The worker's periodic claim takes back its own long-running entry; it must stay pending."""
+    slack, openai = stand_ins
+    env = process_env(slack, openai, redis_server, redis_prefix, "w1")
+    bot = BotProcess({**env, "TUTOR_STREAMING": "off"}, tmp_path)
+    keys = Keys(redis_prefix)
+    redis = connect(redis_server.url)
+    await bot.start()
+    try:
+        _, _, ts = await bot.events.mention(CHANNEL, "U1", "<@UBOT> [slow:6] Who was Cleisthenes?")
+
+        async def entry_claimed_again_or_gone() -> bool:
+            pending = await redis.xpending_range(keys.ready_stream, WORKER_GROUP, "-", "+", 10)
+            return not pending or pending[0]["times_delivered"] >= 2
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await entry_claimed_again_or_gone():
+            assert asyncio.get_running_loop().time() < deadline, "the entry was never claimed"
+            await asyncio.sleep(0.05)
+        await bot.kill()
+
+        await bot.start()
+        await slack.wait_for(
+            lambda: any(
+                "Answer 1: Who was Cleisthenes?" == slack.visible_text(CHANNEL, m.ts)
+                for m in slack.thread(CHANNEL, ts)
+            ),
+            timeout=20,
+        )
+    finally:
+        await bot.stop()
+        await redis.aclose()
+    assert openai.count("POST", r"/responses$") == 1, "the same response was followed"
 
 
 @pytest.mark.parametrize("conversations,messages", [(30, 5)])
@@ -154,7 +203,9 @@ async def test_soak_every_message_answered_exactly_once_in_order(
 
         def finished() -> bool:
             return all(
-                len(answers(c)) >= messages and not any("Thinking" in a for a in answers(c))
+                len(answers(c)) >= messages
+                and not any("Thinking" in a for a in answers(c))
+                and not any(m.stream_open for m in slack.thread(CHANNEL, roots[c]))
                 for c in range(conversations)
             )
 
@@ -166,9 +217,12 @@ async def test_soak_every_message_answered_exactly_once_in_order(
             raise
     finally:
         for bot in bots:
-            await bot.stop()
+            for line in (await bot.stop()).splitlines():  # shown by pytest when the test fails
+                if " INFO " not in line and " DEBUG " not in line:
+                    print(bot.env["TUTOR_WORKER_NAME"], line)
 
     lost = duplicated = out_of_order = thinking = 0
+    wrong: list[str] = []
     for c in range(conversations):
         got = answers(c)
         expected = [f"Answer {m}: c{c} m{m}" for m in range(1, messages + 1)]
@@ -177,10 +231,12 @@ async def test_soak_every_message_answered_exactly_once_in_order(
         lost += sum(1 for e in expected if e not in got)
         numbers = [int(n) for a in got for n in re.findall(r"^Answer (\d+):", a)]
         out_of_order += numbers != sorted(numbers)
+        if got != expected:
+            wrong.append(f"c{c}: {got}")
     total = conversations * messages
     print(
         f"\nsoak: {total} messages in {conversations} conversations, 2 processes, 1 SIGKILL: "
         f"{total - lost} answered, {lost} lost, {duplicated} duplicated, "
         f"{out_of_order} conversations out of order, {thinking} left Thinking"
     )
-    assert (lost, duplicated, out_of_order, thinking) == (0, 0, 0, 0)
+    assert (lost, duplicated, out_of_order, thinking) == (0, 0, 0, 0), "\n".join(wrong)

@@ -7,6 +7,7 @@ import dataclasses
 import re
 
 import pytest
+from openai import AsyncOpenAI
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import TutorBot
@@ -150,3 +151,32 @@ async def test_a_placeholder_posted_just_before_a_crash_is_found_and_completed(
     text = await harness.wait_for_text(CHANNEL, orphan["ts"], lambda t: "Answer" in t)
     assert text == "Answer 1: Who?"
     assert len(harness.slack.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+async def test_a_response_created_just_before_a_crash_is_followed_not_repeated(
+    harness: Harness,
+) -> None:
+    """The process died after OpenAI accepted the create but before the id was recorded."""
+    root = harness.events.next_ts()
+    turn = Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, "Who?", TurnSource.MENTION)
+    openai = AsyncOpenAI(api_key="sk-test", base_url=harness.openai.base_url)
+    conversation = await openai.conversations.create()
+    await openai.responses.create(
+        model="gpt-test", conversation=conversation.id, background=True, store=True,
+        input=[{"role": "user", "content": "[slow:0.3] Who?"}],
+    )  # fmt: skip
+    await openai.close()
+    turn = dataclasses.replace(turn, text="[slow:0.3] Who?")
+    keys = Keys(harness.settings.redis_prefix)
+    redis = connect(harness.settings.redis_url or "")
+    try:
+        await redis.set(keys.conversation("responses", turn.conversation_key), conversation.id)
+        progress = {"conversation_id": conversation.id, "starting_run": "1"}
+        await redis.hset(keys.turn(turn.turn_id), mapping=progress)
+        await TurnQueue(redis, keys).enqueue(turn, None, None)
+    finally:
+        await redis.aclose()
+    await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    assert bot_texts(harness, root) == ["Answer 1: Who?"]
+    assert harness.openai.count("POST", r"/responses$") == 1, "no second response was created"

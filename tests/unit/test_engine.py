@@ -34,6 +34,7 @@ class ScriptedBackend:
     poll_errors: int = 0
     error: str | None = None
     found: bool = False
+    partials: list[str] = field(default_factory=list)  # partial text per poll, if streaming
     name: str = "scripted"
     calls: list[str] = field(default_factory=list)
     _polls: int = 0
@@ -58,8 +59,10 @@ class ScriptedBackend:
             self.poll_errors -= 1
             raise BackendError("poll failed")
         status = self.statuses[min(self._polls, len(self.statuses) - 1)]
+        partial = self.partials[self._polls] if self._polls < len(self.partials) else ""
         self._polls += 1
-        return RunState(status, error=self.error if status.is_final else None)
+        error = self.error if status.is_final else None
+        return RunState(status, error=error, partial_text="" if status.is_final else partial)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         self.calls.append("find_message")
@@ -86,6 +89,7 @@ class RecordingSurface:
     placeholder_ref: str | None = None
 
     orphan: str | None = None
+    streams: bool = True
 
     async def find_placeholder(self) -> bool:
         self.events.append("find")
@@ -98,6 +102,11 @@ class RecordingSurface:
 
     async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
         self.events.append(f"status:{status.value}")
+
+    async def show_partial(self, text: str) -> bool:
+        if self.streams:
+            self.events.append(f"partial:{text}")
+        return self.streams
 
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
         self.events.append(f"answer:{text}" + (f" ({note})" if note else ""))
@@ -331,3 +340,24 @@ def test_status_words() -> None:
     assert "waiting" in (status_text(RunStatus.QUEUED, 0) or "")
     assert "still working on it, 12 s" in (status_text(RunStatus.IN_PROGRESS, 12.4) or "")
     assert status_text(RunStatus.COMPLETED, 1) is None
+
+
+@pytest.mark.parametrize("streams", [True, False], ids=["streaming", "not-streaming"])
+async def test_a_growing_answer_is_shown_instead_of_statuses(
+    redis: Redis, keys: Keys, clock: FakeClock, streams: bool
+) -> None:
+    statuses = [RunStatus.QUEUED] + [RunStatus.IN_PROGRESS] * 4 + [RunStatus.COMPLETED]
+    backend = ScriptedBackend(
+        statuses=statuses, partials=["", "", "An", "An", "An ans"], answer_text="An answer."
+    )
+    surface = RecordingSurface(streams=streams)
+    await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
+    if streams:
+        assert surface.events == [
+            "placeholder", "status:queued", "status:in_progress",
+            "partial:An", "partial:An ans", "answer:An answer.",
+        ]  # fmt: skip
+    else:
+        assert surface.events == [
+            "placeholder", "status:queued", "status:in_progress", "answer:An answer.",
+        ]  # fmt: skip

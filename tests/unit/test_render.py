@@ -1,4 +1,10 @@
-from bot.slack.render import escape_mrkdwn, split_message
+from bot.slack.render import (
+    ZERO_WIDTH_SPACE,
+    escape_mrkdwn,
+    neutralise_markdown,
+    render_partial,
+    split_message,
+)
 
 
 def test_escape_neutralises_broadcasts_and_mentions() -> None:
@@ -93,3 +99,22 @@ def test_rendered_markdown_never_contains_a_working_broadcast() -> None:
     rendered = markdown_to_mrkdwn(hostile)
     for token in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S1>", "<@U1>"):
         assert token not in rendered
+
+
+def test_neutralised_markdown_has_no_working_references_and_grows_by_appending() -> None:
+    text = "Hi <!channel> <!here> <!everyone> <!subteam^S1> <@U1> <#C1> a < b **bold**"
+    safe = neutralise_markdown(text)
+    for reference in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^", "<@U1>", "<#C1>"):
+        assert reference not in safe
+    assert safe.replace(ZERO_WIDTH_SPACE, "") == text, "it still reads as written"
+    for cut in range(len(text)):
+        assert safe.startswith(neutralise_markdown(text[:cut])), f"not a prefix at {cut}"
+
+
+def test_a_partial_answer_is_rendered_within_the_limit_with_its_code_block_closed() -> None:
+    assert render_partial("**So far** <!here>") == "*So far* &lt;!here&gt;"
+    partial = "Intro.\n\n```python\nprint(1)\n" + "x = 1\n" * 1000
+    shown = render_partial(partial, limit=500)
+    assert len(shown) <= 502 and shown.endswith(" …")
+    body = shown.removesuffix(" …")
+    assert body.count("```") % 2 == 0, "the code block is closed"

@@ -1,0 +1,124 @@
+"""An answer streamed into Slack as it is written: chat.startStream, appendStream, stopStream.
+
+Slack streams only replies in a thread (in channels it needs the recipient too) and takes
+at most 12,000 characters of `markdown_text` per message. Text past that, or a stream Slack
+stopped accepting, is not lost: the reply surface then replaces the streamed message with
+the finished answer by the ordinary edit-and-continue path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.render import MARKDOWN_LIMIT, neutralise_markdown
+from bot.turns.models import Turn, TurnSource
+
+log = logging.getLogger(__name__)
+
+# chat.appendStream is Tier 4 (100+/min); one append a second per answer reads smoothly.
+APPEND_EVERY_SECONDS = 1.0
+
+
+def can_stream_natively(turn: Turn) -> bool:
+    """Slack streams replies in threads; a top-level DM answer or a /tutor root is edited."""
+    return bool(turn.thread_ts) and turn.source is not TurnSource.COMMAND
+
+
+class NativeAnswerStream:
+    """One answer's streamed message; `ts` is set once the stream has started."""
+
+    def __init__(
+        self, client: AsyncWebClient, turn: Turn, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._client = client
+        self._turn = turn
+        self._clock = clock
+        self.ts: str | None = None
+        self._sent = ""  # neutralised markdown Slack has
+        self._broken = False
+        self._last_append = 0.0
+
+    @property
+    def started(self) -> bool:
+        return self.ts is not None
+
+    async def show(self, markdown: str) -> bool:
+        """Stream the answer so far; False if Slack would not start a stream here."""
+        text = neutralise_markdown(markdown)
+        if self.ts is None:
+            return await self._start(text)
+        if self._broken or self._clock() - self._last_append < APPEND_EVERY_SECONDS:
+            return True
+        if text.startswith(self._sent):
+            delta = text[len(self._sent) : MARKDOWN_LIMIT]
+            if delta:
+                await self._append(delta)
+        return True
+
+    async def finish(self, markdown: str) -> bool:
+        """End the stream with the whole answer; False if it did not fit and must be replaced."""
+        text = neutralise_markdown(markdown)
+        if not self._broken and len(text) <= MARKDOWN_LIMIT and text.startswith(self._sent):
+            if await self._stop(text[len(self._sent) :]):
+                return True
+        elif not self._broken:
+            await self._stop("")
+        return False
+
+    async def fail(self, message: str) -> bool:
+        """End the stream with a plain-language error after what was written so far."""
+        return not self._broken and await self._stop(f"\n\n⚠️ {message}")
+
+    async def _start(self, text: str) -> bool:
+        turn = self._turn
+        recipient: dict[str, str] = {}
+        if not turn.channel_id.startswith("D"):  # outside DMs Slack needs the reader
+            recipient = {"recipient_user_id": turn.user_id, "recipient_team_id": turn.team_id}
+        first = text[:MARKDOWN_LIMIT]
+        try:
+            response = await self._client.chat_startStream(
+                channel=turn.channel_id,
+                thread_ts=turn.thread_ts or "",
+                markdown_text=first or None,
+                **recipient,
+            )
+        except SlackApiError as error:
+            log.info("no native stream here (%s) %s", _code(error), turn.log_context())
+            return False
+        self.ts = str(response["ts"])
+        self._sent = first
+        self._last_append = self._clock()
+        return True
+
+    async def _append(self, delta: str) -> None:
+        try:
+            await self._client.chat_appendStream(
+                channel=self._turn.channel_id, ts=self.ts or "", markdown_text=delta
+            )
+        except SlackApiError as error:
+            log.warning("stream append failed (%s) %s", _code(error), self._turn.log_context())
+            self._broken = True
+            return
+        self._sent += delta
+        self._last_append = self._clock()
+
+    async def _stop(self, rest: str) -> bool:
+        try:
+            await self._client.chat_stopStream(
+                channel=self._turn.channel_id, ts=self.ts or "", markdown_text=rest or None
+            )
+        except SlackApiError as error:
+            log.warning("stream stop failed (%s) %s", _code(error), self._turn.log_context())
+            self._broken = True
+            return False
+        self._sent += rest
+        return True
+
+
+def _code(error: SlackApiError) -> str:
+    return str(error.response.get("error", "unknown")) if error.response is not None else "?"
