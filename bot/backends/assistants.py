@@ -10,13 +10,16 @@ import logging
 import warnings
 
 import openai
+from openai.types.beta.threads import Annotation
 from redis.asyncio import Redis
 
-from bot.backends.base import Answer, RunState, RunStatus, Usage, UserMessage
+from bot.backends.base import Answer, Citation, RunState, RunStatus, Usage, UserMessage
 from bot.backends.openai_client import translated_errors
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
+
+PART_SEPARATOR = "\n\n"
 
 # The SDK marks `beta.threads` deprecated; this backend exists precisely for that protocol.
 warnings.filterwarnings(
@@ -144,7 +147,8 @@ class AssistantsBackend:
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         texts: list[str] = []
-        annotations: list[str] = []
+        citations: list[Citation] = []
+        offset = 0  # where the part starts in the joined text
         with translated_errors("fetch answer"):
             page = await self._client.beta.threads.messages.list(
                 conversation_id, order="asc", after=after_message_id, limit=100
@@ -154,9 +158,11 @@ class AssistantsBackend:
                     continue
                 for part in message.content:
                     if part.type == "text":
+                        offset += len(PART_SEPARATOR) if texts else 0
                         texts.append(part.text.value)
-                        annotations.extend(a.text for a in part.text.annotations)
-        return Answer("\n\n".join(texts), annotations=annotations)
+                        citations.extend(_citation(a, offset) for a in part.text.annotations)
+                        offset += len(part.text.value)
+        return Answer(PART_SEPARATOR.join(texts), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         try:
@@ -171,3 +177,17 @@ class AssistantsBackend:
 
 def _turn_of(metadata: object) -> str | None:
     return metadata.get("turn_id") if isinstance(metadata, dict) else None
+
+
+def _citation(annotation: Annotation, offset: int) -> Citation:
+    """A file citation or file path: the server's marker in the text becomes a footnote mark."""
+    if annotation.type == "file_citation":
+        label = f"File {annotation.file_citation.file_id}"
+    else:
+        label = f"File {annotation.file_path.file_id}"
+    return Citation(
+        label,
+        start=offset + annotation.start_index,
+        end=offset + annotation.end_index,
+        replaces_span=True,
+    )

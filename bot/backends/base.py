@@ -64,12 +64,28 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A source the answer cites, and where (character offsets in `Answer.text`).
+
+    `start`/`end` is the cited passage, after which a footnote mark goes; with
+    `replaces_span` it is a marker the server put in the text (Assistants' `【4:0†source】`),
+    which the footnote mark replaces. No offsets: the source is only listed.
+    """
+
+    label: str
+    url: str | None = None
+    start: int | None = None
+    end: int | None = None
+    replaces_span: bool = False
+
+
+@dataclass(frozen=True)
 class Answer:
-    """The assistant's reply to one turn: its text, parts joined in order."""
+    """The assistant's reply to one turn: its text, parts joined in order, and its sources."""
 
     text: str
     usage: Usage | None = None
-    annotations: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

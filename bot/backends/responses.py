@@ -15,7 +15,15 @@ from openai import AsyncStream
 from openai.types.conversations import ConversationItem
 from openai.types.responses import Response, ResponseStreamEvent
 
-from bot.backends.base import Answer, BackendError, RunState, RunStatus, Usage, UserMessage
+from bot.backends.base import (
+    Answer,
+    BackendError,
+    Citation,
+    RunState,
+    RunStatus,
+    Usage,
+    UserMessage,
+)
 from bot.backends.openai_client import translated_errors
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,7 @@ STATUS_OF: dict[str, RunStatus] = {
 # The run id of a response found after a crash: the id of the user item it answers.
 ORPHAN_PREFIX = "after:"
 ORPHAN_SEARCH_ITEMS = 20
+PART_SEPARATOR = "\n\n"
 # Conversation metadata values are at most 512 characters.
 METADATA_VALUE_LIMIT = 512
 
@@ -165,15 +174,19 @@ class ResponsesBackend:
             with translated_errors("fetch answer"):
                 response = await self._client.responses.retrieve(run_id)
         texts: list[str] = []
-        annotations: list[str] = []
+        citations: list[Citation] = []
+        offset = 0  # where the part starts in the joined text
         for item in response.output:
             if item.type != "message":
                 continue
             for part in item.content:
                 if part.type == "output_text":
+                    offset += len(PART_SEPARATOR) if texts else 0
                     texts.append(part.text)
-                    annotations.extend(_annotation_text(a) for a in part.annotations)
-        return Answer("\n\n".join(texts), usage=_usage(response), annotations=annotations)
+                    citations.extend(_citation(a, offset) for a in part.annotations)
+                    offset += len(part.text)
+        text = PART_SEPARATOR.join(texts)
+        return Answer(text, usage=_usage(response), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         if run_id.startswith(ORPHAN_PREFIX):
@@ -238,10 +251,15 @@ def _text(item: ConversationItem) -> str:
     return "".join(getattr(part, "text", "") or "" for part in parts)
 
 
-def _annotation_text(annotation: object) -> str:
-    """A readable label for a citation: its title and URL, or its file name."""
+def _citation(annotation: object, offset: int) -> Citation:
+    """A citation from a url_citation (a passage), or a file citation (a point in the text)."""
     title = getattr(annotation, "title", None) or getattr(annotation, "filename", None)
     url = getattr(annotation, "url", None)
-    if title and url:
-        return f"{title} ({url})"
-    return str(title or url or getattr(annotation, "file_id", ""))
+    label = str(title or url or getattr(annotation, "file_id", "") or "source")
+    start = getattr(annotation, "start_index", None)
+    end = getattr(annotation, "end_index", None)
+    if start is None or end is None:
+        start = end = getattr(annotation, "index", None)
+    if start is None or end is None:
+        return Citation(label, url)
+    return Citation(label, url, offset + start, offset + end)

@@ -165,6 +165,22 @@ def text_block(text: str) -> JSON:
     return {"type": "text", "text": {"value": text, "annotations": []}}
 
 
+def cited_text_block(reply: Reply) -> JSON:
+    """The reply as a text block; [cite] passages get a marker and a file_citation each."""
+    text, annotations, shift = reply.text, [], 0
+    for index, citation in enumerate(reply.citations):
+        marker = f"【{index}:0†source】"
+        at = citation.end + shift
+        text = text[:at] + marker + text[at:]
+        file_id = "file-" + citation.title.lower()
+        annotations.append({
+            "type": "file_citation", "text": marker, "start_index": at,
+            "end_index": at + len(marker), "file_citation": {"file_id": file_id},
+        })  # fmt: skip
+        shift += len(marker)
+    return {"type": "text", "text": {"value": text, "annotations": annotations}}
+
+
 def content_blocks(content: Any) -> list[JSON]:
     """A message's content as the API stores it: a string or text/image parts, as blocks."""
     if isinstance(content, str):
@@ -471,7 +487,7 @@ class AssistantsAPI:
         if status == "incomplete":
             extra |= {"status": "incomplete", "completed_at": None, "incomplete_at": run.ended_at}
             extra["incomplete_details"] = {"reason": "max_tokens"}
-        message = message_json(thread.id, "assistant", [text_block(run.reply.text)], **extra)
+        message = message_json(thread.id, "assistant", [cited_text_block(run.reply)], **extra)
         thread.messages.append(message)
         run.message_id = message["id"]
 

@@ -126,6 +126,12 @@ def _usage(reply: Reply) -> JSON:
 def output_message(job: ResponseJob, status: str, text: str | None) -> JSON:
     """The assistant message the response outputs (no content yet when `text` is None)."""
     content = [] if text is None else [text_part("assistant", text)]
+    if text is not None and text == job.reply.text and job.reply.citations:
+        content[0]["annotations"] = [
+            {"type": "url_citation", "start_index": c.start, "end_index": c.end,
+             "title": c.title, "url": c.url}
+            for c in job.reply.citations
+        ]  # fmt: skip
     return {**message_item("assistant", content, status), "id": job.item_id}
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 DIRECTIVE = re.compile(
-    r"[ \t]*\[(slow:\d+(?:\.\d+)?|long:\d+|fail|expire|incomplete|echo|markdown|cut)\][ \t]*",
+    r"[ \t]*\[(slow:\d+(?:\.\d+)?|long:\d+|fail|expire|incomplete|echo|markdown|cut|cite)\][ \t]*",
     re.IGNORECASE,
 )
 
@@ -28,6 +28,21 @@ print("veni, vidi, vici")
 ```
 
 Read more on [Wikipedia](https://en.wikipedia.org/wiki/Julius_Caesar)."""
+
+# [cite]: sentences the answer cites, each with the source it cites (one cited twice).
+CITED_SENTENCES = (
+    ("Herodotus wrote the Histories.", "Herodotus", "https://en.wikipedia.org/wiki/Herodotus"),
+    (
+        "Thucydides wrote about the Peloponnesian War.",
+        "Thucydides",
+        "https://en.wikipedia.org/wiki/Thucydides",
+    ),
+    (
+        "Herodotus was born in Halicarnassus.",
+        "Herodotus",
+        "https://en.wikipedia.org/wiki/Herodotus",
+    ),
+)
 
 LOREM = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt "
@@ -51,6 +66,17 @@ class Directives:
     echo: bool = False
     markdown: bool = False
     cut: bool = False
+    cite: bool = False
+
+
+@dataclass(frozen=True)
+class ScriptedCitation:
+    """A cited passage of the answer: text[start:end], and its source."""
+
+    start: int
+    end: int
+    title: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,7 @@ class Reply:
     directives: Directives
     prompt_tokens: int
     completion_tokens: int
+    citations: tuple[ScriptedCitation, ...] = ()
 
     @property
     def total_tokens(self) -> int:
@@ -92,7 +119,8 @@ def respond(messages: Sequence[Message]) -> Reply:
     clean, directives = parse_directives(last)
     text = compose(len(user_texts), clean, directives)
     prompt_tokens = max(1, sum(len(text) for _, text in messages) // 4)
-    return Reply(text, directives, prompt_tokens, max(1, len(text) // 4))
+    citations = cited_passages(text) if directives.cite else ()
+    return Reply(text, directives, prompt_tokens, max(1, len(text) // 4), citations)
 
 
 def compose(count: int, clean: str, directives: Directives) -> str:
@@ -103,7 +131,19 @@ def compose(count: int, clean: str, directives: Directives) -> str:
     text = clean if directives.echo else header
     if directives.markdown:
         text = f"{text}{PARAGRAPH_SEPARATOR}{MARKDOWN_SAMPLE}"
+    if directives.cite:
+        text = f"{text}{PARAGRAPH_SEPARATOR}{' '.join(s for s, _, _ in CITED_SENTENCES)}"
     return text
+
+
+def cited_passages(text: str) -> tuple[ScriptedCitation, ...]:
+    """Where each cited sentence stands in `text`, with its source."""
+    found: list[ScriptedCitation] = []
+    for sentence, title, url in CITED_SENTENCES:
+        start = text.find(sentence)
+        if start >= 0:
+            found.append(ScriptedCitation(start, start + len(sentence), title, url))
+    return tuple(found)
 
 
 def long_answer(length: int, header: str = "") -> str:

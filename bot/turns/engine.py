@@ -24,6 +24,7 @@ from bot.backends.base import (
     UserMessage,
 )
 from bot.turns.conversations import ConversationStore
+from bot.turns.footnotes import with_footnotes
 from bot.turns.models import Turn
 from bot.turns.records import InMemoryJournal, TurnProgress
 from bot.turns.surface import ReplySurface
@@ -311,7 +312,7 @@ class TurnEngine:
             answer = await self._backend.answer(conversation_id, run_id, message_id)
             if answer.text.strip():
                 note = CUT_SHORT if state.status is RunStatus.INCOMPLETE else None
-                await surface.show_answer(answer.text, note=note)
+                await surface.show_answer(with_footnotes(answer.text, answer.citations), note=note)
                 return TurnOutcome.ANSWERED
             await surface.show_error(CUT_SHORT if state.error else EMPTY)
             return TurnOutcome.FAILED

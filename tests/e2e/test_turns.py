@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bot.settings import BackendKind
 from tests.e2e.conftest import Harness
 
 CHANNEL = "C100"
@@ -233,3 +236,36 @@ async def test_messages_from_bots_and_edits_are_ignored(harness: Harness) -> Non
     assert harness.openai.requests == [] or all(
         r.path.endswith("/assistants") for r in harness.openai.requests
     )
+
+
+async def test_markdown_answers_are_rendered_as_slack_mrkdwn(harness: Harness) -> None:
+    _, _, ts = await harness.events.mention(CHANNEL, USER, "<@UBOT> [markdown] Caesar?")
+    [reply] = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
+    text = harness.slack.visible_text(CHANNEL, reply.ts)
+    assert "*Key points*" in text and "## " not in text, "a heading is a bold line"
+    assert "*Caesar* crossed the Rubicon in _49 BC_." in text
+    assert "• He was a general" in text
+    assert '```\nprint("veni, vidi, vici")\n```' in text, "code is kept verbatim"
+    assert "<https://en.wikipedia.org/wiki/Julius_Caesar|Wikipedia>" in text
+
+
+@pytest.mark.parametrize(
+    "backend", [BackendKind.RESPONSES, BackendKind.ASSISTANTS], ids=["responses", "assistants"]
+)
+async def test_citations_become_numbered_footnotes(harness: Harness) -> None:
+    _, _, ts = await harness.events.mention(CHANNEL, USER, "<@UBOT> [cite] Greek historians?")
+    [reply] = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
+    text = harness.slack.visible_text(CHANNEL, reply.ts)
+    body, _, sources = text.partition("\n\n*Sources*\n")
+    assert body.endswith(
+        "Herodotus wrote the Histories.[1] Thucydides wrote about the Peloponnesian War.[2] "
+        "Herodotus was born in Halicarnassus.[1]"
+    )
+    assert "†source" not in body, "the server's own markers are replaced"
+    if harness.settings.backend is BackendKind.RESPONSES:
+        assert sources == (
+            "1. <https://en.wikipedia.org/wiki/Herodotus|Herodotus>\n"
+            "2. <https://en.wikipedia.org/wiki/Thucydides|Thucydides>"
+        )
+    else:
+        assert sources == "1. File file-herodotus\n2. File file-thucydides"
