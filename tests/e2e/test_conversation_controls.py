@@ -91,3 +91,28 @@ async def test_the_stop_button_stops_the_run_for_the_asker_only(harness: Harness
     assert not harness.slack.messages[(CHANNEL, placeholder.ts)].blocks, "the button is gone"
     if harness.settings.backend is BackendKind.RESPONSES:
         assert harness.openai.count("POST", r"/responses/[^/]+/cancel$") == 1
+
+
+async def test_an_empty_mention_gets_a_kind_hint_only_its_author_sees(harness: Harness) -> None:
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT>", event_id="EvEmpty")
+    await harness.events.mention(CHANNEL, USER, "<@UBOT>", event_id="EvEmpty", ts=root, retry_num=1)
+    await harness.slack.wait_for(lambda: bool(harness.slack.calls_to("chat.postEphemeral")))
+    await harness.wait_idle()
+    [hint] = harness.slack.calls_to("chat.postEphemeral")
+    assert hint.args["user"] == USER and hint.args["thread_ts"] == root
+    assert "Ask me a question" in hint.args["text"]
+    assert harness.slack.calls_to("chat.postMessage") == [], "nothing for everyone to see"
+
+
+async def test_a_slash_command_sent_as_a_thread_message_is_answered_with_a_hint(
+    harness: Harness,
+) -> None:
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> Who was Boudica?")
+    await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    await harness.events.channel_message(
+        CHANNEL, USER, "/tutor where did she fight?", thread_ts=root
+    )
+    replies = await harness.wait_for_bot_replies(CHANNEL, root, 2)
+    assert harness.slack.visible_text(CHANNEL, replies[1].ts) == "Answer 2: where did she fight?"
+    [hint] = harness.slack.calls_to("chat.postEphemeral")
+    assert hint.args["user"] == USER and "threads" in hint.args["text"]

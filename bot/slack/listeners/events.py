@@ -9,6 +9,7 @@ happens in the turn workers or, for a Slack reply that is no turn, in the backgr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -29,6 +30,11 @@ from bot.turns.models import Turn, TurnSource
 log = logging.getLogger(__name__)
 
 EMPTY_MENTION = "Hi! Ask me a question after the mention, for example: @Tutor who was Hypatia?"
+COMMAND_IN_THREAD = (
+    "Slash commands don't work inside threads, so `/tutor` reached me as a plain message. "
+    "No need for it here: just write your question in this thread."
+)
+COMMAND_PREFIX = "/tutor"
 NOT_ACCEPTING = (
     ":warning: I can't take questions right now (my storage is unavailable). "
     "Please try again in a minute."
@@ -136,13 +142,17 @@ async def _hand_over(
     """Give the turn to the intake; tell the user plainly when that is impossible."""
     assert client is not None  # Bolt always provides a client for events
     delivery_id, message_ts = body.get("event_id"), event.get("ts")
+    question, hint = _understood(turn.text)
     try:
-        if turn.text:
-            await intake.accept(turn, delivery_id=delivery_id, message_ts=message_ts)
-        elif await intake.claim(delivery_id, turn.channel_id, message_ts):
+        if question:
+            turn = dataclasses.replace(turn, text=question)
+            accepted = await intake.accept(turn, delivery_id=delivery_id, message_ts=message_ts)
+        else:
+            accepted = await intake.claim(delivery_id, turn.channel_id, message_ts)
+        if hint and accepted:  # said once, however often Slack delivers the message
             background.spawn(
-                client.chat_postMessage(
-                    channel=turn.channel_id, thread_ts=turn.thread_ts, text=EMPTY_MENTION
+                client.chat_postEphemeral(
+                    channel=turn.channel_id, user=turn.user_id, thread_ts=turn.thread_ts, text=hint
                 )
             )
     except Exception:
@@ -152,3 +162,16 @@ async def _hand_over(
                 channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
             )
         )
+
+
+def _understood(text: str) -> tuple[str, str | None]:
+    """The question in a message, and a kind hint (shown only to its author) if it needs one.
+
+    A `/tutor` typed in a thread arrives as a plain message ("send as a message"): its
+    question is answered anyway, with a word on how to ask there next time.
+    """
+    if text.lower().startswith(COMMAND_PREFIX) and text[len(COMMAND_PREFIX) :][:1] in ("", " "):
+        rest = text[len(COMMAND_PREFIX) :].strip()
+        question = "" if rest.lower() in ("", "help", "new") else rest
+        return question, COMMAND_IN_THREAD
+    return text, None if text else EMPTY_MENTION
