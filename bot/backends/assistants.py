@@ -8,13 +8,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
+from typing import Any
 
 import openai
+from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Annotation
 from redis.asyncio import Redis
 
 from bot.backends.base import Answer, Citation, RunState, RunStatus, Usage, UserMessage
 from bot.backends.openai_client import translated_errors
+from bot.backends.partial_text import PartialTexts
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,11 @@ class AssistantsBackend:
         model: str,
         instructions: str,
         max_output_tokens: int,
+        stream: bool = False,
     ) -> None:
         self._client = client
+        self._stream = stream
+        self._partials = PartialTexts()  # the text streamed so far (stream=True)
         self._redis = redis
         self._keys = keys
         self._assistant_id = assistant_id
@@ -101,15 +107,20 @@ class AssistantsBackend:
         return created.id
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
-        assistant_id = await self.assistant_id()
+        """Start the run; with streaming, read its text as it is written (polling goes on)."""
+        request: dict[str, Any] = {
+            "assistant_id": await self.assistant_id(),
+            "max_completion_tokens": self._max_output_tokens,
+            "truncation_strategy": {"type": "auto"},
+            "metadata": {"turn_id": message.turn_id},
+        }
         with translated_errors("start run"):
-            run = await self._client.beta.threads.runs.create(
-                conversation_id,
-                assistant_id=assistant_id,
-                max_completion_tokens=self._max_output_tokens,
-                truncation_strategy={"type": "auto"},
-                metadata={"turn_id": message.turn_id},
-            )
+            if self._stream:
+                events = await self._client.beta.threads.runs.create(
+                    conversation_id, **request, stream=True
+                )
+                return await self._partials.follow(events, _created_run_id, _text_delta)
+            run = await self._client.beta.threads.runs.create(conversation_id, **request)
         return run.id
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
@@ -143,7 +154,13 @@ class AssistantsBackend:
         usage = None
         if run.usage is not None:
             usage = Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
-        return RunState(RunStatus(run.status), error=error, usage=usage)
+        status = RunStatus(run.status)
+        partial = ""
+        if status.is_final:
+            self._partials.forget(run_id)
+        else:
+            partial = self._partials.text(run_id)
+        return RunState(status, error=error, usage=usage, partial_text=partial)
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         texts: list[str] = []
@@ -165,6 +182,7 @@ class AssistantsBackend:
         return Answer(PART_SEPARATOR.join(texts), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        self._partials.forget(run_id)
         try:
             with translated_errors("cancel run"):
                 await self._client.beta.threads.runs.cancel(run_id, thread_id=conversation_id)
@@ -172,7 +190,19 @@ class AssistantsBackend:
             log.info("cancel of run %s not applied: %s", run_id, error)
 
     async def close(self) -> None:
+        await self._partials.close()
         await self._client.close()
+
+
+def _created_run_id(event: AssistantStreamEvent) -> str | None:
+    return event.data.id if event.event == "thread.run.created" else None
+
+
+def _text_delta(event: AssistantStreamEvent) -> str | None:
+    if event.event != "thread.message.delta":
+        return None
+    parts = event.data.delta.content or []
+    return "".join(p.text.value or "" for p in parts if p.type == "text" and p.text is not None)
 
 
 def _turn_of(metadata: object) -> str | None:

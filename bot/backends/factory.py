@@ -38,6 +38,7 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
             model=settings.tutor_model,
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
+            stream=settings.streaming is not StreamingMode.OFF,
         )
     if settings.backend is BackendKind.CHAT:
         return ChatBackend(

@@ -6,18 +6,15 @@ runs the model in the background, and we poll the response's status like a run's
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import openai
-from openai import AsyncStream
 from openai.types.conversations import ConversationItem
 from openai.types.responses import Response, ResponseStreamEvent
 
 from bot.backends.base import (
     Answer,
-    BackendError,
     Citation,
     RunState,
     RunStatus,
@@ -25,6 +22,7 @@ from bot.backends.base import (
     UserMessage,
 )
 from bot.backends.openai_client import translated_errors
+from bot.backends.partial_text import PartialTexts
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +59,7 @@ class ResponsesBackend:
     ) -> None:
         self._client = client
         self._stream = stream
-        # The text streamed so far per response, while its stream is read (stream=True).
-        self._partials: dict[str, list[str]] = {}
-        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._partials = PartialTexts()  # the text streamed so far (stream=True)
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
@@ -104,28 +100,7 @@ class ResponsesBackend:
             return response.id
         with translated_errors("create response"):
             events = await self._client.responses.create(**request, stream=True)
-            first = await anext(aiter(events), None)
-        if first is None or first.type != "response.created":
-            await events.close()
-            raise BackendError("response stream ended before the response was created")
-        run_id = first.response.id
-        parts = self._partials.setdefault(run_id, [])
-        reader = asyncio.create_task(self._read_text(events, parts))
-        self._readers[run_id] = reader
-        reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
-        return run_id
-
-    @staticmethod
-    async def _read_text(events: AsyncStream[ResponseStreamEvent], parts: list[str]) -> None:
-        """Collect the output text deltas; a broken stream just ends the collecting."""
-        try:
-            async for event in events:
-                if event.type == "response.output_text.delta":
-                    parts.append(event.delta)
-        except Exception as error:  # the transport's error type varies by SDK version
-            log.info("response stream ended early: %s", type(error).__name__)
-        finally:
-            await events.close()
+            return await self._partials.follow(events, _created_response_id, _text_delta)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice
@@ -155,9 +130,9 @@ class ResponsesBackend:
         partial = ""
         if status.is_final:
             self._finished[run_id] = response
-            self._stop_reading(run_id)
+            self._partials.forget(run_id)
         else:
-            partial = "".join(self._partials.get(run_id, ()))
+            partial = self._partials.text(run_id)
         error = None
         if response.error is not None:
             error = response.error.message
@@ -192,7 +167,7 @@ class ResponsesBackend:
         if run_id.startswith(ORPHAN_PREFIX):
             return  # its id was never known, so it cannot be cancelled; it ends by itself
         self._finished.pop(run_id, None)
-        self._stop_reading(run_id)
+        self._partials.forget(run_id)
         try:
             with translated_errors("cancel response"):
                 await self._client.responses.cancel(run_id)
@@ -217,16 +192,8 @@ class ResponsesBackend:
                 replies.append(item)
         return []  # the user item scrolled out of sight: treat as not answered yet
 
-    def _stop_reading(self, run_id: str) -> None:
-        self._partials.pop(run_id, None)
-        reader = self._readers.pop(run_id, None)
-        if reader is not None:
-            reader.cancel()
-
     async def close(self) -> None:
-        for reader in list(self._readers.values()):
-            reader.cancel()
-        await asyncio.gather(*self._readers.values(), return_exceptions=True)
+        await self._partials.close()
         await self._client.close()
 
 
@@ -239,6 +206,14 @@ def _usage(response: Response) -> Usage | None:
         output_tokens=response.usage.output_tokens,
         cached_tokens=details.cached_tokens if details is not None else 0,
     )
+
+
+def _created_response_id(event: ResponseStreamEvent) -> str | None:
+    return event.response.id if event.type == "response.created" else None
+
+
+def _text_delta(event: ResponseStreamEvent) -> str | None:
+    return event.delta if event.type == "response.output_text.delta" else None
 
 
 def _role(item: ConversationItem) -> str | None:

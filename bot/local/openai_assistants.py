@@ -7,6 +7,7 @@ even unread); its answer is appended to the thread exactly once, when completion
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +27,11 @@ from bot.local.openai_common import (
     new_id,
     not_found,
     now,
+    open_event_stream,
+    sleep_until,
+    sse,
 )
-from bot.local.scripted_model import Reply, respond
+from bot.local.scripted_model import Reply, pieces, respond
 
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 FINAL = frozenset({"cancelled", "failed", "completed", "incomplete", "expired"})
@@ -74,6 +78,7 @@ class Run:
     ended_at: int | None = None
     cancel_deadline: float | None = None
     message_id: str | None = None
+    streamed_message_id: str | None = None  # the id its stream announced for the answer
 
 
 def outcome_of(reply: Reply) -> str:
@@ -370,7 +375,62 @@ class AssistantsAPI:
         thread.run_ids.append(run.id)
         self.timers.at(run.schedule.started, lambda: self.refresh(run))
         self.timers.at(run.schedule.finished, lambda: self.refresh(run))
+        if body.get("stream"):
+            return await self._stream_run(request, run)
         return self._run_response(run)
+
+    async def _stream_run(self, request: web.Request, run: Run) -> web.StreamResponse:
+        """The run's events as it goes; its status still follows the clock, so a client
+        that hangs up (or only polls) sees the same run."""
+        stream = await open_event_stream(request)
+
+        async def send(event: str, data: JSON | str) -> None:
+            await stream.write(sse(data, event=event))
+
+        try:
+            await send("thread.run.created", run_json(run))
+            await send("thread.run.queued", run_json(run))
+            await sleep_until(run.schedule.started)
+            self.refresh(run)
+            if run.status == "in_progress":
+                await send("thread.run.in_progress", run_json(run))
+                await self._stream_text(run, send)
+            await sleep_until(run.schedule.finished)
+            self.refresh(run)
+            message = self._message(run)
+            if message is not None:
+                await send("thread.message.completed", message)
+            await send(f"thread.run.{run.status}", run_json(run))
+            await send("done", "[DONE]")
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client went away; the run carries on by the clock
+        return stream
+
+    async def _stream_text(self, run: Run, send: Callable[[str, JSON], Awaitable[None]]) -> None:
+        """The answer's text deltas, spread over the run's working time."""
+        if run.outcome not in ("completed", "incomplete"):
+            return
+        run.streamed_message_id = new_id("msg_")
+        draft = message_json(run.thread_id, "assistant", [], id=run.streamed_message_id)
+        await send("thread.message.created", {**draft, "status": "in_progress", "run_id": run.id})
+        chunks = pieces(run.reply.text)
+        start = time.monotonic()
+        step = max(0.0, run.schedule.finished - start) / max(1, len(chunks))
+        for index, chunk in enumerate(chunks):
+            if run.status in FINAL or run.status == "cancelling":
+                return
+            content = [{"index": 0, "type": "text", "text": {"value": chunk}}]
+            delta = {"id": run.streamed_message_id, "object": "thread.message.delta",
+                     "delta": {"content": content}}  # fmt: skip
+            await send("thread.message.delta", delta)
+            await sleep_until(start + step * (index + 1))
+            self.refresh(run)
+
+    def _message(self, run: Run) -> JSON | None:
+        thread = self.threads.get(run.thread_id)
+        if run.message_id is None or thread is None:
+            return None
+        return next((m for m in thread.messages if m["id"] == run.message_id), None)
 
     def _new_run(self, thread: Thread, assistant: JSON, body: JSON) -> Run:
         instructions = body.get("instructions") or assistant.get("instructions") or ""
@@ -487,6 +547,8 @@ class AssistantsAPI:
         if status == "incomplete":
             extra |= {"status": "incomplete", "completed_at": None, "incomplete_at": run.ended_at}
             extra["incomplete_details"] = {"reason": "max_tokens"}
+        if run.streamed_message_id is not None:
+            extra["id"] = run.streamed_message_id
         message = message_json(thread.id, "assistant", [cited_text_block(run.reply)], **extra)
         thread.messages.append(message)
         run.message_id = message["id"]

@@ -14,8 +14,7 @@ from tests.e2e.conftest import Harness, running_harness
 CHANNEL = "C700"
 DM = "D700"
 USER = "U700"
-# The backends that stream (the Assistants stand-in, like most servers left, does not).
-STREAMING_BACKENDS = [BackendKind.RESPONSES, BackendKind.CHAT]
+STREAMING_BACKENDS = list(BackendKind)  # all three stream
 
 
 def bot_messages(harness: Harness, channel: str, root: str) -> list[Message]:

@@ -1,0 +1,77 @@
+"""The text of runs being written, read from their event streams while polling goes on.
+
+Responses and Assistants runs can be created with `stream=True`: the first event names the
+run, the rest carry text deltas. A reader task per run collects them so `run_state` can
+show the answer so far. Polling stays the source of truth: a stream that breaks (or a
+process that restarts) only stops the preview, never the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from openai import AsyncStream
+
+from bot.backends.base import BackendError
+
+log = logging.getLogger(__name__)
+
+DeltaOf = Callable[[Any], str | None]  # the text an event adds, if any
+
+
+class PartialTexts:
+    """Reader tasks and the text they collected, per run id."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[str]] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+
+    async def follow(
+        self, events: AsyncStream[Any], run_id_of: Callable[[Any], str | None], delta_of: DeltaOf
+    ) -> str:
+        """Read the first event for the run id, then collect the deltas in the background."""
+        iterator = aiter(events)
+        first = await anext(iterator, None)
+        run_id = run_id_of(first) if first is not None else None
+        if run_id is None:
+            await events.close()
+            raise BackendError("the stream ended before the run was created")
+        parts = self._parts.setdefault(run_id, [])
+        reader = asyncio.create_task(_collect(events, iterator, delta_of, parts))
+        self._readers[run_id] = reader
+        reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
+        return run_id
+
+    def text(self, run_id: str) -> str:
+        return "".join(self._parts.get(run_id, ()))
+
+    def forget(self, run_id: str) -> None:
+        """The run ended (or is being cancelled): stop reading it."""
+        self._parts.pop(run_id, None)
+        reader = self._readers.pop(run_id, None)
+        if reader is not None:
+            reader.cancel()
+
+    async def close(self) -> None:
+        readers = list(self._readers.values())
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        self._parts.clear()
+
+
+async def _collect(
+    events: AsyncStream[Any], iterator: AsyncIterator[Any], delta_of: DeltaOf, parts: list[str]
+) -> None:
+    try:
+        async for event in iterator:
+            delta = delta_of(event)
+            if delta:
+                parts.append(delta)
+    except Exception as error:  # the transport's error type varies by SDK version
+        log.info("run stream ended early: %s", type(error).__name__)
+    finally:
+        await events.close()
