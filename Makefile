@@ -38,7 +38,7 @@ test: $(STAMP) redis-server lint
 	$(BIN)/python -m pytest -q
 
 run: $(STAMP)
-	$(BIN)/python -m bot
+	$(BIN)/python -m bot serve --or-local
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

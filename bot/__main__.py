@@ -1,4 +1,4 @@
-"""`python -m bot`: serve Slack; `python -m bot --help`: subcommands and settings."""
+"""`python -m bot`: serve Slack; `python -m bot local`: try it in the terminal; `--help`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from bot.app import serve
+from bot.local.local_mode import run_local
 from bot.settings import ConfigError, Settings, settings_help
 
 QUIET_LOGGERS = ("slack_bolt", "slack_sdk", "openai", "httpx", "aiohttp.access")
+GOING_LOCAL = (
+    "No Slack credentials (no SLACK_BOT_TOKEN in the environment or .env): starting local mode, "
+    "a terminal chat with the bot; README.md, 'Set up Slack', connects it to Slack."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,9 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", title="subcommands", metavar="")
-    commands.add_parser(
+    serve_command = commands.add_parser(
         "serve",
         help="serve Slack (the default): Socket Mode when SLACK_APP_TOKEN is set, else HTTP",
+    )
+    serve_command.add_argument(
+        "--or-local",
+        action="store_true",
+        help="without SLACK_BOT_TOKEN, start local mode instead of explaining what is missing "
+        "(what `make run` does)",
+    )
+    commands.add_parser(
+        "local",
+        help="try the bot without Slack: a chat in this terminal with the bot, run against "
+        "the bundled Slack stand-in (and, without OPENAI_API_KEY, the bundled scripted model "
+        "stand-in, which is not an AI)",
     )
     return parser
 
@@ -38,20 +56,37 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
-async def _run_until_signalled(settings: Settings) -> None:
+def local_log_level(level: str) -> str:
+    """Local mode keeps the chat readable: warnings and errors only, unless debugging."""
+    return level if level == "DEBUG" else "WARNING"
+
+
+async def _run_until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(settings, stop)
+    await run(stop)
+
+
+def wants_local(args: argparse.Namespace, settings: Settings) -> bool:
+    if args.command == "local":
+        return True
+    return args.command == "serve" and args.or_local and not settings.slack_bot_token
 
 
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.load()
-        configure_logging(settings.log_level)
-        asyncio.run(_run_until_signalled(settings))
+        if wants_local(args, settings):
+            if args.command == "serve":
+                print(GOING_LOCAL, flush=True)
+            configure_logging(local_log_level(settings.log_level))
+            asyncio.run(_run_until_signalled(lambda stop: run_local(settings, stop, sys.stdout)))
+        else:
+            configure_logging(settings.log_level)
+            asyncio.run(_run_until_signalled(lambda stop: serve(settings, stop)))
     except ConfigError as error:
         print(f"tutor-bot: {error}", file=sys.stderr)
         return 2

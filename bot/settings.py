@@ -209,10 +209,14 @@ class Settings:
         if not self.socket_mode and not self.slack_signing_secret:
             missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
         if missing:
+            # `make run` goes local only without SLACK_BOT_TOKEN; `python -m bot local` always.
+            local = "`python -m bot local`"
+            if not self.slack_bot_token:
+                local = "`make run` or " + local
             raise ConfigError(
                 f"Missing Slack credentials: {', '.join(missing)}.\n"
-                "Create the Slack app from manifest.yml (see README.md, 'Set up Slack'), put its "
-                "tokens in the environment or a .env file, then run `make run` again."
+                "Create the Slack app from manifest.yml (README.md, 'Set up Slack') and put its "
+                f"tokens in the environment or a .env file; to try the bot without Slack: {local}."
             )
         if self.slack_bot_token and not self.slack_bot_token.startswith("xoxb-"):
             raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")

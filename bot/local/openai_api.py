@@ -261,7 +261,9 @@ class OpenAIStandIn:
             message = f"Invalid URL ({request.method} {request.path})"
             return error_response(ApiError(error.status, message))
         except ConnectionError:
-            raise
+            # The client went away mid-stream (a cancelled turn, a bot shutting down): nothing
+            # more can be sent. A response that cannot be written ends the request quietly.
+            return web.Response(status=499)
         except Exception:
             log.exception("stand-in failed on %s %s", request.method, request.path)
             return error_response(ApiError(500, "The server had an error.", type="server_error"))

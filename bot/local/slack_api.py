@@ -252,8 +252,11 @@ class SlackStandIn:
         ]
         return sorted(found, key=lambda m: float(m.ts))
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
-        """Return as soon as `predicate()` holds, re-checking after every call received."""
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float | None = 10) -> None:
+        """Return as soon as `predicate()` holds, re-checking after every call received.
+
+        `timeout=None` waits as long as it takes (the local mode's chat watching the bot).
+        """
         try:
             async with asyncio.timeout(timeout), self._changed:
                 await self._changed.wait_for(predicate)

@@ -73,6 +73,9 @@ class ManagedRedis:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            # Its own session: Ctrl-C in a terminal signals the whole foreground process
+            # group, and the server must outlive the bot's own shutdown (it is stopped last).
+            start_new_session=True,
         )  # fmt: skip
         await self._wait_until_ready()
         log.info("started a private redis-server (data in %s)", self.data_dir)

@@ -65,4 +65,5 @@ async def test_without_slack_credentials_the_bot_explains_and_exits(tmp_path: Pa
     text = output.decode()
     assert process.returncode != 0
     assert "SLACK_BOT_TOKEN" in text and "Traceback" not in text
+    assert "python -m bot local" in text and "make run" in text, "says how to try it locally"
     assert len(text.strip().splitlines()) <= 3

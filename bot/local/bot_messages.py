@@ -1,0 +1,56 @@
+"""Watching the bot's messages in one channel of the Slack stand-in, as a person in it would.
+
+Each message the bot posts, and each edit of it (the placeholder's status, then the answer),
+is reported once, in order. A streamed message is reported when its stream ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.local.slack_api import Message, SlackStandIn
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One thing that appeared: a new message, or a new text of one shown before."""
+
+    ts: str
+    text: str  # Slack mrkdwn, as Slack would render it
+    edit: bool
+
+
+class BotMessages:
+    """The bot's messages in `channel` (threads included), each new text reported once."""
+
+    def __init__(self, slack: SlackStandIn, channel: str) -> None:
+        self._slack = slack
+        self._channel = channel
+        self._seen: dict[str, int] = {}  # ts -> how many of its texts were looked at
+        self._last: dict[str, str] = {}  # ts -> the text last reported
+
+    def has_news(self) -> bool:
+        return any(len(m.edits) > self._seen.get(m.ts, 0) for m in self._messages())
+
+    def news(self) -> list[Shown]:
+        """What appeared since the last call, oldest message first; repeats are left out."""
+        found: list[Shown] = []
+        for message in self._messages():
+            for text in message.edits[self._seen.get(message.ts, 0) :]:
+                if text != self._last.get(message.ts):
+                    found.append(Shown(message.ts, text, edit=message.ts in self._last))
+                    self._last[message.ts] = text
+            self._seen[message.ts] = len(message.edits)
+        return found
+
+    async def next_news(self) -> list[Shown]:
+        """Wait for the bot to post or edit something here; return what appeared."""
+        await self._slack.wait_for(self.has_news, timeout=None)
+        return self.news()
+
+    def _messages(self) -> list[Message]:
+        mine = (
+            m for (channel, _), m in self._slack.messages.items()
+            if channel == self._channel and m.bot_id
+        )  # fmt: skip
+        return sorted(mine, key=lambda m: float(m.ts))
