@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.local.slack_api import Message, SlackStandIn
+from bot.slack.render import ZERO_WIDTH_SPACE, markdown_to_mrkdwn
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ class BotMessages:
         """What appeared since the last call, oldest message first; repeats are left out."""
         found: list[Shown] = []
         for message in self._messages():
-            for text in message.edits[self._seen.get(message.ts, 0) :]:
+            start = self._seen.get(message.ts, 0)
+            for index, text in enumerate(message.edits[start:], start=start):
+                if index == len(message.edits) - 1 and shows_markdown(message):
+                    text = markdown_to_mrkdwn(text.replace(ZERO_WIDTH_SPACE, ""))
                 if text != self._last.get(message.ts):
                     found.append(Shown(message.ts, text, edit=message.ts in self._last))
                     self._last[message.ts] = text
@@ -54,3 +58,9 @@ class BotMessages:
             if channel == self._channel and m.bot_id
         )  # fmt: skip
         return sorted(mine, key=lambda m: float(m.ts))
+
+
+def shows_markdown(message: Message) -> bool:
+    """Whether the message's current text is Markdown (a stream, or a markdown block)."""
+    blocks = message.blocks or []
+    return message.markdown_text is not None or any(b.get("type") == "markdown" for b in blocks)

@@ -23,12 +23,15 @@ from bot.slack.render import (
     SECTION_LIMIT,
     escape_mrkdwn,
     markdown_to_mrkdwn,
+    neutralise_markdown,
     render_partial,
     split_message,
 )
 from bot.turns.models import Turn, TurnSource
 
 log = logging.getLogger(__name__)
+
+Block = dict[str, object]
 
 THINKING = "_Thinking…_"
 STATUS_TEXT: dict[RunStatus, str] = {
@@ -246,10 +249,7 @@ class SlackReplySurface:
             if await self._stream.finish(markdown):
                 return
             self._placeholder_ts = self._stream.ts  # too long to stream: replace it instead
-        body = markdown_to_mrkdwn(text)
-        if note:
-            body = f"{body}\n\n_{note}_"
-        await self._deliver(body)
+        await self._deliver(f"{text}\n\n_{note}_" if note else text, markdown=True)
 
     async def show_error(self, message: str) -> None:
         if self._stream is not None and self._stream.started:
@@ -257,7 +257,7 @@ class SlackReplySurface:
             if await self._stream.fail(message):
                 return
             self._placeholder_ts = self._stream.ts
-        await self._deliver(f":warning: {message}")
+        await self._deliver(f":warning: {message}", markdown=False)
 
     async def _end_interrupted_stream(self) -> None:
         """A resumed turn's recorded message may be a stream a dead process left open."""
@@ -293,31 +293,51 @@ class SlackReplySurface:
         except SlackApiError as error:  # cosmetic
             log.info("setStatus failed (%s) %s", _error_code(error), self._context)
 
-    async def _deliver(self, body: str) -> None:
-        """Put `body` (already escaped) in place of the placeholder, continuing if long."""
+    async def _deliver(self, body: str, *, markdown: bool) -> None:
+        """Put `body` in place of the placeholder, continuing in further messages if long.
+
+        An answer (`markdown`) is shown with Slack's markdown block, neutralised, with its
+        mrkdwn rendering as the notification text; anything else is mrkdwn already.
+        """
         await self._set_pane_status("")
         await self._end_interrupted_stream()
         header_room = len(self._header) + 2 if self._header else 0
-        first, *rest = split_message(body, MESSAGE_LIMIT - header_room)
-        chunks = [with_header(self._header, first), *rest]
+        parts = split_message(body, MESSAGE_LIMIT - header_room)
+        messages = [self._message(part, index == 0, markdown) for index, part in enumerate(parts)]
         if self._fallback is not None:
-            await self._fallback.deliver(chunks)
+            await self._fallback.deliver([text for text, _ in messages])
             return
-        for index, chunk in enumerate(chunks):
-            if index == 0 and await self._edit_placeholder(chunk):
+        for index, (text, blocks) in enumerate(messages):
+            if index == 0 and await self._edit_placeholder(text, blocks):
                 continue
             await self._client.chat_postMessage(
-                channel=self._turn.channel_id, thread_ts=self._turn.thread_ts, text=chunk
+                channel=self._turn.channel_id,
+                thread_ts=self._turn.thread_ts,
+                text=text,
+                blocks=blocks or None,
             )
 
-    async def _edit_placeholder(self, text: str) -> bool:
+    def _message(self, part: str, first: bool, markdown: bool) -> tuple[str, list[Block]]:
+        """(text, blocks) of one message of a reply; the first carries a /tutor header."""
+        header = self._header if first else ""
+        if not markdown:
+            return with_header(header, part), []
+        blocks: list[Block] = [{"type": "markdown", "text": neutralise_markdown(part)}]
+        if header:
+            blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": header}})
+        return with_header(header, markdown_to_mrkdwn(part)), blocks
+
+    async def _edit_placeholder(self, text: str, blocks: list[Block] | None = None) -> bool:
         if self._placeholder_ts is None:
             return False
         self._budget.count_final_edit(self._turn.team_id, self._placeholder_ts)
         try:
             await self._client.chat_update(
-                channel=self._turn.channel_id, ts=self._placeholder_ts, text=text, blocks=[]
-            )  # no blocks: the answer replaces the placeholder's text and its Stop button
+                channel=self._turn.channel_id,
+                ts=self._placeholder_ts,
+                text=text,
+                blocks=blocks or [],
+            )  # the placeholder's own blocks (its Stop button) go
             return True
         except SlackApiError as error:
             log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.local.scripted_model import MARKDOWN_SAMPLE
 from bot.settings import BackendKind
+from bot.slack.render import ZERO_WIDTH_SPACE
 from tests.e2e.conftest import Harness
 
 CHANNEL = "C100"
@@ -187,11 +189,16 @@ def _adds_user_message(path: str) -> bool:
 async def test_model_output_never_broadcasts(harness: Harness) -> None:
     question = "<@UBOT> [echo] <!channel> <!here> <!everyone> <!subteam^S1> <@U999> hi"
     _, _, ts = await harness.events.mention(CHANNEL, USER, question)
-    replies = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
-    text = harness.slack.visible_text(CHANNEL, replies[0].ts)
-    for dangerous in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S1>", "<@U999>"):
-        assert dangerous not in text
-    assert "&lt;!channel&gt;" in text
+    [reply] = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
+    shown = harness.slack.visible_text(CHANNEL, reply.ts)  # the markdown block
+    for text in (shown, reply.text, str(reply.blocks)):
+        for dangerous in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S1>", "<@U999>"):
+            assert dangerous not in text
+    assert "&lt;!channel&gt;" in reply.text, "the notification text is escaped mrkdwn"
+    assert (
+        shown.replace(ZERO_WIDTH_SPACE, "")
+        == "<!channel> <!here> <!everyone> <!subteam^S1> <@U999> hi"
+    )
 
 
 async def test_a_long_answer_continues_in_order_in_the_thread(harness: Harness) -> None:
@@ -238,10 +245,11 @@ async def test_messages_from_bots_and_edits_are_ignored(harness: Harness) -> Non
     )
 
 
-async def test_markdown_answers_are_rendered_as_slack_mrkdwn(harness: Harness) -> None:
+async def test_markdown_answers_are_shown_as_markdown_with_mrkdwn_text(harness: Harness) -> None:
     _, _, ts = await harness.events.mention(CHANNEL, USER, "<@UBOT> [markdown] Caesar?")
     [reply] = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
-    text = harness.slack.visible_text(CHANNEL, reply.ts)
+    assert reply.blocks == [{"type": "markdown", "text": f"Answer 1: Caesar?\n\n{MARKDOWN_SAMPLE}"}]
+    text = reply.text  # notifications and older clients: Slack's own mrkdwn
     assert "*Key points*" in text and "## " not in text, "a heading is a bold line"
     assert "*Caesar* crossed the Rubicon in _49 BC_." in text
     assert "• He was a general" in text
@@ -256,7 +264,7 @@ async def test_citations_become_numbered_footnotes(harness: Harness) -> None:
     _, _, ts = await harness.events.mention(CHANNEL, USER, "<@UBOT> [cite] Greek historians?")
     [reply] = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
     text = harness.slack.visible_text(CHANNEL, reply.ts)
-    body, _, sources = text.partition("\n\n*Sources*\n")
+    body, _, sources = text.partition("\n\n**Sources**\n")
     assert body.endswith(
         "Herodotus wrote the Histories.[1] Thucydides wrote about the Peloponnesian War.[2] "
         "Herodotus was born in Halicarnassus.[1]"
@@ -264,8 +272,9 @@ async def test_citations_become_numbered_footnotes(harness: Harness) -> None:
     assert "†source" not in body, "the server's own markers are replaced"
     if harness.settings.backend is BackendKind.RESPONSES:
         assert sources == (
-            "1. <https://en.wikipedia.org/wiki/Herodotus|Herodotus>\n"
-            "2. <https://en.wikipedia.org/wiki/Thucydides|Thucydides>"
+            "1. [Herodotus](https://en.wikipedia.org/wiki/Herodotus)\n"
+            "2. [Thucydides](https://en.wikipedia.org/wiki/Thucydides)"
         )
+        assert "<https://en.wikipedia.org/wiki/Herodotus|Herodotus>" in reply.text
     else:
         assert sources == "1. File file-herodotus\n2. File file-thucydides"
