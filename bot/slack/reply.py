@@ -201,18 +201,7 @@ class SlackReplySurface:
         if text is None or self._fallback is not None or self._placeholder_ts is None:
             return
         await self._set_pane_status(PANE_STATUS.get(status, "is working on it…"))
-        if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
-            return  # coalesced: the next status (or the answer) replaces it
-        shown = with_header(self._header, text)
-        try:
-            await self._client.chat_update(
-                channel=self._turn.channel_id,
-                ts=self._placeholder_ts,
-                text=shown,
-                blocks=placeholder_blocks(shown, self._turn),
-            )
-        except SlackApiError as error:  # a missed status edit is cosmetic; the answer is not
-            log.warning("status edit failed (%s) %s", _error_code(error), self._context)
+        await self._show_in_placeholder(text)
 
     async def show_partial(self, text: str) -> bool:
         """Stream the answer so far, or edit it into the placeholder (throttled)."""
@@ -227,10 +216,21 @@ class SlackReplySurface:
             self._stream = None  # Slack would not stream here: edit the placeholder instead
         if self._placeholder_ts is None:
             return False
-        if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
-            return True  # coalesced: a later edit (or the answer) shows more
         room = SECTION_LIMIT - len(self._header) - len(STILL_WRITING) - 4
-        shown = with_header(self._header, f"{render_partial(text, room)}\n\n{STILL_WRITING}")
+        await self._show_in_placeholder(f"{render_partial(text, room)}\n\n{STILL_WRITING}")
+        return True
+
+    async def _show_in_placeholder(self, text: str) -> None:
+        """Edit a status or a partial answer into the placeholder, keeping its Stop button.
+
+        Within the edit budget only: a skipped edit is replaced by the next one, or by the
+        answer, which is always delivered.
+        """
+        if self._placeholder_ts is None:
+            return
+        if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
+            return
+        shown = with_header(self._header, text)
         try:
             await self._client.chat_update(
                 channel=self._turn.channel_id,
@@ -238,9 +238,8 @@ class SlackReplySurface:
                 text=shown,
                 blocks=placeholder_blocks(shown, self._turn),
             )
-        except SlackApiError as error:  # the finished answer still replaces it
-            log.warning("partial edit failed (%s) %s", _error_code(error), self._context)
-        return True
+        except SlackApiError as error:  # cosmetic: the answer still replaces it
+            log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)
 
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
         if self._stream is not None and self._stream.started:
