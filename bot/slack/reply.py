@@ -41,6 +41,7 @@ STATUS_TEXT: dict[RunStatus, str] = {
     RunStatus.CANCELLING: "_Stopping…_",
 }
 STILL_WORKING_AFTER_SECONDS = 10
+RETRYING = "_Thinking… (the model server didn't answer just now; trying again)_"
 # Under a partial answer in the placeholder, until the whole answer replaces it.
 STILL_WRITING = "_Thinking… (still writing)_"
 STOP_ACTION = "tutor_stop"
@@ -196,8 +197,10 @@ class SlackReplySurface:
                 return True
         return False
 
-    async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
-        text = status_text(status, elapsed_seconds)
+    async def show_status(
+        self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
+    ) -> None:
+        text = RETRYING if retrying else status_text(status, elapsed_seconds)
         if text is None or self._fallback is not None or self._placeholder_ts is None:
             return
         await self._set_pane_status(PANE_STATUS.get(status, "is working on it…"))

@@ -281,6 +281,11 @@ class TurnEngine:
                 if failures >= MAX_POLL_FAILURES:
                     await self._backend.cancel_run(conversation_id, run_id)
                     raise
+                if not partial_shown:
+                    await surface.show_status(
+                        shown or RunStatus.IN_PROGRESS, deadline.elapsed, retrying=True
+                    )
+                    shown = None  # the next status seen is shown again
                 await self._sleep(self._poll_interval)
                 continue
             if state.status.is_final:

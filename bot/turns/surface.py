@@ -31,8 +31,11 @@ class ReplySurface(Protocol):
         """Show that the question was received and is being worked on (once per turn)."""
         ...
 
-    async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
-        """The run's status changed (or is still the same after a long time)."""
+    async def show_status(
+        self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
+    ) -> None:
+        """The run's status changed (or is still the same after a long time); `retrying`:
+        checking on it failed for now and is being tried again."""
         ...
 
     async def show_partial(self, text: str) -> bool:

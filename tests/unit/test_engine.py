@@ -100,8 +100,10 @@ class RecordingSurface:
         self.events.append("placeholder")
         self.placeholder_ref = "1.5"
 
-    async def show_status(self, status: RunStatus, elapsed_seconds: float) -> None:
-        self.events.append(f"status:{status.value}")
+    async def show_status(
+        self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
+    ) -> None:
+        self.events.append(f"status:{status.value}" + (" (retrying)" if retrying else ""))
 
     async def show_partial(self, text: str) -> bool:
         if self.streams:
@@ -241,6 +243,10 @@ async def test_a_single_failed_status_check_is_survived(
     assert await make_engine(backend, redis, keys, clock).run(make_turn(), surface) is (
         TurnOutcome.ANSWERED
     )
+    assert surface.events == [
+        "placeholder", "status:in_progress (retrying)", "status:queued",
+        "status:in_progress", "answer:An answer.",
+    ], "the user sees the retry, then the statuses again"  # fmt: skip
 
 
 async def test_unexpected_exception_still_replaces_the_placeholder(
