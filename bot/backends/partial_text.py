@@ -9,6 +9,7 @@ process that restarts) only stops the preview, never the turn.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -32,7 +33,13 @@ class PartialTexts:
     async def follow(
         self, events: AsyncStream[Any], run_id_of: Callable[[Any], str | None], delta_of: DeltaOf
     ) -> str:
-        """Read the first event for the run id, then collect the deltas in the background."""
+        """Read the first event for the run id, then collect the deltas in the background.
+
+        A server that ignores `stream` and answers with the created object as JSON is
+        followed by polling alone.
+        """
+        if "text/event-stream" not in events.response.headers.get("content-type", ""):
+            return await _id_of_plain_reply(events)
         iterator = aiter(events)
         first = await anext(iterator, None)
         run_id = run_id_of(first) if first is not None else None
@@ -75,3 +82,15 @@ async def _collect(
         log.info("run stream ended early: %s", type(error).__name__)
     finally:
         await events.close()
+
+
+async def _id_of_plain_reply(events: AsyncStream[Any]) -> str:
+    try:
+        body = json.loads(await events.response.aread())
+    except ValueError as error:
+        raise BackendError("the server's reply to a streamed create was unreadable") from error
+    finally:
+        await events.close()
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise BackendError("the server's reply to a streamed create named no run")
+    return body["id"]
