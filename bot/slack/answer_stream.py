@@ -66,13 +66,16 @@ class NativeAnswerStream:
         if not self._broken and len(text) <= MARKDOWN_LIMIT and text.startswith(self._sent):
             if await self._stop(text[len(self._sent) :]):
                 return True
-        elif not self._broken:
-            await self._stop("")
+        else:
+            await self._stop("")  # even after a failed append: out of the streaming state
         return False
 
     async def fail(self, message: str) -> bool:
         """End the stream with a plain-language error after what was written so far."""
-        return not self._broken and await self._stop(f"\n\n⚠️ {message}")
+        if self._broken:
+            await self._stop("")
+            return False
+        return await self._stop(f"\n\n⚠️ {message}")
 
     async def _start(self, text: str) -> bool:
         turn = self._turn

@@ -126,3 +126,30 @@ async def test_broadcasts_are_neutralised_in_a_streamed_answer(
     for text in [answer, *sent]:
         for dangerous in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S1>", "<@U999>"):
             assert dangerous not in text
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+@pytest.mark.parametrize(
+    "method", ["chat.startStream", "chat.appendStream", "chat.stopStream", "chat.delete"]
+)
+async def test_slack_refusing_a_stream_call_still_delivers_the_whole_answer_once(
+    redis_server: RedisServer, redis_prefix: str, backend: BackendKind, method: str
+) -> None:
+    async with running_harness(
+        redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
+    ) as harness:
+        harness.slack.fail(method, "internal_error", count=5)
+        _, _, root = await harness.events.mention(
+            CHANNEL, USER, "<@UBOT> [slow:1.5] [long:1500] Tell me about Rome"
+        )
+        await harness.wait_idle()  # every accepted turn answered
+        texts = shown(harness, CHANNEL, bot_messages(harness, CHANNEL, root))
+        if method != "chat.stopStream":  # Slack was asked to end every stream it started
+            assert not any(m.stream_open for m in bot_messages(harness, CHANNEL, root))
+    answers = [t for t in texts if t.startswith("Answer 1: Tell me about Rome")]
+    assert len(answers) == 1 and len(answers[0]) == 1500, texts
+    assert not any("Thinking" in t for t in texts)
+    if method == "chat.delete":  # the placeholder could not go: it points at the answer
+        assert texts == ["_Answer below._", answers[0]]
+    else:
+        assert texts == answers
