@@ -50,8 +50,7 @@ class AssistantsBackend:
         stream: bool = False,
     ) -> None:
         self._client = client
-        self._stream = stream
-        self._partials = PartialTexts()  # the text streamed so far (stream=True)
+        self._partials = PartialTexts(enabled=stream)  # the text streamed so far
         self._redis = redis
         self._keys = keys
         self._assistant_id = assistant_id
@@ -114,14 +113,14 @@ class AssistantsBackend:
             "truncation_strategy": {"type": "auto"},
             "metadata": {"turn_id": message.turn_id},
         }
+
+        async def create(stream: bool) -> Any:
+            runs = self._client.beta.threads.runs
+            streaming = {"stream": True} if stream else {}
+            return await runs.create(conversation_id, **request, **streaming)
+
         with translated_errors("start run"):
-            if self._stream:
-                events = await self._client.beta.threads.runs.create(
-                    conversation_id, **request, stream=True
-                )
-                return await self._partials.follow(events, _created_run_id, _text_delta)
-            run = await self._client.beta.threads.runs.create(conversation_id, **request)
-        return run.id
+            return await self._partials.create(create, _created_run_id, _text_delta)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         with translated_errors("look for message"):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import openai
 from openai import AsyncStream
 
 from bot.backends.base import BackendError
+from bot.backends.openai_client import is_busy_error
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +26,36 @@ DeltaOf = Callable[[Any], str | None]  # the text an event adds, if any
 
 
 class PartialTexts:
-    """Reader tasks and the text they collected, per run id."""
+    """Reader tasks and the text they collected, per run id; `enabled` while streaming."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
         self._parts: dict[str, list[str]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
+
+    async def create(
+        self,
+        create: Callable[[bool], Awaitable[Any]],
+        run_id_of: Callable[[Any], str | None],
+        delta_of: DeltaOf,
+    ) -> str:
+        """Create a run with `create(stream)`, streamed while the server accepts that.
+
+        A server that rejects the `stream` parameter (400/422: nothing was created) gets
+        the same create without it, and no streamed creates from then on.
+        """
+        if self.enabled:
+            try:
+                events = await create(True)
+            except openai.APIStatusError as error:
+                if error.status_code not in (400, 422) or is_busy_error(error):
+                    raise
+                log.warning("the model server refused a streamed create; previews turned off")
+                self.enabled = False
+            else:
+                return await self.follow(events, run_id_of, delta_of)
+        created = await create(False)
+        return str(created.id)
 
     async def follow(
         self, events: AsyncStream[Any], run_id_of: Callable[[Any], str | None], delta_of: DeltaOf

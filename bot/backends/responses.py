@@ -58,8 +58,7 @@ class ResponsesBackend:
         stream: bool = False,
     ) -> None:
         self._client = client
-        self._stream = stream
-        self._partials = PartialTexts()  # the text streamed so far (stream=True)
+        self._partials = PartialTexts(enabled=stream)  # the text streamed so far
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
@@ -94,13 +93,13 @@ class ResponsesBackend:
             "max_output_tokens": self._max_output_tokens,
             "metadata": {"turn_id": message.turn_id},
         }
-        if not self._stream:
-            with translated_errors("create response"):
-                response = await self._client.responses.create(**request)
-            return response.id
+
+        async def create(stream: bool) -> Any:
+            streaming = {"stream": True} if stream else {}
+            return await self._client.responses.create(**request, **streaming)
+
         with translated_errors("create response"):
-            events = await self._client.responses.create(**request, stream=True)
-            return await self._partials.follow(events, _created_response_id, _text_delta)
+            return await self._partials.create(create, _created_response_id, _text_delta)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice

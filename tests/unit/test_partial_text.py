@@ -20,7 +20,11 @@ async def plain_server() -> AsyncIterator[tuple[str, list[dict[str, object]]]]:
     async def create(request: web.Request) -> web.Response:
         body = await request.json()
         bodies.append(body)
-        if body.get("metadata", {}).get("turn_id") == "junk":
+        turn = body.get("metadata", {}).get("turn_id")
+        if turn == "no-streams" and body.get("stream"):
+            error = {"message": "Unknown parameter: 'stream'.", "param": "stream"}
+            return web.json_response({"error": error}, status=400)
+        if turn == "junk":
             return web.Response(text="not json", content_type="application/json")
         return web.json_response({"id": "resp_plain", "object": "response", "status": "queued"})
 
@@ -52,3 +56,19 @@ async def test_a_json_reply_to_a_streamed_create_gives_the_run_id(
             await backend.start_run("conv_1", UserMessage("Hi", "junk"))
     finally:
         await backend.close()
+
+
+async def test_a_server_that_refuses_stream_gets_plain_creates_from_then_on(
+    plain_server: tuple[str, list[dict[str, object]]],
+) -> None:
+    base_url, bodies = plain_server
+    client = make_client(api_key="sk-test", base_url=base_url, timeout=5, max_retries=0)
+    backend = ResponsesBackend(
+        client, model="m", instructions="i", max_output_tokens=10, stream=True
+    )
+    try:
+        assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
+        assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
+    finally:
+        await backend.close()
+    assert [body.get("stream") for body in bodies] == [True, None, None]
