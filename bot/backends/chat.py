@@ -10,14 +10,24 @@ Only the safe subset of parameters is sent (no `tool_choice`, no `stream_options
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 from redis.asyncio import Redis
 
-from bot.backends.base import Answer, BackendError, RunState, RunStatus, Usage, UserMessage
+from bot.backends.base import (
+    Answer,
+    BackendError,
+    Citation,
+    RunState,
+    RunStatus,
+    Usage,
+    UserMessage,
+)
 from bot.backends.chat_history import ChatHistoryStore, ChatMessage, fit_to_budget
 from bot.backends.openai_client import translated_errors
 from bot.settings import TokenLimitField
@@ -110,7 +120,11 @@ class ChatBackend:
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         record = await self._redis.hgetall(self._keys.chat_run(run_id))
-        return Answer(record.get("answer", ""))
+        found = json.loads(record["citations"]) if record.get("citations") else []
+        citations = [
+            Citation(c["title"] or c["url"], c["url"], c["start"], c["end"]) for c in found
+        ]
+        return Answer(record.get("answer", ""), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         task = self._tasks.get(run_id)
@@ -134,15 +148,19 @@ class ChatBackend:
             await self._record(run_id, status=RunStatus.IN_PROGRESS)
             history = await self._history.read(conversation_id)
             messages = fit_to_budget(self._instructions, history, self._token_budget)
-            text, finish_reason, usage = await self._stream(
-                messages, self._partials.setdefault(run_id, [])
-            )
-            if finish_reason is None:
+            streamed = Streamed(self._partials.setdefault(run_id, []))
+            await self._stream(messages, streamed)
+            if streamed.finish_reason is None:
                 await self._record(run_id, status=RunStatus.FAILED, error=STREAM_CUT)
                 return
+            text = streamed.text
             await self._history.append(conversation_id, ChatMessage("assistant", text, turn_id))
-            status = RunStatus.INCOMPLETE if finish_reason == "length" else RunStatus.COMPLETED
-            await self._record(run_id, status=status, answer=text, **usage)
+            length_cut = streamed.finish_reason == "length"
+            status = RunStatus.INCOMPLETE if length_cut else RunStatus.COMPLETED
+            citations = json.dumps(streamed.citations) if streamed.citations else None
+            await self._record(
+                run_id, status=status, answer=text, citations=citations, **streamed.usage
+            )
         except asyncio.CancelledError:
             await asyncio.shield(self._record(run_id, status=RunStatus.CANCELLED))
             raise
@@ -152,12 +170,10 @@ class ChatBackend:
             log.exception("chat run %s crashed", run_id)
             await self._record(run_id, status=RunStatus.FAILED, error="unexpected error")
 
-    async def _stream(
-        self, messages: list[ChatMessage], parts: list[str]
-    ) -> tuple[str, str | None, dict[str, int]]:
-        """(answer text, finish reason or None if the stream broke off, usage if reported).
+    async def _stream(self, messages: list[ChatMessage], streamed: Streamed) -> None:
+        """Stream one completion into `streamed`; its finish reason stays None if it broke off.
 
-        The text arrives in `parts` as it is generated, for `run_state` to show.
+        The text arrives in `streamed.parts` as it is generated, for `run_state` to show.
         """
         request: dict[str, Any] = {
             "model": self._model,
@@ -168,25 +184,24 @@ class ChatBackend:
             "stream": True,
             self._token_field.value: self._max_output_tokens,
         }
-        finish_reason: str | None = None
-        usage: dict[str, int] = {}
         with translated_errors("chat completion"):
             stream = await self._client.chat.completions.create(**request)
             try:
                 async for chunk in stream:
                     if chunk.usage is not None:
-                        usage = {
+                        streamed.usage = {
                             "input_tokens": chunk.usage.prompt_tokens,
                             "output_tokens": chunk.usage.completion_tokens,
                         }
                     for choice in chunk.choices:
                         if choice.delta.content:
-                            parts.append(choice.delta.content)
-                        finish_reason = choice.finish_reason or finish_reason
+                            streamed.parts.append(choice.delta.content)
+                        # Not a declared field: search models send citations this way.
+                        streamed.citations.extend(url_citations(choice.delta))
+                        streamed.finish_reason = choice.finish_reason or streamed.finish_reason
             except Exception as error:  # the transport's error type varies by SDK version
                 log.warning("chat stream broke off: %s", type(error).__name__)
-                return "".join(parts), None, usage
-        return "".join(parts), finish_reason, usage
+                streamed.finish_reason = None
 
     async def _record(self, run_id: str, **fields: object) -> None:
         key = self._keys.chat_run(run_id)
@@ -195,3 +210,32 @@ class ChatBackend:
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, RUN_RECORD_TTL_SECONDS)
             await pipe.execute()
+
+
+@dataclass
+class Streamed:
+    """What a completion stream delivered so far."""
+
+    parts: list[str]
+    finish_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def url_citations(delta: object) -> list[dict[str, Any]]:
+    """The url_citation annotations a chunk's delta carries (title, url, start, end)."""
+    found: list[dict[str, Any]] = []
+    for annotation in getattr(delta, "annotations", None) or []:
+        if not isinstance(annotation, dict) or annotation.get("type") != "url_citation":
+            continue
+        cited = annotation.get("url_citation") or {}
+        if isinstance(cited.get("url"), str):
+            found.append({
+                "title": str(cited.get("title") or ""), "url": cited["url"],
+                "start": cited.get("start_index"), "end": cited.get("end_index"),
+            })  # fmt: skip
+    return found

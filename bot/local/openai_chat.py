@@ -89,7 +89,8 @@ class Completion:
 
     def whole(self) -> JSON:
         message = {"role": "assistant", "content": self.reply.text, "refusal": None}
-        choice = {"index": 0, "message": {**message, "annotations": []}, "logprobs": None}
+        annotations = self._annotations()
+        choice = {"index": 0, "message": {**message, "annotations": annotations}, "logprobs": None}
         return {
             **self._envelope("chat.completion"),
             "choices": [{**choice, "finish_reason": finish_reason(self.reply)}],
@@ -112,6 +113,8 @@ class Completion:
             await stream.write(sse(self._chunk({"content": text}, None, extra)))
         if cut:
             break_connection(request)
+        if self.reply.citations:  # as search models do: an annotations-only delta at the end
+            await stream.write(sse(self._chunk({"annotations": self._annotations()}, None, extra)))
         await sleep_until(start + step * (len(chunks) + 1))
         await stream.write(sse(self._chunk({}, finish_reason(self.reply), extra)))
         if include_usage:
@@ -119,6 +122,13 @@ class Completion:
             await stream.write(sse({**usage_chunk, "usage": usage_json(self.reply)}))
         await stream.write(sse("[DONE]"))
         return stream
+
+    def _annotations(self) -> list[JSON]:
+        return [
+            {"type": "url_citation", "url_citation": {"start_index": c.start,
+             "end_index": c.end, "title": c.title, "url": c.url}}
+            for c in self.reply.citations
+        ]  # fmt: skip
 
     def _chunk(self, delta: JSON, reason: str | None, extra: JSON) -> JSON:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
