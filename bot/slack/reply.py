@@ -177,6 +177,30 @@ class SlackReplySurface:
         """
         if self._fallback is not None or self._placeholder_ts is not None:
             return self._placeholder_ts is not None
+        found = await self._placeholders_of_turn()
+        if found:
+            self._placeholder_ts = found[0]
+        return bool(found)
+
+    async def remove_strays(self) -> None:
+        if self._fallback is not None:
+            return
+        keep = {self._placeholder_ts, self.placeholder_ref}
+        for ts in await self._placeholders_of_turn():
+            if ts in keep:
+                continue
+            log.info("removing a stray placeholder %s", self._context)
+            try:
+                await self._client.chat_delete(channel=self._turn.channel_id, ts=ts)
+            except SlackApiError as error:
+                log.warning("stray delete failed (%s) %s", _error_code(error), self._context)
+
+    async def _placeholders_of_turn(self) -> list[str]:
+        """The ts of recent messages tagged with this turn's id ([] if the search fails).
+
+        conversations.replies is heavily rate limited for some apps: only resumed turns
+        search, so this stays rare.
+        """
         channel, thread_ts = self._turn.channel_id, self._turn.thread_ts
         try:
             if thread_ts:
@@ -189,13 +213,13 @@ class SlackReplySurface:
                 )
         except SlackApiError as error:
             log.warning("placeholder search failed (%s) %s", _error_code(error), self._context)
-            return False
+            return []
+        found = []
         for message in response.get("messages") or []:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("turn_id") == self._turn.turn_id:
-                self._placeholder_ts = str(message["ts"])
-                return True
-        return False
+                found.append(str(message["ts"]))
+        return found
 
     async def show_status(
         self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False

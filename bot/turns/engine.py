@@ -147,6 +147,8 @@ class TurnEngine:
             await surface.show_error(UNEXPECTED)
             outcome = TurnOutcome.ERROR
         await journal.record(delivered=True)
+        if journal.progress.attempts > 1:  # an earlier attempt may have posted late
+            await surface.remove_strays()
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
         return outcome
 

@@ -27,6 +27,11 @@ class ReplySurface(Protocol):
         (it is then this surface's placeholder)."""
         ...
 
+    async def remove_strays(self) -> None:
+        """After a resumed turn: remove placeholders an interrupted attempt of it posted
+        that are not this surface's (a post that landed after its process lost the turn)."""
+        ...
+
     async def show_placeholder(self) -> None:
         """Show that the question was received and is being worked on (once per turn)."""
         ...

@@ -46,14 +46,19 @@ class BotProcess:
 
 
 def process_env(
-    slack: SlackStandIn, openai: OpenAIStandIn, redis: RedisServer, prefix: str, name: str
+    slack: SlackStandIn,
+    openai: OpenAIStandIn,
+    redis: RedisServer,
+    prefix: str,
+    name: str,
+    lease_seconds: float = 1,
 ) -> dict[str, str]:
     return {
         **bot_environment(slack, openai, free_port()),
         "REDIS_URL": redis.url,
         "TUTOR_REDIS_PREFIX": prefix,
         "TUTOR_WORKER_NAME": name,
-        "TUTOR_LEASE_SECONDS": "1",
+        "TUTOR_LEASE_SECONDS": str(lease_seconds),
         "TUTOR_POLL_INTERVAL": "0.05",
     }
 
@@ -151,7 +156,11 @@ async def test_soak_every_message_answered_exactly_once_in_order(
     slack, openai = stand_ins
     openai.queued_seconds, openai.in_progress_seconds = 0.02, 0.05
     bots = [
-        BotProcess(process_env(slack, openai, redis_server, redis_prefix, f"w{i}"), tmp_path)
+        # A lease of 2 s: a test machine's CPU stalls must not look like a dead process.
+        BotProcess(
+            process_env(slack, openai, redis_server, redis_prefix, f"w{i}", lease_seconds=2),
+            tmp_path,
+        )
         for i in (1, 2)
     ]
     await asyncio.gather(*(bot.start() for bot in bots))

@@ -180,3 +180,30 @@ async def test_a_response_created_just_before_a_crash_is_followed_not_repeated(
     await harness.wait_for_bot_replies(CHANNEL, root, 1)
     assert bot_texts(harness, root) == ["Answer 1: Who?"]
     assert harness.openai.count("POST", r"/responses$") == 1, "no second response was created"
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+async def test_a_placeholder_that_landed_after_the_takeover_is_removed(
+    harness: Harness,
+) -> None:
+    """A stalled process lost the turn, then its placeholder post still reached Slack."""
+    root = harness.events.next_ts()
+    turn = Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, "Who?", TurnSource.MENTION)
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.base_url)
+    metadata = {"event_type": PLACEHOLDER_EVENT, "event_payload": {"turn_id": turn.turn_id}}
+    for _ in range(2):  # one found and completed, one stray
+        await client.chat_postMessage(
+            channel=CHANNEL, thread_ts=root, text="_Thinking…_", metadata=metadata
+        )
+    keys = Keys(harness.settings.redis_prefix)
+    redis = connect(harness.settings.redis_url or "")
+    try:
+        progress = {"posting_placeholder": "1", "attempts": "1"}
+        await redis.hset(keys.turn(turn.turn_id), mapping=progress)
+        await TurnQueue(redis, keys).enqueue(turn, None, None)
+    finally:
+        await redis.aclose()
+    await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    await harness.wait_idle()
+    assert bot_texts(harness, root) == ["Answer 1: Who?"]
+    assert len(harness.slack.calls_to("chat.delete")) == 1

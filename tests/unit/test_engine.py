@@ -96,6 +96,9 @@ class RecordingSurface:
         self.placeholder_ref = self.orphan
         return self.orphan is not None
 
+    async def remove_strays(self) -> None:
+        self.events.append("remove_strays")
+
     async def show_placeholder(self) -> None:
         self.events.append("placeholder")
         self.placeholder_ref = "1.5"
