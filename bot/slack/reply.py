@@ -269,13 +269,13 @@ class SlackReplySurface:
             log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)
 
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        markdown = f"{text}\n\n_{note}_" if note else text
         if self._stream is not None and self._stream.started:
             await self._retire_placeholder()
-            markdown = f"{text}\n\n_{note}_" if note else text
             if await self._stream.finish(markdown):
                 return
             self._placeholder_ts = self._stream.ts  # too long to stream: replace it instead
-        await self._deliver(f"{text}\n\n_{note}_" if note else text, markdown=True)
+        await self._deliver(markdown, markdown=True)
 
     async def show_error(self, message: str) -> None:
         if self._stream is not None and self._stream.started:
