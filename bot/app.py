@@ -110,7 +110,7 @@ class TutorBot:
                 claim_every_seconds=min(5.0, settings.lease_seconds / 2),
             ),
         )
-        intake = TurnIntake(queue, conversations)
+        intake = TurnIntake(queue, conversations, backend.delete_conversation)
         bolt_app = AsyncApp(
             client=web_client,
             signing_secret=settings.slack_signing_secret or "",

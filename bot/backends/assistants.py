@@ -188,6 +188,10 @@ class AssistantsBackend:
         except Exception as error:  # a run that already ended cannot be cancelled: fine
             log.info("cancel of run %s not applied: %s", run_id, error)
 
+    async def delete_conversation(self, conversation_id: str) -> None:
+        with translated_errors("delete thread"):
+            await self._client.beta.threads.delete(conversation_id)
+
     async def close(self) -> None:
         await self._partials.close()
         await self._client.close()

@@ -156,6 +156,10 @@ class Backend(Protocol):
         """Ask the server to stop the run; a run that already ended is left alone."""
         ...
 
+    async def delete_conversation(self, conversation_id: str) -> None:
+        """Delete a conversation the bot no longer uses, with its history (`/tutor new`)."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

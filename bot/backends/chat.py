@@ -136,6 +136,10 @@ class ChatBackend:
         if record and not RunStatus(record["status"]).is_final:
             await self._record(run_id, status=RunStatus.CANCELLED)
 
+    async def delete_conversation(self, conversation_id: str) -> None:
+        """The history lives in Redis only: deleting it there forgets it."""
+        await self._history.delete(conversation_id)
+
     async def close(self) -> None:
         for task in list(self._tasks.values()):
             task.cancel()

@@ -75,6 +75,9 @@ class ChatHistoryStore:
             length, _ = await pipe.execute()
         return int(length) - 1
 
+    async def delete(self, history_id: str) -> None:
+        await self._redis.delete(self._keys.chat_history(history_id))
+
     async def read(self, history_id: str, last: int = MAX_STORED_MESSAGES) -> list[ChatMessage]:
         raw = await self._redis.lrange(self._keys.chat_history(history_id), -last, -1)
         return [ChatMessage(**json.loads(entry)) for entry in raw]

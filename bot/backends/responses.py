@@ -173,6 +173,10 @@ class ResponsesBackend:
         except Exception as error:  # a response that already ended cannot be cancelled: fine
             log.info("cancel of response %s not applied: %s", run_id, error)
 
+    async def delete_conversation(self, conversation_id: str) -> None:
+        with translated_errors("delete conversation"):
+            await self._client.conversations.delete(conversation_id)
+
     async def _newest_items(self, conversation_id: str) -> list[ConversationItem]:
         with translated_errors("look for response"):
             page = await self._client.conversations.items.list(

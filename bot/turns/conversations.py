@@ -48,7 +48,7 @@ class ConversationStore:
             return conversation_id
         return str(await self._redis.get(key))
 
-    async def forget(self, conversation_key: str) -> bool:
-        """Drop the mapping so the next message starts a fresh conversation."""
+    async def forget(self, conversation_key: str) -> str | None:
+        """Drop the mapping so the next message starts a fresh conversation; the old id."""
         key = self._keys.conversation(self._backend, conversation_key)
-        return bool(await self._redis.delete(key))
+        return await self._redis.getdel(key)

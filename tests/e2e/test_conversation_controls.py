@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.settings import BackendKind
+from bot.slack.conversation_keys import TOP_LEVEL, thread_key
+from bot.storage.connection import connect
+from bot.storage.keys import Keys
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.parametrize(
@@ -46,10 +49,22 @@ async def test_tutor_new_starts_a_fresh_dm_conversation(harness: Harness) -> Non
     dm = "D700"
     await harness.events.dm(dm, USER, "First")
     await harness.slack.wait_for(lambda: _dm_answers(harness, dm) == ["Answer 1: First"])
+    await harness.wait_idle()
+    backend = harness.settings.backend.value
+    keys = Keys(harness.settings.redis_prefix)
+    redis = connect(harness.settings.redis_url or "")
+    old = await redis.get(keys.conversation(backend, thread_key("T1", dm, TOP_LEVEL)))
+    assert old
     status, body = await harness.events.slash_command(
         "/tutor", "new", channel_id=dm, user_id=USER, response_url=harness.slack.new_response_url()
     )
     assert status == 200 and "fresh conversation" in body
+    await harness.bot.background.drain(5)
+    if harness.settings.backend is BackendKind.CHAT:  # the history lived in Redis only
+        assert not await redis.exists(keys.chat_history(old))
+    else:
+        assert harness.openai.count("DELETE", rf"/conversations/{old}$") == 1
+    await redis.aclose()
     await harness.events.dm(dm, USER, "Second")
     await harness.slack.wait_for(lambda: len(_dm_answers(harness, dm)) == 2)
     assert _dm_answers(harness, dm)[1] == "Answer 1: Second", "the earlier history is gone"

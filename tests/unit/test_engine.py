@@ -79,6 +79,9 @@ class ScriptedBackend:
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         self.calls.append("cancel")
 
+    async def delete_conversation(self, conversation_id: str) -> None:
+        self.calls.append(f"delete:{conversation_id}")
+
     async def close(self) -> None:
         pass
 

@@ -52,7 +52,7 @@ def register_command_listeners(
             await ack(response_type="ephemeral", text=HELP)
             return
         if question.lower() == "new":
-            await ack(response_type="ephemeral", text=await start_over(intake, command))
+            await ack(response_type="ephemeral", text=await start_over(intake, command, background))
             return
         await ack()
         assert context.client is not None
@@ -61,12 +61,20 @@ def register_command_listeners(
         background.spawn(ask(context.client, intake, command, question, respond))
 
 
-async def start_over(intake: TurnIntake, command: dict[str, Any]) -> str:
-    """`/tutor new`: forget the conversation of the top-level DMs with the bot."""
+async def start_over(
+    intake: TurnIntake, command: dict[str, Any], background: BackgroundTasks
+) -> str:
+    """`/tutor new`: forget the conversation of the top-level DMs with the bot.
+
+    Its history is deleted at the backend after the ack (Slack waits 3 s at most).
+    """
     channel_id = command["channel_id"]
     if not channel_id.startswith("D"):
         return NOTHING_TO_RESET
-    await intake.start_over(thread_key(command.get("team_id") or "", channel_id, TOP_LEVEL))
+    key = thread_key(command.get("team_id") or "", channel_id, TOP_LEVEL)
+    forgotten = await intake.start_over(key)
+    if forgotten is not None:
+        background.spawn(intake.discard(forgotten))
     return STARTED_OVER
 
 
