@@ -41,34 +41,32 @@ async def plain_server() -> AsyncIterator[tuple[str, list[dict[str, object]]]]:
         await runner.cleanup()
 
 
-async def test_a_json_reply_to_a_streamed_create_gives_the_run_id(
+@pytest.fixture
+async def streaming_backend(
     plain_server: tuple[str, list[dict[str, object]]],
-) -> None:
-    base_url, bodies = plain_server
-    client = make_client(api_key="sk-test", base_url=base_url, timeout=5, max_retries=0)
+) -> AsyncIterator[ResponsesBackend]:
+    client = make_client(api_key="sk-test", base_url=plain_server[0], timeout=5, max_retries=0)
     backend = ResponsesBackend(
         client, model="m", instructions="i", max_output_tokens=10, stream=True
     )
-    try:
-        assert await backend.start_run("conv_1", UserMessage("Hi", "turn_1")) == "resp_plain"
-        assert bodies[0]["stream"] is True
-        with pytest.raises(BackendError):
-            await backend.start_run("conv_1", UserMessage("Hi", "junk"))
-    finally:
-        await backend.close()
+    yield backend
+    await backend.close()
+
+
+async def test_a_json_reply_to_a_streamed_create_gives_the_run_id(
+    plain_server: tuple[str, list[dict[str, object]]], streaming_backend: ResponsesBackend
+) -> None:
+    backend, bodies = streaming_backend, plain_server[1]
+    assert await backend.start_run("conv_1", UserMessage("Hi", "turn_1")) == "resp_plain"
+    assert bodies[0]["stream"] is True
+    with pytest.raises(BackendError):
+        await backend.start_run("conv_1", UserMessage("Hi", "junk"))
 
 
 async def test_a_server_that_refuses_stream_gets_plain_creates_from_then_on(
-    plain_server: tuple[str, list[dict[str, object]]],
+    plain_server: tuple[str, list[dict[str, object]]], streaming_backend: ResponsesBackend
 ) -> None:
-    base_url, bodies = plain_server
-    client = make_client(api_key="sk-test", base_url=base_url, timeout=5, max_retries=0)
-    backend = ResponsesBackend(
-        client, model="m", instructions="i", max_output_tokens=10, stream=True
-    )
-    try:
-        assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
-        assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
-    finally:
-        await backend.close()
+    backend, bodies = streaming_backend, plain_server[1]
+    assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
+    assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
     assert [body.get("stream") for body in bodies] == [True, None, None]
