@@ -129,26 +129,47 @@ async def test_a_redelivered_burst_is_answered_once_each(harness: Harness) -> No
         assert bot_texts(harness, root) == [f"Answer 1: burst {index}"]
 
 
+def interrupted_turn(harness: Harness, text: str = "Who?") -> Turn:
+    """A mention turn in a new thread, as a crashed process would have left it."""
+    root = harness.events.next_ts()
+    return Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, text, TurnSource.MENTION)
+
+
+async def post_placeholder_of(harness: Harness, turn: Turn) -> str:
+    """A placeholder of `turn` posted by a process that never recorded it; its ts."""
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.base_url)
+    metadata = {"event_type": PLACEHOLDER_EVENT, "event_payload": {"turn_id": turn.turn_id}}
+    posted = await client.chat_postMessage(
+        channel=CHANNEL, thread_ts=turn.thread_ts, text="_Thinking…_", metadata=metadata
+    )
+    return str(posted["ts"])
+
+
+async def queue_resumed(
+    harness: Harness, turn: Turn, progress: dict[str, str], conversation_id: str | None = None
+) -> None:
+    """Queue `turn` with the steps an earlier attempt recorded (and its conversation)."""
+    keys = Keys(harness.settings.redis_prefix)
+    redis = connect(harness.settings.redis_url or "")
+    try:
+        if conversation_id is not None:
+            key = keys.conversation(harness.settings.backend.value, turn.conversation_key)
+            await redis.set(key, conversation_id)
+        await redis.hset(keys.turn(turn.turn_id), mapping=progress)
+        await TurnQueue(redis, keys).enqueue(turn, None, None)
+    finally:
+        await redis.aclose()
+
+
 @pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
 async def test_a_placeholder_posted_just_before_a_crash_is_found_and_completed(
     harness: Harness,
 ) -> None:
     """The process died after Slack created the placeholder but before its ts was recorded."""
-    root = harness.events.next_ts()
-    turn = Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, "Who?", TurnSource.MENTION)
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.base_url)
-    orphan = await client.chat_postMessage(
-        channel=CHANNEL, thread_ts=root, text="_Thinking…_",
-        metadata={"event_type": PLACEHOLDER_EVENT, "event_payload": {"turn_id": turn.turn_id}},
-    )  # fmt: skip
-    keys = Keys(harness.settings.redis_prefix)
-    redis = connect(harness.settings.redis_url or "")
-    try:
-        await redis.hset(keys.turn(turn.turn_id), mapping={"posting_placeholder": "1"})
-        await TurnQueue(redis, keys).enqueue(turn, None, None)
-    finally:
-        await redis.aclose()
-    text = await harness.wait_for_text(CHANNEL, orphan["ts"], lambda t: "Answer" in t)
+    turn = interrupted_turn(harness)
+    orphan = await post_placeholder_of(harness, turn)
+    await queue_resumed(harness, turn, {"posting_placeholder": "1"})
+    text = await harness.wait_for_text(CHANNEL, orphan, lambda t: "Answer" in t)
     assert text == "Answer 1: Who?"
     assert len(harness.slack.calls_to("chat.postMessage")) == 1
 
@@ -158,27 +179,18 @@ async def test_a_response_created_just_before_a_crash_is_followed_not_repeated(
     harness: Harness,
 ) -> None:
     """The process died after OpenAI accepted the create but before the id was recorded."""
-    root = harness.events.next_ts()
-    turn = Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, "Who?", TurnSource.MENTION)
+    turn = interrupted_turn(harness, "[slow:0.3] Who?")
     openai = AsyncOpenAI(api_key="sk-test", base_url=harness.openai.base_url)
     conversation = await openai.conversations.create()
     await openai.responses.create(
         model="gpt-test", conversation=conversation.id, background=True, store=True,
-        input=[{"role": "user", "content": "[slow:0.3] Who?"}],
+        input=[{"role": "user", "content": turn.text}],
     )  # fmt: skip
     await openai.close()
-    turn = dataclasses.replace(turn, text="[slow:0.3] Who?")
-    keys = Keys(harness.settings.redis_prefix)
-    redis = connect(harness.settings.redis_url or "")
-    try:
-        await redis.set(keys.conversation("responses", turn.conversation_key), conversation.id)
-        progress = {"conversation_id": conversation.id, "starting_run": "1"}
-        await redis.hset(keys.turn(turn.turn_id), mapping=progress)
-        await TurnQueue(redis, keys).enqueue(turn, None, None)
-    finally:
-        await redis.aclose()
-    await harness.wait_for_bot_replies(CHANNEL, root, 1)
-    assert bot_texts(harness, root) == ["Answer 1: Who?"]
+    progress = {"conversation_id": conversation.id, "starting_run": "1"}
+    await queue_resumed(harness, turn, progress, conversation.id)
+    await harness.wait_for_bot_replies(CHANNEL, turn.thread_ts or "", 1)
+    assert bot_texts(harness, turn.thread_ts or "") == ["Answer 1: Who?"]
     assert harness.openai.count("POST", r"/responses$") == 1, "no second response was created"
 
 
@@ -187,23 +199,11 @@ async def test_a_placeholder_that_landed_after_the_takeover_is_removed(
     harness: Harness,
 ) -> None:
     """A stalled process lost the turn, then its placeholder post still reached Slack."""
-    root = harness.events.next_ts()
-    turn = Turn(f"T1:{CHANNEL}:{root}", "T1", CHANNEL, root, USER, "Who?", TurnSource.MENTION)
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.slack.base_url)
-    metadata = {"event_type": PLACEHOLDER_EVENT, "event_payload": {"turn_id": turn.turn_id}}
+    turn = interrupted_turn(harness)
     for _ in range(2):  # one found and completed, one stray
-        await client.chat_postMessage(
-            channel=CHANNEL, thread_ts=root, text="_Thinking…_", metadata=metadata
-        )
-    keys = Keys(harness.settings.redis_prefix)
-    redis = connect(harness.settings.redis_url or "")
-    try:
-        progress = {"posting_placeholder": "1", "attempts": "1"}
-        await redis.hset(keys.turn(turn.turn_id), mapping=progress)
-        await TurnQueue(redis, keys).enqueue(turn, None, None)
-    finally:
-        await redis.aclose()
-    await harness.wait_for_bot_replies(CHANNEL, root, 1)
+        await post_placeholder_of(harness, turn)
+    await queue_resumed(harness, turn, {"posting_placeholder": "1", "attempts": "1"})
+    await harness.wait_for_bot_replies(CHANNEL, turn.thread_ts or "", 1)
     await harness.wait_idle()
-    assert bot_texts(harness, root) == ["Answer 1: Who?"]
+    assert bot_texts(harness, turn.thread_ts or "") == ["Answer 1: Who?"]
     assert len(harness.slack.calls_to("chat.delete")) == 1
