@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,6 +16,17 @@ CHANNEL = "C700"
 DM = "D700"
 USER = "U700"
 STREAMING_BACKENDS = list(BackendKind)  # all three stream
+
+
+@pytest.fixture
+async def harness(
+    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+) -> AsyncIterator[Harness]:
+    """This module's bot streams natively (the default; the other modules' bots do not)."""
+    async with running_harness(
+        redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
+    ) as harness:
+        yield harness
 
 
 def bot_messages(harness: Harness, channel: str, root: str) -> list[Message]:
@@ -35,46 +47,40 @@ async def ask_in_thread(harness: Harness, question: str, count: int = 1) -> list
 
 @pytest.mark.parametrize("backend", STREAMING_BACKENDS, ids=[b.value for b in STREAMING_BACKENDS])
 async def test_in_a_thread_the_answer_streams_natively_and_the_placeholder_goes(
-    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+    harness: Harness,
 ) -> None:
-    async with running_harness(
-        redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
-    ) as harness:
-        answer = await ask_in_thread(harness, "[slow:1.5] [long:1500] Tell me about Rome")
-        [start] = harness.slack.calls_to("chat.startStream")
-        assert start.args["recipient_user_id"] == USER and start.args["recipient_team_id"]
-        appends = harness.slack.calls_to("chat.appendStream")
-        assert appends, "the answer grew while it was written"
-        [placeholder] = harness.slack.calls_to("chat.postMessage")
-        [deleted] = harness.slack.calls_to("chat.delete")
-        assert deleted.args["ts"] == placeholder.response["ts"]
-        assert len(harness.slack.calls_to("chat.stopStream")) == 1
+    answer = await ask_in_thread(harness, "[slow:1.5] [long:1500] Tell me about Rome")
+    [start] = harness.slack.calls_to("chat.startStream")
+    assert start.args["recipient_user_id"] == USER and start.args["recipient_team_id"]
+    appends = harness.slack.calls_to("chat.appendStream")
+    assert appends, "the answer grew while it was written"
+    [placeholder] = harness.slack.calls_to("chat.postMessage")
+    [deleted] = harness.slack.calls_to("chat.delete")
+    assert deleted.args["ts"] == placeholder.response["ts"]
+    assert len(harness.slack.calls_to("chat.stopStream")) == 1
     assert len(answer) == 1, "one message: the streamed answer"
     assert answer[0].startswith("Answer 1: Tell me about Rome") and len(answer[0]) == 1500
 
 
 @pytest.mark.parametrize("backend", STREAMING_BACKENDS, ids=[b.value for b in STREAMING_BACKENDS])
 async def test_a_top_level_dm_shows_the_answer_growing_in_the_placeholder(
-    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+    harness: Harness,
 ) -> None:
-    async with running_harness(
-        redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
-    ) as harness:
-        await harness.events.dm(DM, USER, "[slow:1.5] [long:1500] Tell me about Rome")
-        await harness.slack.wait_for(
-            lambda: any(
-                m.bot_id and "Answer 1" in harness.slack.visible_text(DM, m.ts)
-                for m in harness.slack.channel_top_level(DM)
-            ),
-            timeout=20,
-        )
-        await harness.wait_idle()
-        [reply] = [m for m in harness.slack.channel_top_level(DM) if m.bot_id]
-        assert not harness.slack.calls_to("chat.startStream"), "no thread: no native stream"
-        partial = [e for e in reply.edits if "still writing" in e]
-        assert partial, "the placeholder showed the answer while it was written"
-        assert partial[0].startswith("Answer 1: Tell me about Rome")
-        final = harness.slack.visible_text(DM, reply.ts)
+    await harness.events.dm(DM, USER, "[slow:1.5] [long:1500] Tell me about Rome")
+    await harness.slack.wait_for(
+        lambda: any(
+            m.bot_id and "Answer 1" in harness.slack.visible_text(DM, m.ts)
+            for m in harness.slack.channel_top_level(DM)
+        ),
+        timeout=20,
+    )
+    await harness.wait_idle()
+    [reply] = [m for m in harness.slack.channel_top_level(DM) if m.bot_id]
+    assert not harness.slack.calls_to("chat.startStream"), "no thread: no native stream"
+    partial = [e for e in reply.edits if "still writing" in e]
+    assert partial, "the placeholder showed the answer while it was written"
+    assert partial[0].startswith("Answer 1: Tell me about Rome")
+    final = harness.slack.visible_text(DM, reply.ts)
     assert len(final) == 1500 and "Thinking" not in final
 
 
@@ -112,17 +118,12 @@ async def test_a_45000_character_answer_streams_and_arrives_complete_in_order(
 
 @pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
 async def test_broadcasts_are_neutralised_in_a_streamed_answer(
-    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+    harness: Harness,
 ) -> None:
     question = "[slow:1] [echo] <!channel> <!here> <!everyone> <!subteam^S1> <@U999> " + "hi " * 60
-    async with running_harness(
-        redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
-    ) as harness:
-        [answer] = await ask_in_thread(harness, question)
-        assert harness.slack.calls_to("chat.startStream")
-        sent = [
-            c.args.get("markdown_text") or "" for c in harness.slack.calls if "Stream" in c.method
-        ]
+    [answer] = await ask_in_thread(harness, question)
+    assert harness.slack.calls_to("chat.startStream")
+    sent = [c.args.get("markdown_text") or "" for c in harness.slack.calls if "Stream" in c.method]
     for text in [answer, *sent]:
         for dangerous in ("<!channel>", "<!here>", "<!everyone>", "<!subteam^S1>", "<@U999>"):
             assert dangerous not in text
@@ -133,19 +134,16 @@ async def test_broadcasts_are_neutralised_in_a_streamed_answer(
     "method", ["chat.startStream", "chat.appendStream", "chat.stopStream", "chat.delete"]
 )
 async def test_slack_refusing_a_stream_call_still_delivers_the_whole_answer_once(
-    redis_server: RedisServer, redis_prefix: str, backend: BackendKind, method: str
+    harness: Harness, method: str
 ) -> None:
-    async with running_harness(
-        redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
-    ) as harness:
-        harness.slack.fail(method, "internal_error", count=5)
-        _, _, root = await harness.events.mention(
-            CHANNEL, USER, "<@UBOT> [slow:1.5] [long:1500] Tell me about Rome"
-        )
-        await harness.wait_idle()  # every accepted turn answered
-        texts = shown(harness, CHANNEL, bot_messages(harness, CHANNEL, root))
-        if method != "chat.stopStream":  # Slack was asked to end every stream it started
-            assert not any(m.stream_open for m in bot_messages(harness, CHANNEL, root))
+    harness.slack.fail(method, "internal_error", count=5)
+    _, _, root = await harness.events.mention(
+        CHANNEL, USER, "<@UBOT> [slow:1.5] [long:1500] Tell me about Rome"
+    )
+    await harness.wait_idle()  # every accepted turn answered
+    texts = shown(harness, CHANNEL, bot_messages(harness, CHANNEL, root))
+    if method != "chat.stopStream":  # Slack was asked to end every stream it started
+        assert not any(m.stream_open for m in bot_messages(harness, CHANNEL, root))
     answers = [t for t in texts if t.startswith("Answer 1: Tell me about Rome")]
     assert len(answers) == 1 and len(answers[0]) == 1500, texts
     assert not any("Thinking" in t for t in texts)
