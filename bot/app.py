@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
+from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget
 from bot.slack.http_server import make_web_app
 from bot.slack.listeners.actions import register_action_listeners
@@ -26,7 +27,7 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.reply import SlackReplySurface
-from bot.storage.connection import connect, is_reachable
+from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
@@ -35,7 +36,7 @@ from bot.turns.intake import TurnIntake
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
-from bot.turns.records import TurnStore
+from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
@@ -48,7 +49,8 @@ class TutorBot:
     """One bot process: Redis, a backend, the turn machinery and the Slack app."""
 
     settings: Settings
-    redis: Redis
+    redis: Redis  # answers Slack's requests: fails fast
+    patient_redis: Redis  # behind the ack: waits through short outages
     backend: Backend
     worker: TurnWorker
     web_client: AsyncWebClient
@@ -67,12 +69,16 @@ class TutorBot:
         if redis_url is None:
             managed = ManagedRedis(settings.data_dir)
             redis_url = await managed.start()
+        # Slack's requests get a client that fails fast (Slack waits 3 s for the ack); the
+        # turns behind the ack wait through a short Redis outage instead of failing.
         redis = connect(redis_url)
+        patient_redis = connect(redis_url, patience_seconds=PATIENT_SECONDS)
         try:
             keys = Keys(settings.redis_prefix)
-            backend = build_backend(settings, redis, keys)
+            backend = build_backend(settings, patient_redis, keys)
         except BaseException:
             await redis.aclose()
+            await patient_redis.aclose()
             if managed is not None:
                 await managed.stop()
             raise
@@ -80,27 +86,27 @@ class TutorBot:
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
         assert settings.slack_bot_token is not None  # require_slack checked it
         web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
-        conversations = ConversationStore(redis, keys, backend.name)
-        stops = StopRequests(redis, keys)
         engine = TurnEngine(
             backend,
-            conversations,
+            ConversationStore(patient_redis, keys, backend.name),
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
-            usage=UsageLedger(redis, keys),
-            stops=stops,
+            usage=UsageLedger(patient_redis, keys),
+            stops=StopRequests(patient_redis, keys),
         )
 
         edit_budget = EditBudget()
+        command_threads = CommandThreads(patient_redis, keys)
 
-        def slack_surface(turn: Turn) -> SlackReplySurface:
-            return SlackReplySurface(web_client, turn, edit_budget, settings.streaming)
+        def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
+            return SlackReplySurface(
+                web_client, turn, journal, edit_budget, settings.streaming, command_threads
+            )
 
-        queue = TurnQueue(redis, keys)
         worker = TurnWorker(
-            queue,
-            TurnStore(redis, keys),
-            ConversationLeases(redis, keys, seconds=settings.lease_seconds),
+            TurnQueue(patient_redis, keys),
+            TurnStore(patient_redis, keys),
+            ConversationLeases(patient_redis, keys, seconds=settings.lease_seconds),
             engine,
             slack_surface,
             WorkerSettings(
@@ -110,7 +116,8 @@ class TutorBot:
                 claim_every_seconds=min(5.0, settings.lease_seconds / 2),
             ),
         )
-        intake = TurnIntake(queue, conversations, backend.delete_conversation)
+        conversations = ConversationStore(redis, keys, backend.name)
+        intake = TurnIntake(TurnQueue(redis, keys), conversations, backend.delete_conversation)
         bolt_app = AsyncApp(
             client=web_client,
             signing_secret=settings.slack_signing_secret or "",
@@ -126,12 +133,23 @@ class TutorBot:
             intake,
             background,
             assistant_threads,
+            CommandThreads(redis, keys),
             thread_followups=settings.thread_followups,
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
-        register_action_listeners(bolt_app, stops)
-        return cls(settings, redis, backend, worker, web_client, bolt_app, background, managed)
+        register_action_listeners(bolt_app, StopRequests(redis, keys))
+        return cls(
+            settings,
+            redis,
+            patient_redis,
+            backend,
+            worker,
+            web_client,
+            bolt_app,
+            background,
+            managed,
+        )
 
     async def redis_ok(self) -> bool:
         return await is_reachable(self.redis)
@@ -171,6 +189,7 @@ class TutorBot:
         await self.worker.stop(grace)
         await self.backend.close()
         await self.redis.aclose()
+        await self.patient_redis.aclose()
         if self.managed_redis is not None:
             await self.managed_redis.stop()
 

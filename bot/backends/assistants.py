@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from bot.backends.base import Answer, Citation, RunState, RunStatus, Usage, UserMessage
 from bot.backends.openai_client import translated_errors
-from bot.backends.partial_text import PartialTexts
+from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ class AssistantsBackend:
         instructions: str,
         max_output_tokens: int,
         stream: bool = False,
+        stream_start_seconds: float = FIRST_EVENT_SECONDS,
     ) -> None:
         self._client = client
-        self._partials = PartialTexts(enabled=stream)  # the text streamed so far
+        self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
         self._redis = redis
         self._keys = keys
         self._assistant_id = assistant_id
@@ -187,6 +188,9 @@ class AssistantsBackend:
                 await self._client.beta.threads.runs.cancel(run_id, thread_id=conversation_id)
         except Exception as error:  # a run that already ended cannot be cancelled: fine
             log.info("cancel of run %s not applied: %s", run_id, error)
+
+    def release(self, run_id: str) -> None:
+        self._partials.forget(run_id)
 
     async def delete_conversation(self, conversation_id: str) -> None:
         with translated_errors("delete thread"):

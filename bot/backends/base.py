@@ -160,6 +160,11 @@ class Backend(Protocol):
         """Delete a conversation the bot no longer uses, with its history (`/tutor new`)."""
         ...
 
+    def release(self, run_id: str) -> None:
+        """This process follows the run no more (its turn ended, or was handed over): drop
+        what it kept in memory for it (streamed text, a finished state)."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

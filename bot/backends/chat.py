@@ -136,6 +136,11 @@ class ChatBackend:
         if record and not RunStatus(record["status"]).is_final:
             await self._record(run_id, status=RunStatus.CANCELLED)
 
+    def release(self, run_id: str) -> None:
+        """The completion goes on (its answer is recorded for whoever follows the run)."""
+        if run_id not in self._tasks:
+            self._partials.pop(run_id, None)
+
     async def delete_conversation(self, conversation_id: str) -> None:
         """The history lives in Redis only: deleting it there forgets it."""
         await self._history.delete(conversation_id)

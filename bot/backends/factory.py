@@ -39,6 +39,7 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
             stream=settings.streaming is not StreamingMode.OFF,
+            stream_start_seconds=settings.openai_timeout,
         )
     if settings.backend is BackendKind.CHAT:
         return ChatBackend(
@@ -57,4 +58,5 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
         instructions=settings.tutor_instructions,
         max_output_tokens=settings.max_output_tokens,
         stream=settings.streaming is not StreamingMode.OFF,
+        stream_start_seconds=settings.openai_timeout,
     )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -23,14 +25,50 @@ from bot.backends.openai_client import is_busy_error
 log = logging.getLogger(__name__)
 
 DeltaOf = Callable[[Any], str | None]  # the text an event adds, if any
+FinalOf = Callable[[Any], Any]  # the run's final object an event carries, if any
+
+
+def _no_final(event: Any) -> None:
+    return None
+
+
+# How long a stream may take to name its run before the create counts as failed: a server
+# that answers 200 and then sends only keep-alive comments must not hold a turn.
+FIRST_EVENT_SECONDS = 30.0
+NO_FIRST_EVENT = "the model server did not start answering"
+
+
+def refuses_streaming(error: openai.APIStatusError) -> bool:
+    """True for a 400/422 that is about the `stream` parameter itself (nothing was created).
+
+    Any other 400 (a request too long, a refused input) says nothing about streaming.
+    """
+    if error.status_code not in (400, 422) or is_busy_error(error):
+        return False
+    body = error.body if isinstance(error.body, dict) else {}
+    param = body.get("param") or (body.get("error") or {}).get("param")
+    return param == "stream" or re.search(r"\bstream\b", str(error), re.IGNORECASE) is not None
+
+
+@dataclass
+class StreamedRun:
+    """What a run's event stream has told so far: its text, and its end if it has ended."""
+
+    parts: list[str] = field(default_factory=list)
+    final: Any = None  # the run's object as the stream's last event carried it
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class PartialTexts:
-    """Reader tasks and the text they collected, per run id; `enabled` while streaming."""
+    """Reader tasks and what they collected, per run id; `enabled` while streaming."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, first_event_seconds: float = FIRST_EVENT_SECONDS) -> None:
         self.enabled = enabled
-        self._parts: dict[str, list[str]] = {}
+        self._first_event_seconds = first_event_seconds
+        self._runs: dict[str, StreamedRun] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
 
     async def create(
@@ -38,73 +76,101 @@ class PartialTexts:
         create: Callable[[bool], Awaitable[Any]],
         run_id_of: Callable[[Any], str | None],
         delta_of: DeltaOf,
+        final_of: FinalOf = _no_final,
     ) -> str:
         """Create a run with `create(stream)`, streamed while the server accepts that.
 
-        A server that rejects the `stream` parameter (400/422: nothing was created) gets
-        the same create without it, and no streamed creates from then on.
+        A server that rejects the `stream` parameter (400/422 naming it: nothing was
+        created) gets the same create without it, and no streamed creates from then on.
         """
         if self.enabled:
             try:
                 events = await create(True)
             except openai.APIStatusError as error:
-                if error.status_code not in (400, 422) or is_busy_error(error):
+                if not refuses_streaming(error):
                     raise
                 log.warning("the model server refused a streamed create; previews turned off")
                 self.enabled = False
             else:
-                return await self.follow(events, run_id_of, delta_of)
+                return await self.follow(events, run_id_of, delta_of, final_of)
         created = await create(False)
         return str(created.id)
 
     async def follow(
-        self, events: AsyncStream[Any], run_id_of: Callable[[Any], str | None], delta_of: DeltaOf
+        self,
+        events: AsyncStream[Any],
+        run_id_of: Callable[[Any], str | None],
+        delta_of: DeltaOf,
+        final_of: FinalOf = _no_final,
     ) -> str:
-        """Read the first event for the run id, then collect the deltas in the background.
+        """Read the first event for the run id, then collect the rest in the background.
 
         A server that ignores `stream` and answers with the created object as JSON is
-        followed by polling alone.
+        followed by polling alone; one that names no run within `first_event_seconds`
+        (keep-alive comments only) fails the create.
         """
         if "text/event-stream" not in events.response.headers.get("content-type", ""):
             return await _id_of_plain_reply(events)
         iterator = aiter(events)
-        first = await anext(iterator, None)
+        try:
+            async with asyncio.timeout(self._first_event_seconds):
+                first = await anext(iterator, None)
+        except TimeoutError as error:
+            await events.close()
+            raise BackendError("stream: no first event", reason=NO_FIRST_EVENT) from error
         run_id = run_id_of(first) if first is not None else None
         if run_id is None:
             await events.close()
             raise BackendError("the stream ended before the run was created")
-        parts = self._parts.setdefault(run_id, [])
-        reader = asyncio.create_task(_collect(events, iterator, delta_of, parts))
+        run = self._runs.setdefault(run_id, StreamedRun())
+        reader = asyncio.create_task(_collect(events, iterator, delta_of, final_of, run))
         self._readers[run_id] = reader
         reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
         return run_id
 
     def text(self, run_id: str) -> str:
-        return "".join(self._parts.get(run_id, ()))
+        run = self._runs.get(run_id)
+        return run.text if run is not None else ""
+
+    def final(self, run_id: str) -> Any:
+        """The run as its stream's final event showed it; None while it has not ended."""
+        run = self._runs.get(run_id)
+        return run.final if run is not None else None
 
     def forget(self, run_id: str) -> None:
-        """The run ended (or is being cancelled): stop reading it."""
-        self._parts.pop(run_id, None)
+        """The run ended (or is being cancelled, or followed elsewhere): stop reading it."""
+        self._runs.pop(run_id, None)
         reader = self._readers.pop(run_id, None)
         if reader is not None:
             reader.cancel()
+
+    def __len__(self) -> int:
+        """Runs whose streamed state is kept (for tests of the memory bound)."""
+        return len(self._runs)
 
     async def close(self) -> None:
         readers = list(self._readers.values())
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        self._parts.clear()
+        self._runs.clear()
 
 
 async def _collect(
-    events: AsyncStream[Any], iterator: AsyncIterator[Any], delta_of: DeltaOf, parts: list[str]
+    events: AsyncStream[Any],
+    iterator: AsyncIterator[Any],
+    delta_of: DeltaOf,
+    final_of: FinalOf,
+    run: StreamedRun,
 ) -> None:
     try:
         async for event in iterator:
             delta = delta_of(event)
             if delta:
-                parts.append(delta)
+                run.parts.append(delta)
+            final = final_of(event)
+            if final is not None:
+                run.final = final
     except Exception as error:  # the transport's error type varies by SDK version
         log.info("run stream ended early: %s", type(error).__name__)
     finally:

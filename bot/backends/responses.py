@@ -22,7 +22,7 @@ from bot.backends.base import (
     UserMessage,
 )
 from bot.backends.openai_client import translated_errors
-from bot.backends.partial_text import PartialTexts
+from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ class ResponsesBackend:
         instructions: str,
         max_output_tokens: int,
         stream: bool = False,
+        stream_start_seconds: float = FIRST_EVENT_SECONDS,
     ) -> None:
         self._client = client
-        self._partials = PartialTexts(enabled=stream)  # the text streamed so far
+        self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
@@ -99,7 +100,9 @@ class ResponsesBackend:
             return await self._client.responses.create(**request, **streaming)
 
         with translated_errors("create response"):
-            return await self._partials.create(create, _created_response_id, _text_delta)
+            return await self._partials.create(
+                create, _created_response_id, _text_delta, _final_response
+            )
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice
@@ -123,8 +126,11 @@ class ResponsesBackend:
         if run_id.startswith(ORPHAN_PREFIX):
             replies = await self._replies_after(conversation_id, run_id)
             return RunState(RunStatus.COMPLETED if replies else RunStatus.IN_PROGRESS)
-        with translated_errors("check response"):
-            response = await self._client.responses.retrieve(run_id)
+        # A streamed response says itself when it ended: no request needed then.
+        response = self._partials.final(run_id)
+        if response is None:
+            with translated_errors("check response"):
+                response = await self._client.responses.retrieve(run_id)
         status = STATUS_OF.get(response.status or "", RunStatus.IN_PROGRESS)
         partial = ""
         if status.is_final:
@@ -173,6 +179,10 @@ class ResponsesBackend:
         except Exception as error:  # a response that already ended cannot be cancelled: fine
             log.info("cancel of response %s not applied: %s", run_id, error)
 
+    def release(self, run_id: str) -> None:
+        self._finished.pop(run_id, None)
+        self._partials.forget(run_id)
+
     async def delete_conversation(self, conversation_id: str) -> None:
         with translated_errors("delete conversation"):
             await self._client.conversations.delete(conversation_id)
@@ -213,6 +223,13 @@ def _usage(response: Response) -> Usage | None:
 
 def _created_response_id(event: ResponseStreamEvent) -> str | None:
     return event.response.id if event.type == "response.created" else None
+
+
+def _final_response(event: ResponseStreamEvent) -> Response | None:
+    """The response as the event that ends its stream carries it."""
+    if event.type in ("response.completed", "response.failed", "response.incomplete"):
+        return event.response
+    return None
 
 
 def _text_delta(event: ResponseStreamEvent) -> str | None:

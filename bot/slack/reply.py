@@ -1,9 +1,11 @@
 """Showing one turn in Slack: the "Thinking…" placeholder, its status edits, the answer.
 
-The placeholder is edited in place (same `ts`) so the conversation stays tidy; an answer
-longer than one message continues in further messages in the same place. If the placeholder
-cannot be edited (deleted, Slack error), the answer is posted as a new message instead:
-the user always gets it.
+The answer lives in one place at a time (`bot.turns.records.AnswerPlace`), recorded in the
+turn's journal whenever it changes: the placeholder message, edited in place; a native
+stream that replaced it; or, for a /tutor command in a channel the bot may not post in, the
+command's `response_url`. An answer longer than one message continues in further messages
+in the same place, each recorded once shown. If the placeholder cannot be edited it is
+deleted and the answer posted in its place: nothing is left saying "Thinking…".
 """
 
 from __future__ import annotations
@@ -12,112 +14,46 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.backends.base import RunStatus
 from bot.settings import StreamingMode
+from bot.slack.answer_places import (
+    CANNOT_POST_HERE,
+    Block,
+    ResponseUrlReply,
+    SlackMessage,
+    slack_error_code,
+)
 from bot.slack.answer_stream import NativeAnswerStream, can_stream_natively
+from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget
+from bot.slack.placeholder import (
+    PANE_STATUS,
+    RETRYING,
+    STILL_WRITING,
+    THINKING,
+    command_header,
+    placeholder_blocks,
+    placeholder_metadata,
+    status_text,
+    turn_of_message,
+    with_header,
+)
 from bot.slack.render import (
     MESSAGE_LIMIT,
     SECTION_LIMIT,
-    escape_mrkdwn,
     markdown_to_mrkdwn,
     neutralise_markdown,
     render_partial,
     split_message,
 )
 from bot.turns.models import Turn, TurnSource
+from bot.turns.records import AnswerPlace, Journal, PlaceKind
+from bot.turns.surface import ReplyImpossible
 
 log = logging.getLogger(__name__)
 
-Block = dict[str, object]
-
-THINKING = "_Thinking…_"
-STATUS_TEXT: dict[RunStatus, str] = {
-    RunStatus.QUEUED: "_Thinking… (waiting for the model)_",
-    RunStatus.IN_PROGRESS: "_Thinking… (writing an answer)_",
-    RunStatus.REQUIRES_ACTION: "_Thinking… (looking something up)_",
-    RunStatus.CANCELLING: "_Stopping…_",
-}
-STILL_WORKING_AFTER_SECONDS = 10
-RETRYING = "_Thinking… (the model server didn't answer just now; trying again)_"
-# Under a partial answer in the placeholder, until the whole answer replaces it.
-STILL_WRITING = "_Thinking… (still writing)_"
-STOP_ACTION = "tutor_stop"
-# assistant.threads.setStatus shows "<App> <status>".
-PANE_STATUS: dict[RunStatus, str] = {
-    RunStatus.QUEUED: "is waiting for the model…",
-    RunStatus.IN_PROGRESS: "is writing an answer…",
-    RunStatus.REQUIRES_ACTION: "is looking something up…",
-    RunStatus.CANCELLING: "is stopping…",
-}
-# Message metadata tying a placeholder to its turn, so a resumed turn can find it again.
-PLACEHOLDER_EVENT = "tutor_placeholder"
-# Errors meaning "the bot may not post in this channel": answer through response_url.
-CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-
-
-def status_text(status: RunStatus, elapsed_seconds: float) -> str | None:
-    """Friendly words for a run's status; after a while, how long it has been going."""
-    if status is RunStatus.IN_PROGRESS and elapsed_seconds >= STILL_WORKING_AFTER_SECONDS:
-        return f"_Thinking… (still working on it, {int(elapsed_seconds)} s so far)_"
-    return STATUS_TEXT.get(status)
-
-
-def placeholder_blocks(text: str, turn: Turn) -> list[dict[str, object]]:
-    """The placeholder: its text, and a Stop button only the asker may use."""
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": STOP_ACTION,
-                    "text": {"type": "plain_text", "text": "Stop"},
-                    "value": stop_value(turn.turn_id, turn.user_id),
-                }
-            ],
-        },
-    ]
-
-
-def stop_value(turn_id: str, user_id: str) -> str:
-    return f"{turn_id}|{user_id}"
-
-
-def parse_stop_value(value: str) -> tuple[str, str]:
-    """(turn id, asker's user id) from a Stop button's value."""
-    turn_id, _, user_id = value.partition("|")
-    return turn_id, user_id
-
-
-def command_header(user_id: str, question: str) -> str:
-    """The first line of a /tutor thread: who asked what, shown above the answer."""
-    return f"<@{user_id}> asked: {escape_mrkdwn(question)}"
-
-
-def with_header(header: str, body: str) -> str:
-    return f"{header}\n\n{body}" if header else body
-
-
-async def post_command_root(
-    client: AsyncWebClient, channel_id: str, user_id: str, question: str
-) -> str | None:
-    """Post the root of a /tutor thread (question + "Thinking…"); None if we may not post.
-
-    The root is the turn's placeholder: it becomes the question and its answer.
-    """
-    try:
-        response = await client.chat_postMessage(
-            channel=channel_id, text=with_header(command_header(user_id, question), THINKING)
-        )
-    except SlackApiError as error:
-        if _error_code(error) in CANNOT_POST_HERE:
-            return None
-        raise
-    return str(response["ts"])
+ANSWER_BELOW = "_Answer below._"
 
 
 class SlackReplySurface:
@@ -127,73 +63,101 @@ class SlackReplySurface:
         self,
         client: AsyncWebClient,
         turn: Turn,
+        journal: Journal,
         budget: EditBudget,
-        streaming: StreamingMode = StreamingMode.OFF,
+        streaming: StreamingMode,
+        command_threads: CommandThreads,
     ) -> None:
         self._client = client
         self._turn = turn
+        self._journal = journal
         self._budget = budget
         self._streaming = streaming
-        self._placeholder_ts = turn.placeholder_ts
-        self._header = ""
-        self._fallback: ResponseUrlReply | None = None
-        if turn.source is TurnSource.COMMAND:
-            self._header = command_header(turn.user_id, turn.text)
-            if turn.placeholder_ts is None and turn.response_url:
-                self._fallback = ResponseUrlReply(turn.response_url, self._header)
+        self._command_threads = command_threads
+        is_command = turn.source is TurnSource.COMMAND
+        self._header = command_header(turn.user_id, turn.text) if is_command else ""
+        # A command's root is posted at the top level; its answer continues in its thread.
+        self._message = SlackMessage(client, turn, None if is_command else turn.thread_ts)
+        self._response_url: ResponseUrlReply | None = None
         self._stream: NativeAnswerStream | None = None
         if streaming is StreamingMode.NATIVE and can_stream_natively(turn):
             self._stream = NativeAnswerStream(client, turn)
 
-    @property
-    def placeholder_ref(self) -> str | None:
-        """The placeholder, or the streamed message that replaced it."""
-        if self._stream is not None and self._stream.started:
-            return self._stream.ts
-        return self._placeholder_ts
+    # Where the answer lives ---------------------------------------------------------------
 
-    async def show_placeholder(self) -> None:
-        if self._fallback is not None:
-            await self._fallback.show_placeholder()
-        elif self._placeholder_ts is None:
-            text = with_header(self._header, THINKING)
-            response = await self._client.chat_postMessage(
-                channel=self._turn.channel_id,
-                thread_ts=self._turn.thread_ts,
-                text=text,
-                blocks=placeholder_blocks(text, self._turn),
-                metadata={
-                    "event_type": PLACEHOLDER_EVENT,
-                    "event_payload": {"turn_id": self._turn.turn_id},
-                },
+    async def show_placeholder(self) -> AnswerPlace:
+        text = with_header(self._header, THINKING)
+        try:
+            ts = await self._message.post(
+                text,
+                placeholder_blocks(text, self._turn),
+                metadata=placeholder_metadata(self._turn),
             )
-            self._placeholder_ts = response["ts"]
+        except ReplyImpossible as error:
+            if self._turn.response_url and str(error) in CANNOT_POST_HERE:
+                return await self._answer_through_response_url()
+            raise
+        await self._use_message(ts)
+        return AnswerPlace(PlaceKind.MESSAGE, ts)
 
-    async def find_placeholder(self) -> bool:
+    async def restore(self, place: AnswerPlace) -> None:
+        if place.kind is PlaceKind.RESPONSE_URL:
+            self._use_response_url()
+            return
+        if place.kind is PlaceKind.STREAM:
+            await self._end_interrupted_stream(place.ref)
+        await self._use_message(place.ref)
+
+    async def find_placeholder(self) -> AnswerPlace | None:
         """Search recent messages for this turn's placeholder (by its metadata).
 
         Only used after a crash between posting it and recording it; a failed search
         (rate limit, missing scope) means a new placeholder is posted.
         """
-        if self._fallback is not None or self._placeholder_ts is not None:
-            return self._placeholder_ts is not None
         found = await self._placeholders_of_turn()
-        if found:
-            self._placeholder_ts = found[0]
-        return bool(found)
+        if not found:
+            return None
+        await self._use_message(found[0])
+        return AnswerPlace(PlaceKind.MESSAGE, found[0])
 
     async def remove_strays(self) -> None:
-        if self._fallback is not None:
+        if self._response_url is not None:
             return
-        keep = {self._placeholder_ts, self.placeholder_ref}
+        keep = {self._message.ts, self._stream.ts if self._stream else None}
         for ts in await self._placeholders_of_turn():
-            if ts in keep:
-                continue
-            log.info("removing a stray placeholder %s", self._context)
-            try:
-                await self._client.chat_delete(channel=self._turn.channel_id, ts=ts)
-            except SlackApiError as error:
-                log.warning("stray delete failed (%s) %s", _error_code(error), self._context)
+            if ts not in keep:
+                log.info("removing a stray placeholder %s", self._context)
+                stray = SlackMessage(self._client, self._turn, self._message.thread_ts)
+                stray.ts = ts
+                await stray.delete()
+
+    async def _use_message(self, ts: str) -> None:
+        self._message.ts = ts
+        if self._turn.source is TurnSource.COMMAND:
+            self._message.thread_ts = ts  # the root: the rest of a long answer goes below it
+            self._stream = None
+            await self._command_threads.link(
+                self._turn.team_id, self._turn.channel_id, ts, self._turn.conversation_key
+            )
+
+    def _use_response_url(self) -> None:
+        assert self._turn.response_url is not None
+        self._response_url = ResponseUrlReply(self._turn.response_url, self._header)
+        self._stream = None
+
+    async def _answer_through_response_url(self) -> AnswerPlace:
+        self._use_response_url()
+        assert self._response_url is not None
+        await self._response_url.show_placeholder()
+        return AnswerPlace(PlaceKind.RESPONSE_URL)
+
+    async def _end_interrupted_stream(self, ts: str) -> None:
+        """A dead process may have left this stream open: end it, then edit it like a message."""
+        try:
+            await self._client.chat_stopStream(channel=self._turn.channel_id, ts=ts)
+        except SlackApiError:
+            pass  # a stream Slack already ended
+        self._stream = None
 
     async def _placeholders_of_turn(self) -> list[str]:
         """The ts of recent messages tagged with this turn's id ([] if the search fails).
@@ -201,7 +165,7 @@ class SlackReplySurface:
         conversations.replies is heavily rate limited for some apps: only resumed turns
         search, so this stays rare.
         """
-        channel, thread_ts = self._turn.channel_id, self._turn.thread_ts
+        channel, thread_ts = self._turn.channel_id, self._message.thread_ts
         try:
             if thread_ts:
                 response = await self._client.conversations_replies(
@@ -212,36 +176,38 @@ class SlackReplySurface:
                     channel=channel, include_all_metadata=True, limit=100
                 )
         except SlackApiError as error:
-            log.warning("placeholder search failed (%s) %s", _error_code(error), self._context)
+            code = slack_error_code(error)
+            log.warning("placeholder search failed (%s) %s", code, self._context)
             return []
-        found = []
-        for message in response.get("messages") or []:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("turn_id") == self._turn.turn_id:
-                found.append(str(message["ts"]))
-        return found
+        messages = response.get("messages") or []
+        return [str(m["ts"]) for m in messages if turn_of_message(m) == self._turn.turn_id]
+
+    # While the run works ------------------------------------------------------------------
 
     async def show_status(
         self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
     ) -> None:
         text = RETRYING if retrying else status_text(status, elapsed_seconds)
-        if text is None or self._fallback is not None or self._placeholder_ts is None:
+        if text is None or self._message.ts is None:
             return
         await self._set_pane_status(PANE_STATUS.get(status, "is working on it…"))
         await self._show_in_placeholder(text)
 
     async def show_partial(self, text: str) -> bool:
         """Stream the answer so far, or edit it into the placeholder (throttled)."""
-        if self._streaming is StreamingMode.OFF or self._fallback is not None:
+        if self._streaming is StreamingMode.OFF or self._response_url is not None:
             return False
         if self._stream is not None:
-            if self._stream.started:
-                # Deleted only now, so the stream was recorded as this turn's message first.
-                await self._retire_placeholder()
+            was_started = self._stream.started
             if await self._stream.show(text):
+                if not was_started and self._stream.ts is not None:
+                    await self._journal.answer_placed(
+                        AnswerPlace(PlaceKind.STREAM, self._stream.ts)
+                    )
+                    await self._retire_placeholder()
                 return True
             self._stream = None  # Slack would not stream here: edit the placeholder instead
-        if self._placeholder_ts is None:
+        if self._message.ts is None:
             return False
         room = SECTION_LIMIT - len(self._header) - len(STILL_WRITING) - 4
         await self._show_in_placeholder(f"{render_partial(text, room)}\n\n{STILL_WRITING}")
@@ -250,63 +216,20 @@ class SlackReplySurface:
     async def _show_in_placeholder(self, text: str) -> None:
         """Edit a status or a partial answer into the placeholder, keeping its Stop button.
 
-        Within the edit budget only: a skipped edit is replaced by the next one, or by the
-        answer, which is always delivered.
+        Within the edit budget only: a skipped or failed edit is replaced by the next one,
+        or by the answer, which is always delivered.
         """
-        if self._placeholder_ts is None:
-            return
-        if not self._budget.allow_status_edit(self._turn.team_id, self._placeholder_ts):
+        ts = self._message.ts
+        if ts is None or not self._budget.allow_status_edit(self._turn.team_id, ts):
             return
         shown = with_header(self._header, text)
-        try:
-            await self._client.chat_update(
-                channel=self._turn.channel_id,
-                ts=self._placeholder_ts,
-                text=shown,
-                blocks=placeholder_blocks(shown, self._turn),
-            )
-        except SlackApiError as error:  # cosmetic: the answer still replaces it
-            log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)
-
-    async def show_answer(self, text: str, *, note: str | None = None) -> None:
-        markdown = f"{text}\n\n_{note}_" if note else text
-        if self._stream is not None and self._stream.started:
-            await self._retire_placeholder()
-            if await self._stream.finish(markdown):
-                return
-            self._placeholder_ts = self._stream.ts  # too long to stream: replace it instead
-        await self._deliver(markdown, markdown=True)
-
-    async def show_error(self, message: str) -> None:
-        if self._stream is not None and self._stream.started:
-            await self._retire_placeholder()
-            if await self._stream.fail(message):
-                return
-            self._placeholder_ts = self._stream.ts
-        await self._deliver(f":warning: {message}", markdown=False)
-
-    async def _end_interrupted_stream(self) -> None:
-        """A resumed turn's recorded message may be a stream a dead process left open."""
-        resumed = self._turn.placeholder_ts
-        if resumed is None or self._stream is None or self._placeholder_ts != resumed:
-            return
-        try:
-            await self._client.chat_stopStream(channel=self._turn.channel_id, ts=resumed)
-        except SlackApiError:
-            pass  # an ordinary placeholder, or a stream Slack already ended
+        await self._message.edit(shown, placeholder_blocks(shown, self._turn))
 
     async def _retire_placeholder(self) -> None:
-        """The answer now streams into its own message: the placeholder goes."""
-        if self._placeholder_ts is None or self._stream is None:
-            return
-        if self._placeholder_ts == self._stream.ts:
-            return  # a resumed turn: the recorded message is the stream itself
-        try:
-            await self._client.chat_delete(channel=self._turn.channel_id, ts=self._placeholder_ts)
-        except SlackApiError as error:  # left behind, it would say "Thinking…": say it moved
-            log.warning("placeholder delete failed (%s) %s", _error_code(error), self._context)
-            await self._edit_placeholder("_Answer below._")
-        self._placeholder_ts = None
+        """The answer now streams into its own message (recorded first): the placeholder goes."""
+        if not await self._message.delete():
+            await self._message.edit(ANSWER_BELOW, [])  # left, it would say "Thinking…"
+        self._message.ts = None
 
     async def _set_pane_status(self, status: str) -> None:
         """In Slack's assistant pane, show the status beside the app's name too ("" clears)."""
@@ -317,33 +240,73 @@ class SlackReplySurface:
                 channel_id=self._turn.channel_id, thread_ts=self._turn.thread_ts, status=status
             )
         except SlackApiError as error:  # cosmetic
-            log.info("setStatus failed (%s) %s", _error_code(error), self._context)
+            log.info("setStatus failed (%s) %s", slack_error_code(error), self._context)
+
+    # The end ------------------------------------------------------------------------------
+
+    async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        markdown = f"{text}\n\n_{note}_" if note else text
+        if self._stream is not None and self._stream.started:
+            if await self._stream.finish(markdown):
+                return
+            self._message.ts = self._stream.ts  # too long to stream: replace it instead
+        await self._deliver(markdown, markdown=True)
+
+    async def show_error(self, message: str) -> None:
+        if self._stream is not None and self._stream.started:
+            if await self._stream.fail(message):
+                return
+            self._message.ts = self._stream.ts
+        await self._deliver(f":warning: {message}", markdown=False)
 
     async def _deliver(self, body: str, *, markdown: bool) -> None:
         """Put `body` in place of the placeholder, continuing in further messages if long.
 
         An answer (`markdown`) is shown with Slack's markdown block, neutralised, with its
-        mrkdwn rendering as the notification text; anything else is mrkdwn already.
+        mrkdwn rendering as the notification text; anything else is mrkdwn already. Each
+        message is recorded once shown, so a resumed turn posts only the rest.
         """
         await self._set_pane_status("")
-        await self._end_interrupted_stream()
         header_room = len(self._header) + 2 if self._header else 0
         parts = split_message(body, MESSAGE_LIMIT - header_room)
-        messages = [self._message(part, index == 0, markdown) for index, part in enumerate(parts)]
-        if self._fallback is not None:
-            await self._fallback.deliver([text for text, _ in messages])
+        messages = [
+            self._message_of(part, index == 0, markdown) for index, part in enumerate(parts)
+        ]
+        if self._response_url is not None:
+            await self._response_url.deliver([text for text, _ in messages])
             return
+        shown = self._journal.progress.chunks_delivered
         for index, (text, blocks) in enumerate(messages):
-            if index == 0 and await self._edit_placeholder(text, blocks):
+            if index < shown:
                 continue
-            await self._client.chat_postMessage(
-                channel=self._turn.channel_id,
-                thread_ts=self._turn.thread_ts,
-                text=text,
-                blocks=blocks or None,
-            )
+            if index == 0 and not await self._replace_placeholder(text, blocks):
+                await self._post_in_place_of_placeholder(text, blocks)
+            elif index > 0:
+                await self._message.post(text, blocks)
+            await self._journal.chunks_shown(index + 1)
 
-    def _message(self, part: str, first: bool, markdown: bool) -> tuple[str, list[Block]]:
+    async def _replace_placeholder(self, text: str, blocks: list[Block]) -> bool:
+        """Edit the placeholder into `text`; if Slack will not, delete it. True if edited."""
+        ts = self._message.ts
+        if ts is None:
+            return False
+        self._budget.count_final_edit(self._turn.team_id, ts)
+        # The placeholder's own blocks (its Stop button) go with an empty list.
+        if await self._message.edit(text, blocks):
+            return True
+        if not await self._message.delete():
+            log.warning("a placeholder could be neither edited nor deleted %s", self._context)
+        return False
+
+    async def _post_in_place_of_placeholder(self, text: str, blocks: list[Block]) -> None:
+        """The first message of the reply, posted where the placeholder was."""
+        if self._turn.source is TurnSource.COMMAND:
+            self._message.thread_ts = None  # a new root; the rest goes into its thread
+            self._message.thread_ts = await self._message.post(text, blocks)
+        else:
+            await self._message.post(text, blocks)
+
+    def _message_of(self, part: str, first: bool, markdown: bool) -> tuple[str, list[Block]]:
         """(text, blocks) of one message of a reply; the first carries a /tutor header."""
         header = self._header if first else ""
         if not markdown:
@@ -353,54 +316,6 @@ class SlackReplySurface:
             blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": header}})
         return with_header(header, markdown_to_mrkdwn(part)), blocks
 
-    async def _edit_placeholder(self, text: str, blocks: list[Block] | None = None) -> bool:
-        if self._placeholder_ts is None:
-            return False
-        self._budget.count_final_edit(self._turn.team_id, self._placeholder_ts)
-        try:
-            await self._client.chat_update(
-                channel=self._turn.channel_id,
-                ts=self._placeholder_ts,
-                text=text,
-                blocks=blocks or [],
-            )  # the placeholder's own blocks (its Stop button) go
-            return True
-        except SlackApiError as error:
-            log.warning("placeholder edit failed (%s) %s", _error_code(error), self._context)
-            return False
-
     @property
     def _context(self) -> dict[str, str]:
         return self._turn.log_context()
-
-
-class ResponseUrlReply:
-    """The reply to a /tutor command in a channel the bot cannot post in.
-
-    `response_url` accepts 5 messages in 30 minutes: one "Thinking…" (ephemeral), one to
-    delete it, and up to three for the answer, which is shown to the channel.
-    """
-
-    MAX_ANSWER_MESSAGES = 3
-
-    def __init__(self, response_url: str, header: str) -> None:
-        self._webhook = AsyncWebhookClient(response_url)
-        self._header = header
-
-    async def show_placeholder(self) -> None:
-        await self._webhook.send(
-            text=with_header(self._header, THINKING), response_type="ephemeral"
-        )
-
-    async def deliver(self, chunks: list[str]) -> None:
-        await self._webhook.send(delete_original=True)
-        if len(chunks) > self.MAX_ANSWER_MESSAGES:
-            kept = chunks[: self.MAX_ANSWER_MESSAGES]
-            kept[-1] += "\n\n_(The rest of this answer did not fit; invite me to the channel.)_"
-            chunks = kept
-        for chunk in chunks:
-            await self._webhook.send(text=chunk, response_type="in_channel")
-
-
-def _error_code(error: SlackApiError) -> str:
-    return str(error.response.get("error", "unknown")) if error.response is not None else "?"

@@ -13,16 +13,26 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 log = logging.getLogger(__name__)
 
 
-def connect(url: str) -> Redis:
+# How long the work behind the ack (turns, runs, their records) waits through a Redis outage
+# before it counts as a failure: a short outage looks like a pause, not an error.
+PATIENT_SECONDS = 30.0
+# Retries of the quick client that answers Slack, which needs an answer within 3 s.
+QUICK_RETRIES = 3
+BACKOFF_CAP_SECONDS = 1.0
+
+
+def connect(url: str, *, patience_seconds: float = 0.0) -> Redis:
     """A client that retries connection errors (a stale pooled connection after a restart).
 
     redis-py retries nothing by default; without this, the first command after Redis comes
-    back fails.
+    back fails. With `patience_seconds`, a command keeps retrying (once a second at most)
+    for about that long while Redis is away, then raises.
     """
+    retries = QUICK_RETRIES + int(patience_seconds / BACKOFF_CAP_SECONDS)
     return Redis.from_url(
         url,
         decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        retry=Retry(ExponentialBackoff(cap=BACKOFF_CAP_SECONDS, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=15,
         socket_connect_timeout=5,

@@ -70,6 +70,10 @@ class Keys:
         """Set for DM threads opened in Slack's assistant pane (legacy assistant_view)."""
         return f"{self.prefix}assistant-thread:{channel_id}:{thread_ts}"
 
+    def command_thread(self, thread_key: str) -> str:
+        """The conversation a /tutor thread root continues (its key was made before the root)."""
+        return f"{self.prefix}command-thread:{thread_key}"
+
     def stop(self, turn_id: str) -> str:
         """Set when someone pressed Stop on this turn's placeholder."""
         return f"{self.prefix}stop:{turn_id}"

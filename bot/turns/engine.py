@@ -1,7 +1,9 @@
 """Running one turn: placeholder, backend conversation, message, run, status, answer.
 
 Whatever fails, the turn ends with the placeholder replaced by the answer or by a plain
-explanation: nobody is left looking at "Thinking…".
+explanation: nobody is left looking at "Thinking…". Every wait on the model server is
+bounded by the turn's deadline, so a turn ends within `run_timeout` plus a few bounded
+final steps (one last look for the answer, the cancel, the delivery).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from bot.backends.base import (
 from bot.turns.conversations import ConversationStore
 from bot.turns.footnotes import with_footnotes
 from bot.turns.models import Turn
-from bot.turns.records import InMemoryJournal, TurnProgress
-from bot.turns.surface import ReplySurface
+from bot.turns.records import InMemoryJournal, Journal
+from bot.turns.resume import place_answer, tidy_after_resume
+from bot.turns.surface import ReplyImpossible, ReplySurface
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,11 @@ T = TypeVar("T")
 MAX_POLL_FAILURES = 3
 # A status unchanged this long is shown again (with the time), so a long run looks alive.
 STILL_WORKING_EVERY_SECONDS = 10.0
+# One status check may take this long before it counts as failed (a hung request).
+STATUS_CHECK_SECONDS = 10.0
+# Past the deadline: one last look whether the run finished, fetching its answer, and the
+# cancel each get this long, so a turn ends within run_timeout + 3 × this (+ Slack).
+FINAL_STEP_SECONDS = 4.0
 
 TOO_SLOW = (
     "Sorry, this took longer than {seconds:g} seconds, so I stopped it. "
@@ -49,14 +57,7 @@ CUT_SHORT = "The answer was cut short because it reached the length limit."
 EMPTY = "Sorry, the model finished without an answer. Please try again."
 UNEXPECTED = "Sorry, something went wrong on my side while answering. Please try again."
 BUSY = "this conversation is still busy with an earlier question"
-
-
-class Journal(Protocol):
-    """Where a turn's steps are recorded as they happen (see bot.turns.records)."""
-
-    progress: TurnProgress
-
-    async def record(self, **fields: object) -> None: ...
+NO_ANSWER_IN_TIME = "the model server did not answer in time"
 
 
 class StopSignal(Protocol):
@@ -78,6 +79,7 @@ class TurnOutcome(StrEnum):
     FAILED = "failed"  # the run or a server failed; the user was told
     TIMED_OUT = "timed_out"  # past the deadline; the run was cancelled and the user told
     CANCELLED = "cancelled"  # the run was cancelled by someone
+    UNDELIVERABLE = "undeliverable"  # Slack will never take the reply (channel gone…)
     ERROR = "error"  # a bug or an unexpected failure; the user was told
 
 
@@ -96,8 +98,27 @@ class Deadline:
         return self.clock() - self.started
 
     @property
+    def remaining(self) -> float:
+        return max(0.0, self.seconds - self.elapsed)
+
+    @property
     def passed(self) -> bool:
         return self.elapsed >= self.seconds
+
+
+class PastDeadline(Exception):
+    """A step of the turn was still waiting on the model server at the deadline."""
+
+
+async def bounded(call: Awaitable[T], seconds: float, what: str) -> T:
+    """Await `call` for at most `seconds` (at least a moment); BackendError when it hangs."""
+    try:
+        async with asyncio.timeout(max(seconds, 0.5)):
+            return await call
+    except TimeoutError as error:
+        raise BackendError(
+            f"{what}: no reply in {seconds:.0f}s", reason=NO_ANSWER_IN_TIME
+        ) from error
 
 
 class TurnEngine:
@@ -130,43 +151,48 @@ class TurnEngine:
         """Answer `turn` on `surface`, continuing from the steps `journal` says were done.
 
         Never raises, except CancelledError (the process is stopping: the turn is left as
-        recorded, for the next worker to finish) and errors of the surface itself.
+        recorded, for the next worker to finish) and errors of the surface itself that
+        retrying may cure (Slack unreachable): the turn is then tried again later.
         """
         journal = journal or InMemoryJournal()
         context = turn.log_context()
         deadline = Deadline(self._run_timeout, self._clock)
         try:
-            await self._ensure_placeholder(surface, journal)
-            outcome = await self._answer(turn, surface, deadline, journal)
-        except BackendError as error:
-            log.warning("turn failed: %s %s", error, context)
-            await surface.show_error(error.user_message)
-            outcome = TurnOutcome.FAILED
-        except Exception:
-            log.exception("turn crashed %s", context)
-            await surface.show_error(UNEXPECTED)
-            outcome = TurnOutcome.ERROR
-        await journal.record(delivered=True)
-        if journal.progress.attempts > 1:  # an earlier attempt may have posted late
-            try:
-                await surface.remove_strays()
-            except Exception:  # tidying up; the answer is delivered
-                log.exception("could not look for stray placeholders %s", context)
+            await place_answer(surface, journal)
+            outcome = await self._answer_or_explain(turn, surface, deadline, journal)
+        except ReplyImpossible as error:
+            log.warning("turn dropped: Slack refused the reply (%s) %s", error, context)
+            await self._cancel_quietly(journal)
+            outcome = TurnOutcome.UNDELIVERABLE
+        finally:
+            if journal.progress.run_id:
+                self._backend.release(journal.progress.run_id)
+        await journal.delivered()
+        await tidy_after_resume(surface, journal, context)
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
         return outcome
 
-    async def _ensure_placeholder(self, surface: ReplySurface, journal: Journal) -> None:
-        """Show the placeholder once per turn, even across a crash right after posting it."""
-        progress = journal.progress
-        if progress.placeholder_ts:
-            return
-        if progress.posting_placeholder and await surface.find_placeholder():
-            await journal.record(placeholder_ts=surface.placeholder_ref)
-            return
-        await journal.record(posting_placeholder=True)
-        await surface.show_placeholder()
-        if surface.placeholder_ref:
-            await journal.record(placeholder_ts=surface.placeholder_ref)
+    async def _answer_or_explain(
+        self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal
+    ) -> TurnOutcome:
+        """The answer, or a plain explanation of why there is none."""
+        context = turn.log_context()
+        try:
+            return await self._answer(turn, surface, deadline, journal)
+        except PastDeadline:
+            await self._cancel_quietly(journal)
+            await surface.show_error(TOO_SLOW.format(seconds=self._run_timeout))
+            return TurnOutcome.TIMED_OUT
+        except BackendError as error:
+            log.warning("turn failed: %s %s", error, context)
+            await surface.show_error(error.user_message)
+            return TurnOutcome.FAILED
+        except (ReplyImpossible, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("turn crashed %s", context)
+            await surface.show_error(UNEXPECTED)
+            return TurnOutcome.ERROR
 
     async def _answer(
         self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal
@@ -175,39 +201,38 @@ class TurnEngine:
         message = UserMessage(turn.text, turn.turn_id)
         conversation_id = progress.conversation_id
         if conversation_id is None:
-            conversation_id = await self._conversations.find_or_create(
-                turn.conversation_key, self._backend.create_conversation
+            conversation_id = await self._before(
+                deadline,
+                self._conversations.find_or_create(
+                    turn.conversation_key, self._backend.create_conversation
+                ),
             )
-            await journal.record(conversation_id=conversation_id)
+            await journal.conversation_found(conversation_id)
         if progress.message_id is None:
-            await self._create_once(
-                journal,
-                intent="adding_message",
-                result="message_id",
+            message_id = await self._create_once(
+                already_sent=progress.adding_message,
+                announce=journal.message_adding,
                 find=lambda: self._backend.find_message(conversation_id, message),
                 create=lambda: self._backend.add_message(conversation_id, message),
                 deadline=deadline,
             )
+            await journal.message_added(message_id)
         run_id = progress.run_id
         if run_id is None:
             run_id = await self._create_once(
-                journal,
-                intent="starting_run",
-                result="run_id",
+                already_sent=progress.starting_run,
+                announce=journal.run_starting,
                 find=lambda: self._backend.find_run(conversation_id, message),
                 create=lambda: self._backend.start_run(conversation_id, message),
                 deadline=deadline,
             )
+            await journal.run_started(run_id)
             log.info("run %s started %s", run_id, turn.log_context())
         else:
             log.info("run %s resumed %s", run_id, turn.log_context())
-        state = await self._follow(
-            turn.turn_id, conversation_id, run_id, surface, deadline, journal
-        )
+        state = await self._follow(turn.turn_id, conversation_id, run_id, surface, deadline)
         if state is None:
-            await self._backend.cancel_run(conversation_id, run_id)
-            await surface.show_error(TOO_SLOW.format(seconds=self._run_timeout))
-            return TurnOutcome.TIMED_OUT
+            raise PastDeadline
         if state.usage is not None:
             log.info(
                 "run %s used %d in / %d out tokens",
@@ -221,36 +246,42 @@ class TurnEngine:
             conversation_id, run_id, progress.message_id or "", state, surface
         )
 
+    async def _before(self, deadline: Deadline, call: Awaitable[T]) -> T:
+        """Await a step that must finish before the deadline; PastDeadline if it does not."""
+        try:
+            async with asyncio.timeout(max(deadline.remaining, 0.5)):
+                return await call
+        except TimeoutError as error:
+            raise PastDeadline from error
+
     async def _create_once(
         self,
-        journal: Journal,
         *,
-        intent: str,
-        result: str,
+        already_sent: bool,
+        announce: Callable[[], Awaitable[None]],
         find: Callable[[], Awaitable[str | None]],
         create: Callable[[], Awaitable[str]],
         deadline: Deadline,
     ) -> str:
-        """Create something on the server at most once per turn, and record its id.
+        """Create something on the server at most once per turn; the caller records its id.
 
-        The intent is recorded before the create; if a previous attempt recorded it (and
-        then crashed), the server is asked first whether the create already happened.
+        `announce` records the intent before the create; if a previous attempt announced it
+        (and then crashed), the server is asked first whether the create already happened.
         """
         created = None
-        if getattr(journal.progress, intent):
-            created = await find()
+        if already_sent:
+            created = await self._before(deadline, find())
         else:
-            await journal.record(**{intent: True})
+            await announce()
         if created is None:
             created = await self._while_busy(create, deadline)
-        await journal.record(**{result: created})
         return created
 
     async def _while_busy(self, attempt: Callable[[], Awaitable[T]], deadline: Deadline) -> T:
         """Repeat `attempt` while another run holds the conversation, until the deadline."""
         while True:
             try:
-                return await attempt()
+                return await self._before(deadline, attempt())
             except ConversationBusy as error:
                 if deadline.passed:
                     raise BackendError("conversation stayed busy", reason=BUSY) from error
@@ -263,12 +294,12 @@ class TurnEngine:
         run_id: str,
         surface: ReplySurface,
         deadline: Deadline,
-        journal: Journal,
     ) -> RunState | None:
         """Poll the run until it ends, showing each status change; None past the deadline.
 
         While the backend streams, the answer so far is shown instead of the status. A stop
-        request cancels the run and ends it as cancelled.
+        request cancels the run and ends it as cancelled. At the deadline the run gets one
+        last bounded look, so an answer that is ready is still shown.
         """
         shown: RunStatus | None = None
         shown_at = 0.0
@@ -276,22 +307,25 @@ class TurnEngine:
         failures = 0
         while not deadline.passed:
             if self._stops is not None and await self._stops.requested(turn_id):
-                await self._backend.cancel_run(conversation_id, run_id)
+                await self._cancel(conversation_id, run_id)
                 return RunState(RunStatus.CANCELLED)
             try:
-                state = await self._backend.run_state(conversation_id, run_id)
+                seconds = min(STATUS_CHECK_SECONDS, deadline.remaining)
+                state = await bounded(
+                    self._backend.run_state(conversation_id, run_id), seconds, "check run"
+                )
                 failures = 0
             except BackendError:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
-                    await self._backend.cancel_run(conversation_id, run_id)
+                    await self._cancel(conversation_id, run_id)
                     raise
                 if not partial_shown:
                     await surface.show_status(
                         shown or RunStatus.IN_PROGRESS, deadline.elapsed, retrying=True
                     )
                     shown = None  # the next status seen is shown again
-                await self._sleep(self._poll_interval)
+                await self._sleep(min(self._poll_interval, deadline.remaining))
                 continue
             if state.status.is_final:
                 return state
@@ -299,16 +333,37 @@ class TurnEngine:
                 state.partial_text
             ):
                 partial_shown = len(state.partial_text)
-                if surface.placeholder_ref != journal.progress.placeholder_ts:
-                    # A streamed message replaced the placeholder: a resumed turn ends it.
-                    await journal.record(placeholder_ts=surface.placeholder_ref)
             stale = deadline.elapsed - shown_at >= STILL_WORKING_EVERY_SECONDS
             # Once the answer is growing on screen, it says more than a status would.
             if not partial_shown and (state.status != shown or stale):
                 shown, shown_at = state.status, deadline.elapsed
                 await surface.show_status(state.status, deadline.elapsed)
-            await self._sleep(self._poll_interval)
-        return None
+            await self._sleep(min(self._poll_interval, deadline.remaining))
+        return await self._last_look(conversation_id, run_id)
+
+    async def _last_look(self, conversation_id: str, run_id: str) -> RunState | None:
+        """The run's final state if it ended just now; None if it is still going (or unknown)."""
+        try:
+            state = await bounded(
+                self._backend.run_state(conversation_id, run_id), FINAL_STEP_SECONDS, "last look"
+            )
+        except BackendError:
+            return None
+        return state if state.status.is_final else None
+
+    async def _cancel(self, conversation_id: str, run_id: str) -> None:
+        """Ask the server to stop the run, waiting a bounded time (it ends by itself anyway)."""
+        try:
+            await bounded(
+                self._backend.cancel_run(conversation_id, run_id), FINAL_STEP_SECONDS, "cancel"
+            )
+        except BackendError as error:
+            log.info("cancel of run %s not confirmed: %s", run_id, error)
+
+    async def _cancel_quietly(self, journal: Journal) -> None:
+        progress = journal.progress
+        if progress.conversation_id and progress.run_id:
+            await self._cancel(progress.conversation_id, progress.run_id)
 
     async def _finish(
         self,
@@ -319,7 +374,11 @@ class TurnEngine:
         surface: ReplySurface,
     ) -> TurnOutcome:
         if state.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):
-            answer = await self._backend.answer(conversation_id, run_id, message_id)
+            answer = await bounded(
+                self._backend.answer(conversation_id, run_id, message_id),
+                max(STATUS_CHECK_SECONDS, FINAL_STEP_SECONDS),
+                "fetch answer",
+            )
             if answer.text.strip():
                 note = CUT_SHORT if state.status is RunStatus.INCOMPLETE else None
                 await surface.show_answer(with_footnotes(answer.text, answer.citations), note=note)

@@ -36,7 +36,6 @@ class Turn:
     text: str
     source: TurnSource
     response_url: str | None = None
-    placeholder_ts: str | None = None  # set when the placeholder was posted before the turn
     assistant_thread: bool = False  # a thread of Slack's AI app pane: status shown there too
     turn_id: str = field(default_factory=new_turn_id)
 

@@ -1,8 +1,10 @@
 """A turn's durable record: the turn, and each step done for it so far.
 
 Every step is written before the next begins, so a process that picks up a turn another one
-dropped (crash, restart) continues it: the same placeholder is completed, the message is
-not added twice, no second run is started.
+dropped (crash, restart) continues it: the answer goes to the same place, the message is
+not added twice, no second run is started, no part of a long answer is posted twice.
+Steps are recorded through the typed methods of `Journal`; the hash fields they write are
+private to this module.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 
 from redis.asyncio import Redis
 
@@ -17,22 +20,36 @@ from bot.storage.keys import TURN_TTL_SECONDS, Keys
 from bot.turns.models import Turn, TurnSource
 
 
+class PlaceKind(StrEnum):
+    """The kinds of place a turn's answer can live in."""
+
+    MESSAGE = "message"  # a message the bot edits (the "Thinking…" placeholder)
+    STREAM = "stream"  # a natively streamed message that replaced the placeholder
+    RESPONSE_URL = "response_url"  # a /tutor command's response_url (no message of ours)
+
+
+@dataclass(frozen=True)
+class AnswerPlace:
+    """Where a turn's answer lives now; `ref` is the message's ts ("" for a response_url)."""
+
+    kind: PlaceKind
+    ref: str = ""
+
+
 @dataclass
 class TurnProgress:
     """What has happened for a turn; None means "not done yet"."""
 
-    posting_placeholder: bool = False  # the post was sent; its ts may not have been recorded
-    placeholder_ts: str | None = None
+    posting_placeholder: bool = False  # the post was sent; its place may not be recorded
+    place: AnswerPlace | None = None
     conversation_id: str | None = None
     adding_message: bool = False  # the add was sent; its result may not have been recorded
     message_id: str | None = None  # "" where the backend sends the message with the run
     starting_run: bool = False  # the run was requested; its id may not have been recorded
     run_id: str | None = None
+    chunks_delivered: int = 0  # messages of the answer already shown (a long answer has more)
     delivered: bool = False
     attempts: int = 0
-
-
-_BOOLEAN_FIELDS = {"posting_placeholder", "adding_message", "starting_run", "delivered"}
 
 
 def encode_turn(turn: Turn) -> str:
@@ -40,36 +57,81 @@ def encode_turn(turn: Turn) -> str:
 
 
 def decode_turn(raw: str) -> Turn:
-    fields = json.loads(raw)
+    """The stored turn; fields an older version stored and this one dropped are ignored."""
+    stored = json.loads(raw)
+    known = {f.name for f in dataclasses.fields(Turn)}
+    fields = {name: value for name, value in stored.items() if name in known}
     fields["source"] = TurnSource(fields["source"])
     return Turn(**fields)
 
 
-class InMemoryJournal:
-    """A journal that remembers nothing past the process (direct use of the engine, tests)."""
+class Journal:
+    """Records a turn's steps as they happen; `progress` mirrors what is recorded.
+
+    Subclasses decide where it is kept (`_save`).
+    """
 
     def __init__(self, progress: TurnProgress | None = None) -> None:
         self.progress = progress or TurnProgress()
 
-    async def record(self, **fields: object) -> None:
-        for name, value in fields.items():
-            setattr(self.progress, name, value)
+    async def _save(self, fields: dict[str, str]) -> None:
+        """Keep these encoded fields (before the caller moves on)."""
+
+    async def placeholder_posting(self) -> None:
+        """The placeholder is about to be posted (a crash now leaves it unrecorded)."""
+        self.progress.posting_placeholder = True
+        await self._save({"posting_placeholder": "1"})
+
+    async def answer_placed(self, place: AnswerPlace) -> None:
+        """The answer lives at `place` from now on (the placeholder, or a stream replacing it)."""
+        self.progress.place = place
+        await self._save({"place": place.kind.value, "placeholder_ts": place.ref})
+
+    async def conversation_found(self, conversation_id: str) -> None:
+        self.progress.conversation_id = conversation_id
+        await self._save({"conversation_id": conversation_id})
+
+    async def message_adding(self) -> None:
+        self.progress.adding_message = True
+        await self._save({"adding_message": "1"})
+
+    async def message_added(self, message_id: str) -> None:
+        self.progress.message_id = message_id
+        await self._save({"message_id": message_id})
+
+    async def run_starting(self) -> None:
+        self.progress.starting_run = True
+        await self._save({"starting_run": "1"})
+
+    async def run_started(self, run_id: str) -> None:
+        self.progress.run_id = run_id
+        await self._save({"run_id": run_id})
+
+    async def chunks_shown(self, count: int) -> None:
+        """The first `count` messages of the answer are in Slack."""
+        self.progress.chunks_delivered = count
+        await self._save({"chunks_delivered": str(count)})
+
+    async def delivered(self) -> None:
+        """The turn is over: the answer or an explanation was shown (or cannot be)."""
+        self.progress.delivered = True
+        await self._save({"delivered": "1"})
 
 
-class TurnJournal:
-    """The record of one turn in Redis; `progress` mirrors what is stored."""
+class InMemoryJournal(Journal):
+    """A journal that remembers nothing past the process (direct use of the engine, tests)."""
+
+
+class TurnJournal(Journal):
+    """The record of one turn in Redis."""
 
     def __init__(self, redis: Redis, keys: Keys, turn_id: str, progress: TurnProgress) -> None:
+        super().__init__(progress)
         self._redis = redis
         self._key = keys.turn(turn_id)
-        self.progress = progress
 
-    async def record(self, **fields: object) -> None:
-        """Store these steps (before the caller moves on), and mirror them in `progress`."""
-        for name, value in fields.items():
-            setattr(self.progress, name, value)
-        encoded = {name: _encode(value) for name, value in fields.items()}
-        await self._redis.hset(self._key, mapping=encoded)
+    async def _save(self, fields: dict[str, str]) -> None:
+        await self._redis.hset(self._key, mapping=fields)
 
 
 class TurnStore:
@@ -89,25 +151,28 @@ class TurnStore:
         if "turn" not in stored:
             await self._redis.delete(key)
             return None
-        progress = TurnProgress()
-        for field in dataclasses.fields(TurnProgress):
-            if field.name in stored:
-                setattr(progress, field.name, _decode(field.name, stored[field.name]))
+        progress = decode_progress(stored)
         return decode_turn(stored["turn"]), TurnJournal(self._redis, self._keys, turn_id, progress)
 
     async def forget(self, turn_id: str) -> None:
         await self._redis.expire(self._keys.turn(turn_id), TURN_TTL_SECONDS // 7)
 
 
-def _encode(value: object) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return "" if value is None else str(value)
-
-
-def _decode(name: str, raw: str) -> object:
-    if name in _BOOLEAN_FIELDS:
-        return raw == "1"
-    if name == "attempts":
-        return int(raw)
-    return raw
+def decode_progress(stored: dict[str, str]) -> TurnProgress:
+    """The progress in a turn's hash (fields missing: not done yet)."""
+    place = None
+    if stored.get("placeholder_ts") is not None:
+        kind = PlaceKind(stored.get("place") or PlaceKind.MESSAGE.value)
+        place = AnswerPlace(kind, stored["placeholder_ts"])
+    return TurnProgress(
+        posting_placeholder=stored.get("posting_placeholder") == "1",
+        place=place,
+        conversation_id=stored.get("conversation_id"),
+        adding_message=stored.get("adding_message") == "1",
+        message_id=stored.get("message_id"),
+        starting_run=stored.get("starting_run") == "1",
+        run_id=stored.get("run_id"),
+        chunks_delivered=int(stored.get("chunks_delivered") or 0),
+        delivered=stored.get("delivered") == "1",
+        attempts=int(stored.get("attempts") or 0),
+    )

@@ -7,24 +7,34 @@ from typing import Protocol
 
 from bot.backends.base import RunStatus
 from bot.turns.models import Turn
+from bot.turns.records import AnswerPlace, Journal
+
+
+class ReplyImpossible(Exception):
+    """The surface will never take this reply (channel gone, bot removed, message refused).
+
+    Retrying cannot help: the engine ends the turn, logged once, and the conversation goes on.
+    """
 
 
 class ReplySurface(Protocol):
     """One turn's reply: a placeholder first, status changes, then an answer or an error.
 
-    Implementations must never raise out of `show_answer`/`show_error` for a problem they
-    can report another way, since those are the user's last chance to hear back.
+    The surface records in the turn's journal where the answer lives whenever that changes
+    (`Journal.answer_placed`) and how much of a long answer it has shown
+    (`Journal.chunks_shown`), so a resumed turn continues in the same place and shows
+    nothing twice. `show_answer`/`show_error` must not raise for a problem they can
+    report another way; they raise ReplyImpossible when the reply cannot be shown at all.
     """
 
-    @property
-    def placeholder_ref(self) -> str | None:
-        """Where the placeholder is (a Slack ts), once shown; recorded so a resumed turn
-        completes the same placeholder instead of posting a second one."""
+    async def restore(self, place: AnswerPlace) -> None:
+        """Continue a resumed turn where an earlier attempt left its answer (ending a
+        stream a dead process left open)."""
         ...
 
-    async def find_placeholder(self) -> bool:
-        """Look for a placeholder an interrupted attempt of this turn posted; True if found
-        (it is then this surface's placeholder)."""
+    async def find_placeholder(self) -> AnswerPlace | None:
+        """The placeholder an interrupted attempt of this turn posted without recording it,
+        if it can be found (it is then this surface's place)."""
         ...
 
     async def remove_strays(self) -> None:
@@ -32,7 +42,7 @@ class ReplySurface(Protocol):
         that are not this surface's (a post that landed after its process lost the turn)."""
         ...
 
-    async def show_placeholder(self) -> None:
+    async def show_placeholder(self) -> AnswerPlace:
         """Show that the question was received and is being worked on (once per turn)."""
         ...
 
@@ -57,4 +67,4 @@ class ReplySurface(Protocol):
         ...
 
 
-SurfaceFactory = Callable[[Turn], ReplySurface]
+SurfaceFactory = Callable[[Turn, Journal], ReplySurface]

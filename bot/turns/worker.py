@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
@@ -20,7 +20,8 @@ from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
 from bot.turns.queue import Entry, TurnQueue
 from bot.turns.records import TurnJournal, TurnStore
-from bot.turns.surface import SurfaceFactory
+from bot.turns.resume import place_answer
+from bot.turns.surface import ReplyImpossible, SurfaceFactory
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ READ_BLOCK_MS = 500
 REDIS_RETRY_SECONDS = 1.0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class WorkerSettings:
     consumer: str  # this process's name in the consumer group
     concurrency: int = 32  # conversations answered at once
@@ -189,16 +190,16 @@ class TurnWorker:
             await self._store.forget(turn_id)
 
     async def _answer(self, turn: Turn, journal: TurnJournal) -> None:
-        progress = journal.progress
-        if progress.delivered:
+        if journal.progress.delivered:
             return
-        if progress.placeholder_ts:
-            turn = dataclasses.replace(turn, placeholder_ts=progress.placeholder_ts)
-        surface = self._surfaces(turn)
-        if progress.attempts > MAX_ATTEMPTS:
+        surface = self._surfaces(turn, journal)
+        if journal.progress.attempts > MAX_ATTEMPTS:
             log.error("giving up on a turn after %d attempts %s", MAX_ATTEMPTS, turn.log_context())
-            await surface.show_placeholder()
-            await surface.show_error(GAVE_UP)
-            await journal.record(delivered=True)
+            try:
+                await place_answer(surface, journal)
+                await surface.show_error(GAVE_UP)
+            except ReplyImpossible as error:
+                log.warning("could not say so either (%s) %s", error, turn.log_context())
+            await journal.delivered()
             return
         await self._engine.run(turn, surface, journal)

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import TutorBot
 from bot.settings import BackendKind
-from bot.slack.reply import PLACEHOLDER_EVENT
+from bot.slack.placeholder import PLACEHOLDER_EVENT
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.turns.models import Turn, TurnSource

@@ -19,7 +19,7 @@ from bot.storage.keys import Keys
 from bot.turns.conversations import ConversationStore
 from bot.turns.engine import TurnEngine, TurnOutcome
 from bot.turns.models import Turn, TurnSource
-from bot.turns.records import InMemoryJournal, TurnProgress
+from bot.turns.records import AnswerPlace, InMemoryJournal, PlaceKind, TurnProgress
 
 
 @dataclass
@@ -85,26 +85,29 @@ class ScriptedBackend:
     async def close(self) -> None:
         pass
 
+    def release(self, run_id: str) -> None:
+        self.calls.append(f"release:{run_id}")
+
 
 @dataclass
 class RecordingSurface:
     events: list[str] = field(default_factory=list)
-    placeholder_ref: str | None = None
-
     orphan: str | None = None
     streams: bool = True
 
-    async def find_placeholder(self) -> bool:
+    async def restore(self, place: AnswerPlace) -> None:
+        self.events.append(f"restore:{place.ref}")
+
+    async def find_placeholder(self) -> AnswerPlace | None:
         self.events.append("find")
-        self.placeholder_ref = self.orphan
-        return self.orphan is not None
+        return AnswerPlace(PlaceKind.MESSAGE, self.orphan) if self.orphan else None
 
     async def remove_strays(self) -> None:
         self.events.append("remove_strays")
 
-    async def show_placeholder(self) -> None:
+    async def show_placeholder(self) -> AnswerPlace:
         self.events.append("placeholder")
-        self.placeholder_ref = "1.5"
+        return AnswerPlace(PlaceKind.MESSAGE, "1.5")
 
     async def show_status(
         self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
@@ -165,7 +168,9 @@ async def test_completed_run_shows_each_status_once_then_the_answer(
         "status:in_progress",
         "answer:An answer.",
     ]
-    assert backend.calls == ["create", "add:conv-1:Who was Hypatia?", "run", "answer:after=msg-1"]
+    assert backend.calls == [
+        "create", "add:conv-1:Who was Hypatia?", "run", "answer:after=msg-1", "release:run-1"
+    ]  # fmt: skip
 
 
 async def test_second_turn_reuses_the_conversation(
@@ -273,13 +278,18 @@ async def test_a_resumed_turn_follows_the_recorded_run_without_repeating_steps(
 ) -> None:
     backend = ScriptedBackend()
     journal = InMemoryJournal(
-        TurnProgress(placeholder_ts="1.5", conversation_id="conv-9", message_id="m", run_id="r")
+        TurnProgress(
+            place=AnswerPlace(PlaceKind.MESSAGE, "1.5"),
+            conversation_id="conv-9",
+            message_id="m",
+            run_id="r",
+        )
     )
     surface = RecordingSurface()
     outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), surface, journal)
     assert outcome is TurnOutcome.ANSWERED
-    assert backend.calls == ["answer:after=m"]
-    assert "placeholder" not in surface.events
+    assert backend.calls == ["answer:after=m", "release:r"]
+    assert surface.events[0] == "restore:1.5" and "placeholder" not in surface.events
     assert journal.progress.delivered
 
 
@@ -290,7 +300,10 @@ async def test_an_interrupted_create_is_looked_for_before_it_is_repeated(
     backend = ScriptedBackend(found=found)
     journal = InMemoryJournal(
         TurnProgress(
-            placeholder_ts="1.5", conversation_id="conv-9", adding_message=True, starting_run=True
+            place=AnswerPlace(PlaceKind.MESSAGE, "1.5"),
+            conversation_id="conv-9",
+            adding_message=True,
+            starting_run=True,
         )
     )
     await make_engine(backend, redis, keys, clock).run(make_turn(), RecordingSurface(), journal)
@@ -331,10 +344,10 @@ async def test_a_placeholder_posted_before_a_crash_is_looked_for_first(
     await make_engine(ScriptedBackend(), redis, keys, clock).run(make_turn(), surface, journal)
     if orphan:
         assert surface.events[:2] == ["find", "status:queued"]
-        assert journal.progress.placeholder_ts == "7.7"
+        assert journal.progress.place == AnswerPlace(PlaceKind.MESSAGE, "7.7")
     else:
         assert surface.events[:2] == ["find", "placeholder"]
-        assert journal.progress.placeholder_ts == "1.5"
+        assert journal.progress.place == AnswerPlace(PlaceKind.MESSAGE, "1.5")
 
 
 async def test_a_long_run_is_shown_to_be_still_working(
@@ -347,7 +360,7 @@ async def test_a_long_run_is_shown_to_be_still_working(
 
 
 def test_status_words() -> None:
-    from bot.slack.reply import status_text
+    from bot.slack.placeholder import status_text
 
     assert "waiting" in (status_text(RunStatus.QUEUED, 0) or "")
     assert "still working on it, 12 s" in (status_text(RunStatus.IN_PROGRESS, 12.4) or "")

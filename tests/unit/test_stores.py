@@ -11,7 +11,7 @@ from bot.turns.conversations import ConversationStore
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn, TurnSource
 from bot.turns.queue import TurnQueue
-from bot.turns.records import TurnStore
+from bot.turns.records import AnswerPlace, PlaceKind, TurnStore
 
 
 async def test_concurrent_creations_agree_on_one_conversation(redis: Redis, keys: Keys) -> None:
@@ -113,14 +113,18 @@ async def test_turn_records_keep_progress_and_count_attempts(redis: Redis, keys:
     assert opened is not None
     stored, journal = opened
     assert stored == turn
-    await journal.record(placeholder_ts="9.9", adding_message=True, message_id="")
+    await journal.answer_placed(AnswerPlace(PlaceKind.STREAM, "9.9"))
+    await journal.message_adding()
+    await journal.message_added("")
+    await journal.chunks_shown(2)
     reopened = await store.open(turn.turn_id)
     assert reopened is not None
     progress = reopened[1].progress
-    assert (progress.placeholder_ts, progress.adding_message, progress.message_id) == (
-        "9.9",
+    assert (progress.place, progress.adding_message, progress.message_id) == (
+        AnswerPlace(PlaceKind.STREAM, "9.9"),
         True,
         "",
     )
+    assert progress.chunks_delivered == 2
     assert progress.run_id is None and progress.attempts == 2
     assert await store.open("turn_missing") is None

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.slack.reply import STOP_ACTION, parse_stop_value
+from bot.slack.placeholder import STOP_ACTION, parse_stop_value
 from bot.turns.stops import StopRequests
 
 log = logging.getLogger(__name__)

@@ -2,20 +2,21 @@
 
 The question and its answer become a thread in the command's channel (the root shows the
 question and, once ready, the answer); mentioning the bot in that thread continues it.
-Slack needs the ack within 3 seconds, so it comes first.
+Slack does not redeliver commands, so the question is recorded before the ack (Slack needs
+it within 3 seconds), or the ack says plainly that it could not be taken.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.slack.background import BackgroundTasks
+from bot.slack.command_threads import command_key
 from bot.slack.conversation_keys import TOP_LEVEL, thread_key
-from bot.slack.reply import post_command_root
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
 
@@ -38,27 +39,69 @@ NOTHING_TO_RESET = (
     "`/tutor new` starts over in our direct messages."
 )
 NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). Try again soon."
+# The question must be recorded within Slack's 3 s, before the ack.
+ACCEPT_SECONDS = 2.0
 
 
 def register_command_listeners(
     app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
 ) -> None:
     @app.command("/tutor")
-    async def on_tutor(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
+    async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
         question = (command.get("text") or "").strip()
         if not question or question.lower() == "help":
             await ack(response_type="ephemeral", text=HELP)
             return
+        # Slack does not redeliver commands, but a replayed request carries the same trigger.
+        delivery_id = command_delivery_id(command)
         if question.lower() == "new":
-            await ack(response_type="ephemeral", text=await start_over(intake, command, background))
+            if await _first_delivery(intake, delivery_id):
+                text = await start_over(intake, command, background)
+                await ack(response_type="ephemeral", text=text)
+            else:
+                await ack()
+            return
+        try:
+            async with asyncio.timeout(ACCEPT_SECONDS):
+                await intake.accept(
+                    command_turn(command, question), delivery_id=delivery_id, message_ts=None
+                )
+        except Exception as error:  # Redis unreachable: say so, nothing was recorded
+            log.warning("could not accept a command (%s)", type(error).__name__)
+            await ack(response_type="ephemeral", text=NOT_ACCEPTING)
             return
         await ack()
-        assert context.client is not None
-        # Slack does not retry commands, and the root post is a Slack call that may wait
-        # on a rate limit: it happens after the ack.
-        background.spawn(ask(context.client, intake, command, question, respond))
+
+
+def command_delivery_id(command: dict[str, Any]) -> str | None:
+    trigger_id = command.get("trigger_id")
+    return f"command:{trigger_id}" if trigger_id else None
+
+
+async def _first_delivery(intake: TurnIntake, delivery_id: str | None) -> bool:
+    return await intake.claim(delivery_id, "", None)
+
+
+def command_turn(command: dict[str, Any], question: str) -> Turn:
+    """The turn a `/tutor <question>` starts: a new thread in the command's channel.
+
+    It is recorded before the ack, so its thread root does not exist yet: the worker posts
+    it as the turn's placeholder (or answers through `response_url` where it may not post).
+    """
+    team_id = command.get("team_id") or ""
+    channel_id = command["channel_id"]
+    turn_id = new_turn_id()
+    return Turn(
+        conversation_key=command_key(team_id, channel_id, turn_id),
+        team_id=team_id,
+        channel_id=channel_id,
+        thread_ts=None,
+        user_id=command["user_id"],
+        text=question,
+        source=TurnSource.COMMAND,
+        response_url=command.get("response_url"),
+        turn_id=turn_id,
+    )
 
 
 async def start_over(
@@ -76,37 +119,3 @@ async def start_over(
     if forgotten is not None:
         background.spawn(intake.discard(forgotten))
     return STARTED_OVER
-
-
-async def ask(
-    client: AsyncWebClient,
-    intake: TurnIntake,
-    command: dict[str, Any],
-    question: str,
-    respond: AsyncRespond,
-) -> None:
-    """Post the thread root (question + Thinking…) and queue the turn that answers it."""
-    team_id = command.get("team_id") or ""
-    channel_id = command["channel_id"]
-    root_ts = await post_command_root(client, channel_id, command["user_id"], question)
-    turn_id = new_turn_id()
-    key = thread_key(team_id, channel_id, root_ts or f"command-{turn_id}")
-    turn = Turn(
-        conversation_key=key,
-        team_id=team_id,
-        channel_id=channel_id,
-        thread_ts=root_ts,
-        user_id=command["user_id"],
-        text=question,
-        source=TurnSource.COMMAND,
-        response_url=command.get("response_url"),
-        placeholder_ts=root_ts,
-        turn_id=turn_id,
-    )
-    try:
-        await intake.accept(turn, delivery_id=None, message_ts=None)
-    except Exception:
-        log.exception("could not accept a command turn %s", turn.log_context())
-        await respond(text=NOT_ACCEPTING, response_type="ephemeral")
-        if root_ts:
-            await client.chat_update(channel=channel_id, ts=root_ts, text=NOT_ACCEPTING)

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.assistant_threads import AssistantThreads, thread_title
 from bot.slack.background import BackgroundTasks
+from bot.slack.command_threads import CommandThreads
 from bot.slack.conversation_keys import (
     direct_message_place,
     mention_place,
@@ -51,6 +52,7 @@ def register_event_listeners(
     intake: TurnIntake,
     background: BackgroundTasks,
     assistant_threads: AssistantThreads,
+    command_threads: CommandThreads,
     *,
     thread_followups: bool,
 ) -> None:
@@ -64,6 +66,7 @@ def register_event_listeners(
             return
         team_id = context.team_id or body.get("team_id") or ""
         key, thread_ts = mention_place(team_id, event)
+        key = await command_threads.resolve(key)
         turn = turn_from(event, context, team_id, key, thread_ts, TurnSource.MENTION)
         await _hand_over(context.client, intake, background, turn, body, event)
 
@@ -89,7 +92,7 @@ def register_event_listeners(
                 )
         elif thread_followups and is_thread_reply(event):
             thread_ts = event["thread_ts"]
-            key = thread_key(team_id, event["channel"], thread_ts)
+            key = await command_threads.resolve(thread_key(team_id, event["channel"], thread_ts))
             if not await intake.has_conversation(key):
                 return  # a thread the bot is not part of: left alone
             source = TurnSource.MENTION
