@@ -18,6 +18,7 @@ from bot.slack.conversation_keys import TOP_LEVEL, thread_key
 from bot.slack.reply import post_command_root
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
+from bot.turns.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def register_command_listeners(
     async def on_tutor(
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
-        question = (command.get("text") or "").strip()
+        question = clean_text(command.get("text") or "").strip()
         if not question or question.lower() == "help":
             await ack(response_type="ephemeral", text=HELP)
             return

@@ -26,6 +26,7 @@ from bot.slack.conversation_keys import (
 )
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource
+from bot.turns.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,15 @@ def turn_from(
     source: TurnSource,
     assistant_thread: bool = False,
 ) -> Turn:
-    """The turn a person's message starts, with the bot's own mention removed."""
+    """The turn a person's message starts, with the bot's own mention removed and what is
+    not text (see clean_text) dropped."""
     return Turn(
         conversation_key=key,
         team_id=team_id,
         channel_id=event["channel"],
         thread_ts=thread_ts,
         user_id=event["user"],
-        text=without_mention(event.get("text", ""), context.bot_user_id),
+        text=without_mention(clean_text(event.get("text") or ""), context.bot_user_id),
         source=source,
         assistant_thread=assistant_thread,
     )
