@@ -25,6 +25,7 @@ from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
+from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.reply import SlackReplySurface
 from bot.storage.connection import connect, is_reachable
 from bot.storage.keys import Keys
@@ -131,6 +132,7 @@ class TutorBot:
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
         register_action_listeners(bolt_app, stops)
+        answer_not_recorded_with_503(bolt_app)
         return cls(settings, redis, backend, worker, web_client, bolt_app, background, managed)
 
     async def redis_ok(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 from bot.app import TutorBot
 from bot.settings import BackendKind
@@ -48,3 +49,43 @@ async def test_socket_mode_answers_mentions_and_commands(
         assert "/tutor help" in str(slack.socket_acks[help_envelope].get("payload"))
     finally:
         await bot.stop(grace_seconds=1)
+
+
+async def test_socket_mode_does_not_ack_a_message_it_cannot_record(
+    tmp_path: Path, redis_prefix: str, stand_ins: tuple
+) -> None:
+    slack, openai = stand_ins
+    own_redis = RedisServer(tmp_path)
+    own_redis.start()
+    settings = dataclasses.replace(
+        bot_settings(slack.base_url, openai.base_url, own_redis.url, redis_prefix,
+                     BackendKind.RESPONSES),
+        slack_signing_secret=None,
+        slack_app_token=slack.app_token,
+    )  # fmt: skip
+    bot = await TutorBot.create(settings)
+    await bot.start_socket_mode()
+    try:
+        await slack.wait_for(lambda: slack.socket_connected)
+        mention = {"type": "app_mention", "channel": "C9", "user": "U9",
+                   "text": "<@UBOT> Anyone home?", "ts": "1790000000.000200"}  # fmt: skip
+        payload = {"type": "event_callback", "team_id": "T1", "event": mention,
+                   "event_id": "EvSOCKETDOWN", "event_time": int(time.time())}  # fmt: skip
+        own_redis.stop()
+        unacked = await slack.send_socket_envelope("events_api", payload)
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postMessage")) == 1)
+        assert "can't take questions" in slack.calls_to("chat.postMessage")[0].args["text"]
+
+        own_redis.start()
+        redelivered = await slack.send_socket_envelope("events_api", payload)
+        await slack.wait_for(lambda: redelivered in slack.socket_acks)
+        await slack.wait_for(
+            lambda: any(
+                slack.visible_text("C9", m.ts) == "Answer 1: Anyone home?"
+                for m in slack.thread("C9", "1790000000.000200")
+            )
+        )
+        assert unacked not in slack.socket_acks, "Slack delivers what was not acked again"
+    finally:
+        await bot.stop(grace_seconds=1)
+        own_redis.stop()
