@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
+import pytest
+
+from bot.settings import BackendKind
 from tests.e2e.conftest import Harness
+from tests.malformed_requests import MALFORMED, event
 
 DM = "D300"
 USER = "U300"
@@ -19,3 +26,43 @@ async def test_unusable_characters_are_cleaned_before_the_question_is_sent(
 def _answers(harness: Harness) -> list[str]:
     texts = [harness.slack.visible_text(DM, m.ts) for m in harness.slack.channel_top_level(DM)]
     return [t for t in texts if "thinking" not in t.lower()]
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+async def test_malformed_requests_get_400_and_change_nothing(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    for name, body, content_type in MALFORMED:
+        status, _ = await harness.events.send_raw(body, content_type)
+        assert status == 400, name
+    await _assert_nothing_changed(harness, caplog, len(MALFORMED))
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+async def test_requests_slack_did_not_sign_get_401_and_change_nothing(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    body = event()
+    attempts = [
+        await harness.events.send_raw(body, signed=False),
+        await harness.events.send_raw(body, signed=False, timestamp="not-a-number"),
+        await harness.events.send_raw(body, timestamp="not-a-number"),
+        await harness.events.send_raw(body, timestamp=str(int(time.time()) - 600)),
+        await harness.events.send_raw(b"\xff not even text", signed=False),
+    ]
+    assert [status for status, _ in attempts] == [401] * len(attempts)
+    await _assert_nothing_changed(harness, caplog, len(attempts))
+
+
+async def _assert_nothing_changed(
+    harness: Harness, caplog: pytest.LogCaptureFixture, requests: int
+) -> None:
+    await harness.wait_idle()
+    await harness.bot.background.drain(5)
+    assert harness.slack.calls == []
+    assert harness.openai.requests == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused a request")]
+    assert len(refusals) == requests, "one log line each"

@@ -121,7 +121,7 @@ def answer_not_recorded_with_503(app: AsyncApp) -> None:
     async def on_error(error: Exception) -> BoltResponse | None:
         if isinstance(error, NotRecorded):
             return BoltResponse(status=NOT_RECORDED_STATUS, body="")
-        log.error("a Slack listener failed: %s", error, exc_info=error)
+        log.error("handling a Slack request failed: %s", error, exc_info=error)
         return None
 
     app.error(on_error)
