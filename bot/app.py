@@ -26,7 +26,9 @@ from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
+from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.reply import SlackReplySurface
+from bot.slack.socket_mode import CheckedSocketModeHandler
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
@@ -139,6 +141,7 @@ class TutorBot:
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
         register_action_listeners(bolt_app, StopRequests(redis, keys))
+        answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,
             redis,
@@ -160,7 +163,8 @@ class TutorBot:
         Returns the port actually bound.
         """
         await self.worker.start()
-        self._runner = web.AppRunner(make_web_app(self.bolt_app, self.redis_ok))
+        secret = self.settings.slack_signing_secret or ""  # require_slack checked it
+        self._runner = web.AppRunner(make_web_app(self.bolt_app, self.redis_ok, secret))
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
         await site.start()
@@ -171,7 +175,9 @@ class TutorBot:
     async def start_socket_mode(self) -> None:
         """Answer queued turns and connect to Slack over Socket Mode (no public URL needed)."""
         await self.worker.start()
-        self._socket_handler = AsyncSocketModeHandler(self.bolt_app, self.settings.slack_app_token)
+        self._socket_handler = CheckedSocketModeHandler(
+            self.bolt_app, self.settings.slack_app_token
+        )
         await self._socket_handler.connect_async()
         log.info("connected to Slack in Socket Mode")
 

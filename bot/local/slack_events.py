@@ -21,9 +21,10 @@ _MESSAGE_COUNTER = itertools.count(1)
 _EPOCH = int(time.time())
 
 
-def sign(secret: str, timestamp: int, body: str) -> str:
+def sign(secret: str, timestamp: int | str, body: str | bytes) -> str:
     """Slack's v0 signature: HMAC-SHA256 over `v0:{timestamp}:{body}`."""
-    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256)
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + raw, hashlib.sha256)
     return "v0=" + digest.hexdigest()
 
 
@@ -192,6 +193,22 @@ class SlackEventSender:
         body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})
         return await self._post(body, {"Content-Type": "application/json"}, None, None)
 
+    async def send_raw(
+        self,
+        body: bytes,
+        content_type: str = "application/json",
+        *,
+        signed: bool = True,
+        timestamp: str | None = None,
+    ) -> tuple[int, str]:
+        """Post `body` exactly as given (tests of bad input): signed with the signing secret
+        unless `signed` is False, under `timestamp` (any text) or now."""
+        timestamp = str(int(time.time())) if timestamp is None else timestamp
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp}
+        if signed:
+            headers["X-Slack-Signature"] = sign(self.signing_secret, timestamp, body)
+        return await self._send(body, headers)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -206,7 +223,10 @@ class SlackEventSender:
             "X-Slack-Request-Timestamp": str(timestamp),
             "X-Slack-Signature": signature or sign(self.signing_secret, timestamp, body),
         }
+        return await self._send(body.encode(), headers)
+
+    async def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        async with self._session.post(self.bot_url, data=body.encode(), headers=headers) as r:
+        async with self._session.post(self.bot_url, data=body, headers=headers) as r:
             return r.status, await r.text()

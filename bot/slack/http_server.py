@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.slack.request_check import MALFORMED, UNSIGNED, Payload, Rejected, read_signed_payload
+
+log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 
 
-def make_web_app(bolt_app: AsyncApp, redis_ok: Callable[[], Awaitable[bool]]) -> web.Application:
-    """Events, slash commands and interactivity share one URL (Bolt's default)."""
+def make_web_app(
+    bolt_app: AsyncApp, redis_ok: Callable[[], Awaitable[bool]], signing_secret: str
+) -> web.Application:
+    """Events, slash commands and interactivity share one URL (Bolt's default).
+
+    Bad input is refused before Bolt sees it (see request_check), with one log line.
+    """
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        body = await request.read()
+        try:
+            payload = read_signed_payload(signing_secret, body, request.headers)
+            bolt_request = to_bolt_request(request, body, payload)
+        except Rejected as rejected:
+            log.log(
+                logging.INFO if rejected.status == UNSIGNED else logging.WARNING,
+                "refused a request with %d: %s",
+                rejected.status,
+                rejected.reason,
+            )
+            return web.Response(status=rejected.status, text=rejected.reason)
+        return await to_aiohttp_response(await bolt_app.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
         if await redis_ok():
@@ -28,3 +52,26 @@ def make_web_app(bolt_app: AsyncApp, redis_ok: Callable[[], Awaitable[bool]]) ->
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get(HEALTH_PATH, healthz)
     return web_app
+
+
+def to_bolt_request(request: web.Request, body: bytes, payload: Payload) -> AsyncBoltRequest:
+    """Bolt's request for a checked body, with the payload as request_check read it.
+
+    Unlike Bolt's own aiohttp adapter: the body is UTF-8 whatever charset the header names
+    (aiohttp fails on one it does not know), and the payload is ours, because Bolt reads
+    any form containing the word "payload" as an interaction, so `/tutor what is a
+    payload?` reached it as an empty body. Raises Rejected (400) for a payload Bolt cannot
+    build its context from, which request_check has missed.
+    """
+    try:
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8"),  # request_check decoded it already
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]  (as Bolt's adapter passes them)
+        )
+        if bolt_request.body != payload:
+            bolt_request.body = payload
+            bolt_request.context = build_async_context(AsyncBoltContext(), payload)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+        raise Rejected(MALFORMED, f"Bolt cannot read it ({type(error).__name__})") from None
+    return bolt_request

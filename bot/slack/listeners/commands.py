@@ -19,6 +19,7 @@ from bot.slack.command_threads import command_key
 from bot.slack.conversation_keys import TOP_LEVEL, thread_key
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
+from bot.turns.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def register_command_listeners(
 ) -> None:
     @app.command("/tutor")
     async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
-        question = (command.get("text") or "").strip()
+        question = clean_text(command.get("text") or "").strip()
         if not question or question.lower() == "help":
             await ack(response_type="ephemeral", text=HELP)
             return

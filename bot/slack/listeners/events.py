@@ -3,7 +3,8 @@ threads where the bot already has a conversation (no mention needed there).
 
 Listeners run before Slack gets its ack (`process_before_response`): they translate the
 event into a Turn and record it durably in one Redis step, so an acked message is never
-lost and messages of one thread are queued in the order Slack acked them. Everything slow
+lost and messages of one thread are queued in the order Slack acked them. When recording
+fails, Slack is asked to deliver the message again (see recording.py). Everything slow
 happens in the turn workers or, for a Slack reply that is no turn, in the background.
 """
 
@@ -25,8 +26,10 @@ from bot.slack.conversation_keys import (
     thread_key,
     without_mention,
 )
+from bot.slack.listeners.recording import Delivery, MessageRecording
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource
+from bot.turns.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +39,6 @@ COMMAND_IN_THREAD = (
     "No need for it here: just write your question in this thread."
 )
 COMMAND_PREFIX = "/tutor"
-NOT_ACCEPTING = (
-    ":warning: I can't take questions right now (my storage is unavailable). "
-    "Please try again in a minute."
-)
 
 
 def is_from_a_person(event: dict[str, Any]) -> bool:
@@ -55,8 +54,10 @@ def register_event_listeners(
     command_threads: CommandThreads,
     *,
     thread_followups: bool,
+    recording: MessageRecording | None = None,
 ) -> None:
     """Wire app_mention and message.im to the intake."""
+    recording = recording or MessageRecording(background)
 
     @app.event("app_mention")
     async def on_mention(
@@ -64,11 +65,15 @@ def register_event_listeners(
     ) -> None:
         if not is_from_a_person(event):
             return
+        client = _client(context)
         team_id = context.team_id or body.get("team_id") or ""
         key, thread_ts = mention_place(team_id, event)
-        key = await command_threads.resolve(key)
         turn = turn_from(event, context, team_id, key, thread_ts, TurnSource.MENTION)
-        await _hand_over(context.client, intake, background, turn, body, event)
+        delivery = Delivery(body.get("event_id"), event["ts"])
+        async with recording.attempt(client, turn, delivery, notify=True):
+            # A /tutor thread continues the command's conversation.
+            turn = dataclasses.replace(turn, conversation_key=await command_threads.resolve(key))
+            await _hand_over(client, intake, background, turn, delivery)
 
     @app.event("message")
     async def on_message(
@@ -76,30 +81,39 @@ def register_event_listeners(
     ) -> None:
         if not is_from_a_person(event):
             return
+        client = _client(context)
         team_id = context.team_id or body.get("team_id") or ""
-        in_pane = False
+        delivery = Delivery(body.get("event_id"), event["ts"])
         if event.get("channel_type") == "im":
-            key, thread_ts = direct_message_place(team_id, event)
-            source = TurnSource.DIRECT_MESSAGE
-            in_pane = await assistant_threads.is_assistant_thread(event["channel"], thread_ts)
-            if in_pane and context.client and not await intake.has_conversation(key):
+            key, dm_thread_ts = direct_message_place(team_id, event)
+            turn = turn_from(event, context, team_id, key, dm_thread_ts, TurnSource.DIRECT_MESSAGE)
+            async with recording.attempt(client, turn, delivery, notify=True):
+                if dm_thread_ts:  # a /tutor asked in the DM continues in its thread
+                    key = await command_threads.resolve(key)
+                in_pane = await assistant_threads.is_assistant_thread(turn.channel_id, dm_thread_ts)
+                new_in_pane = in_pane and not await intake.has_conversation(key)
+                turn = dataclasses.replace(turn, conversation_key=key, assistant_thread=in_pane)
+                accepted = await _hand_over(client, intake, background, turn, delivery)
+            if accepted and new_in_pane:
                 background.spawn(
-                    context.client.assistant_threads_setTitle(
-                        channel_id=event["channel"],
-                        thread_ts=thread_ts,
-                        title=thread_title(event.get("text", "")),
+                    client.assistant_threads_setTitle(
+                        channel_id=turn.channel_id,
+                        thread_ts=dm_thread_ts,
+                        title=thread_title(turn.text),
                     )
                 )
         elif thread_followups and is_thread_reply(event):
             thread_ts = event["thread_ts"]
-            key = await command_threads.resolve(thread_key(team_id, event["channel"], thread_ts))
-            if not await intake.has_conversation(key):
-                return  # a thread the bot is not part of: left alone
-            source = TurnSource.MENTION
-        else:
-            return
-        turn = turn_from(event, context, team_id, key, thread_ts, source, in_pane)
-        await _hand_over(context.client, intake, background, turn, body, event)
+            key = thread_key(team_id, event["channel"], thread_ts)
+            turn = turn_from(event, context, team_id, key, thread_ts, TurnSource.MENTION)
+            # No notice until the bot knows the thread is one of its own.
+            async with recording.attempt(client, turn, delivery, notify=False) as attempt:
+                key = await command_threads.resolve(key)
+                if not await intake.has_conversation(key):
+                    return  # a thread the bot is not part of: left alone
+                attempt.notify = True
+                turn = dataclasses.replace(turn, conversation_key=key)
+                await _hand_over(client, intake, background, turn, delivery)
 
 
 def turn_from(
@@ -111,14 +125,15 @@ def turn_from(
     source: TurnSource,
     assistant_thread: bool = False,
 ) -> Turn:
-    """The turn a person's message starts, with the bot's own mention removed."""
+    """The turn a person's message starts, with the bot's own mention removed and what is
+    not text (see clean_text) dropped."""
     return Turn(
         conversation_key=key,
         team_id=team_id,
         channel_id=event["channel"],
         thread_ts=thread_ts,
         user_id=event["user"],
-        text=without_mention(event.get("text", ""), context.bot_user_id),
+        text=without_mention(clean_text(event.get("text") or ""), context.bot_user_id),
         source=source,
         assistant_thread=assistant_thread,
     )
@@ -134,37 +149,36 @@ def is_thread_reply(event: dict[str, Any]) -> bool:
     )
 
 
+def _client(context: AsyncBoltContext) -> AsyncWebClient:
+    assert context.client is not None  # Bolt always provides a client for events
+    return context.client
+
+
 async def _hand_over(
-    client: AsyncWebClient | None,
+    client: AsyncWebClient,
     intake: TurnIntake,
     background: BackgroundTasks,
     turn: Turn,
-    body: dict[str, Any],
-    event: dict[str, Any],
-) -> None:
-    """Give the turn to the intake; tell the user plainly when that is impossible."""
-    assert client is not None  # Bolt always provides a client for events
-    delivery_id, message_ts = body.get("event_id"), event.get("ts")
+    delivery: Delivery,
+) -> bool:
+    """Give the turn to the intake; True the first time this message is seen.
+
+    Raises what the intake raises (Redis errors): the caller makes Slack deliver it again.
+    """
+    event_id, message_ts = delivery
     question, hint = _understood(turn.text)
-    try:
-        if question:
-            turn = dataclasses.replace(turn, text=question)
-            accepted = await intake.accept(turn, delivery_id=delivery_id, message_ts=message_ts)
-        else:
-            accepted = await intake.claim(delivery_id, turn.channel_id, message_ts)
-        if hint and accepted:  # said once, however often Slack delivers the message
-            background.spawn(
-                client.chat_postEphemeral(
-                    channel=turn.channel_id, user=turn.user_id, thread_ts=turn.thread_ts, text=hint
-                )
-            )
-    except Exception:
-        log.exception("could not accept a turn %s", turn.log_context())
+    if question:
+        turn = dataclasses.replace(turn, text=question)
+        accepted = await intake.accept(turn, delivery_id=event_id, message_ts=message_ts)
+    else:
+        accepted = await intake.claim(event_id, turn.channel_id, message_ts)
+    if hint and accepted:  # said once, however often Slack delivers the message
         background.spawn(
-            client.chat_postMessage(
-                channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
+            client.chat_postEphemeral(
+                channel=turn.channel_id, user=turn.user_id, thread_ts=turn.thread_ts, text=hint
             )
         )
+    return accepted
 
 
 def _understood(text: str) -> tuple[str, str | None]:

@@ -1,0 +1,127 @@
+"""Recording a message before Slack gets its ack, or making Slack deliver it again.
+
+A listener records a person's message in Redis before its ack, so an acked message is
+never lost. When that cannot be done (Redis unreachable or too slow), the message must not
+be acked: over HTTP the bot answers 503, in Socket Mode it sends no ack, and Slack delivers
+the message again (at once, after a minute, after five). The person is told once, not at
+every delivery; Redis is away, so that "once" is remembered in this process.
+
+Everything on this path is bounded by `ACK_PATH_SECONDS`, well inside Slack's 3 seconds
+(Redis' own retries cost about 0.7 s when it refuses connections, far more when its host
+does not answer at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from redis.exceptions import RedisError
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.background import BackgroundTasks
+from bot.slack.seen_recently import SeenRecently
+from bot.turns.models import Turn
+
+log = logging.getLogger(__name__)
+
+ACK_PATH_SECONDS = 1.5
+NOT_RECORDED_STATUS = 503
+NOT_ACCEPTING = (
+    ":warning: I can't take questions right now (my storage is unavailable). Slack hands me "
+    "yours again over the next few minutes; if no answer comes by then, please ask again."
+)
+
+
+class Delivery(NamedTuple):
+    """One delivery of a message: Slack's event id (each copy of a message has its own) and
+    the message's ts."""
+
+    event_id: str | None
+    message_ts: str
+
+
+class NotRecorded(Exception):
+    """A message could not be recorded: Slack must deliver it again (503, or no ack)."""
+
+
+@dataclass
+class Attempt:
+    """One try at recording a message. `notify`: the message is for the bot, so a failure
+    is worth a notice in its place (a listener may learn that only midway)."""
+
+    notify: bool
+
+
+class MessageRecording:
+    """Runs a listener's Redis work under one deadline and turns its failure into a retry."""
+
+    def __init__(
+        self,
+        background: BackgroundTasks,
+        *,
+        seconds: float = ACK_PATH_SECONDS,
+        notified: SeenRecently | None = None,
+    ) -> None:
+        self._background = background
+        self._seconds = seconds
+        self._notified = notified or SeenRecently()
+
+    @asynccontextmanager
+    async def attempt(
+        self,
+        client: AsyncWebClient,
+        turn: Turn,
+        delivery: Delivery,
+        *,
+        notify: bool,
+    ) -> AsyncIterator[Attempt]:
+        """Bound the block by the deadline; on any failure post at most one notice for the
+        message (`notify`) and raise NotRecorded."""
+        attempt = Attempt(notify)
+        try:
+            async with asyncio.timeout(self._seconds):
+                yield attempt
+        except Exception as error:
+            context = {"event": delivery.event_id or "-", **turn.log_context()}
+            if isinstance(error, RedisError | TimeoutError):
+                log.warning(
+                    "could not record a message (%s) %s; Slack will deliver it again",
+                    type(error).__name__,
+                    context,
+                )
+            else:
+                log.exception("could not record a message %s; Slack will deliver it again", context)
+            if attempt.notify:
+                self._notify_once(client, turn, delivery)
+            raise NotRecorded from error
+
+    def _notify_once(self, client: AsyncWebClient, turn: Turn, delivery: Delivery) -> None:
+        keys = [f"message:{turn.channel_id}:{delivery.message_ts}"]
+        if delivery.event_id:
+            keys.append(f"event:{delivery.event_id}")
+        if self._notified.first_time(*keys):
+            self._background.spawn(
+                client.chat_postMessage(
+                    channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
+                )
+            )
+
+
+def answer_not_recorded_with_503(app: AsyncApp) -> None:
+    """Bolt's error handler: NotRecorded becomes a 503 (logged where it was raised); any
+    other listener failure stays Bolt's 500, logged with its traceback."""
+
+    async def on_error(error: Exception) -> BoltResponse | None:
+        if isinstance(error, NotRecorded):
+            return BoltResponse(status=NOT_RECORDED_STATUS, body="")
+        log.error("handling a Slack request failed: %s", error, exc_info=error)
+        return None
+
+    app.error(on_error)
