@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 from openai import AsyncStream
@@ -25,6 +25,7 @@ from bot.backends.openai_client import is_busy_error
 log = logging.getLogger(__name__)
 
 DeltaOf = Callable[[Any], str | None]  # the text an event adds, if any
+T = TypeVar("T")
 FinalOf = Callable[[Any], Any]  # the run's final object an event carries, if any
 
 
@@ -56,6 +57,7 @@ class StreamedRun:
 
     parts: list[str] = field(default_factory=list)
     final: Any = None  # the run's object as the stream's last event carried it
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # set with `final`
 
     @property
     def text(self) -> str:
@@ -137,6 +139,24 @@ class PartialTexts:
         run = self._runs.get(run_id)
         return run.final if run is not None else None
 
+    async def unless_ended(self, run_id: str, request: Callable[[], Awaitable[T]]) -> T | Any:
+        """Await `request()` (a status check), unless the run's stream ends first: then its
+        final object, without waiting for a request that may hang."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return await request()
+        if run.final is not None:
+            return run.final
+        asked = asyncio.ensure_future(request())
+        ended = asyncio.ensure_future(run.ended.wait())
+        try:
+            await asyncio.wait({asked, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not asked.done():
+                asked.cancel()
+        return asked.result() if asked.done() and not asked.cancelled() else run.final
+
     def forget(self, run_id: str) -> None:
         """The run ended (or is being cancelled, or followed elsewhere): stop reading it."""
         self._runs.pop(run_id, None)
@@ -171,6 +191,7 @@ async def _collect(
             final = final_of(event)
             if final is not None:
                 run.final = final
+                run.ended.set()
     except Exception as error:  # the transport's error type varies by SDK version
         log.info("run stream ended early: %s", type(error).__name__)
     finally:

@@ -126,11 +126,10 @@ class ResponsesBackend:
         if run_id.startswith(ORPHAN_PREFIX):
             replies = await self._replies_after(conversation_id, run_id)
             return RunState(RunStatus.COMPLETED if replies else RunStatus.IN_PROGRESS)
-        # A streamed response says itself when it ended: no request needed then.
-        response = self._partials.final(run_id)
-        if response is None:
-            with translated_errors("check response"):
-                response = await self._client.responses.retrieve(run_id)
+        with translated_errors("check response"):
+            response = await self._partials.unless_ended(
+                run_id, lambda: self._client.responses.retrieve(run_id)
+            )
         status = STATUS_OF.get(response.status or "", RunStatus.IN_PROGRESS)
         partial = ""
         if status.is_final:

@@ -31,6 +31,7 @@ from bot.local.openai_common import (
     Timers,
     error_response,
     new_id,
+    open_event_stream,
 )
 from bot.local.openai_conversations import Conversation
 from bot.local.openai_responses import ResponseJob, ResponsesAPI, response_json
@@ -47,6 +48,7 @@ RECORDED_HEADERS = (
 )
 MAX_BODY_BYTES = 32 * 1024 * 1024
 SHUTDOWN_SECONDS = 0.5
+KEEP_ALIVE_SECONDS = 0.2
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -121,6 +123,7 @@ class OpenAIStandIn:
         self.requests: list[RecordedRequest] = []
         self._failures: list[_Failure] = []
         self._holds: list[_Hold] = []
+        self._stalls: list[_Failure] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -204,6 +207,11 @@ class OpenAIStandIn:
         pattern = re.compile(path_regex)
         self._failures.append(_Failure(method, pattern, status, count, retry_after, code))
 
+    def stall_streams(self, path_regex: str, *, count: int = 1) -> None:
+        """The next `count` streamed creates matching answer 200 with an event stream that
+        sends only keep-alive comments, until the client goes away (a wedged proxy)."""
+        self._stalls.append(_Failure("POST", re.compile(path_regex), 200, count, None, None))
+
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Matching requests wait (in flight) until the returned event is set."""
         event = asyncio.Event()
@@ -249,6 +257,8 @@ class OpenAIStandIn:
         failure = self._take_failure(request)
         if failure is not None:
             return _injected_error(failure)
+        if self._take_stall(request):
+            return await _keep_alives_only(request)
         try:
             _check_auth(request)
             await self._wait_for_holds(request)
@@ -288,10 +298,34 @@ class OpenAIStandIn:
                 return failure
         return None
 
+    def _take_stall(self, request: web.Request) -> bool:
+        body = self.requests[-1].json if self.requests else None
+        if not isinstance(body, dict) or body.get("stream") is not True:
+            return False
+        for stall in self._stalls:
+            if stall.remaining > 0 and _matches(
+                "POST", stall.pattern, request.method, request.path
+            ):
+                stall.remaining -= 1
+                return True
+        return False
+
     async def _wait_for_holds(self, request: web.Request) -> None:
         for held in self._holds:
             if _matches(held.method, held.pattern, request.method, request.path):
                 await held.event.wait()
+
+
+async def _keep_alives_only(request: web.Request) -> web.StreamResponse:
+    """An event stream that never sends an event: SSE comments until the client leaves."""
+    stream = await open_event_stream(request)
+    try:
+        while True:
+            await stream.write(b": keep-alive\n\n")
+            await asyncio.sleep(KEEP_ALIVE_SECONDS)
+    except ConnectionError:
+        pass  # the client gave up on it
+    return stream
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:

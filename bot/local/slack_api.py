@@ -122,7 +122,7 @@ class SlackStandIn:
         self.base_url = ""
         self._ts = itertools.count(1)
         self._rate_limits: dict[str, list[int]] = {}
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[str | None]] = {}
         self._response_urls: dict[str, int] = {}
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -178,9 +178,10 @@ class SlackStandIn:
         """The next `count` calls of `method` answer HTTP 429 with `Retry-After`."""
         self._rate_limits.setdefault(method, []).extend([retry_after] * count)
 
-    def fail(self, method: str, error: str, *, count: int = 1) -> None:
-        """The next `count` calls of `method` answer `{"ok": false, "error": error}`."""
-        self._failures.setdefault(method, []).extend([error] * count)
+    def fail(self, method: str, error: str, *, count: int = 1, after: int = 0) -> None:
+        """The next `count` calls of `method` (once `after` more have passed) answer
+        `{"ok": false, "error": error}`."""
+        self._failures.setdefault(method, []).extend([None] * after + [error] * count)
 
     def new_response_url(self) -> str:
         token = f"R{next(self._ts)}"
@@ -282,8 +283,9 @@ class SlackStandIn:
                     status=429,
                     headers={"Retry-After": str(retry_after)},
                 )
-            if self._failures.get(method):
-                raise SlackError(self._failures[method].pop(0))
+            failure = self._failures[method].pop(0) if self._failures.get(method) else None
+            if failure is not None:
+                raise SlackError(failure)
             handler = self._methods.get(method)
             if handler is None:
                 raise SlackError("unknown_method")
