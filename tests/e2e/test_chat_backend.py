@@ -1,6 +1,11 @@
-"""The `chat` backend from outside: a failed turn does not poison its thread."""
+"""The `chat` backend from outside: a failed turn does not poison its thread, and a turn
+handed back at shutdown is asked again by the next process."""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -8,11 +13,20 @@ from bot.backends.chat_history import ChatHistoryStore, ChatMessage
 from bot.settings import BackendKind
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import Harness, start_bot
 
 pytestmark = pytest.mark.parametrize("backend", [BackendKind.CHAT], ids=["chat"])
 CHANNEL = "C900"
 USER = "U900"
+COMPLETIONS = r"/chat/completions$"
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """For what the Slack stand-in does not see (its `wait_for` re-checks on Slack calls)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
 
 
 def bot_texts(harness: Harness, root: str) -> list[str]:
@@ -85,3 +99,24 @@ async def test_after_a_failed_turn_the_thread_still_alternates_and_is_answered(
     assert roles[-1] == ["system", "user", "assistant", "user"]
     stored = [m.role for m in await stored_history(harness, root)]
     assert stored == ["user", "assistant", "user", "user", "assistant"], "nothing is lost"
+
+
+async def test_a_turn_handed_back_at_shutdown_is_asked_again_by_the_next_process(
+    harness: Harness,
+) -> None:
+    held = harness.openai.hold("POST", COMPLETIONS)
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> Who was Pericles?")
+    await until(lambda: harness.openai.count("POST", COMPLETIONS) == 1)
+    await harness.bot.stop(grace_seconds=0.1)
+    await harness.events.close()
+    [placeholder] = [m for m in harness.slack.thread(CHANNEL, root) if m.bot_id]
+    assert "thinking" in harness.slack.visible_text(CHANNEL, placeholder.ts).lower()
+
+    harness.bot, harness.events, harness.base_url = await start_bot(harness.settings)
+    await until(lambda: harness.openai.count("POST", COMPLETIONS) == 2)
+    held.set()
+    text = await harness.wait_for_text(CHANNEL, placeholder.ts, lambda t: "Thinking" not in t)
+    assert text == "Answer 1: Who was Pericles?"
+    await harness.wait_idle()
+    assert bot_texts(harness, root) == [text], "answered once, in the same placeholder"
+    assert [m.role for m in await stored_history(harness, root)] == ["user", "assistant"]
