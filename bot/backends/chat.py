@@ -55,6 +55,8 @@ QUESTION_GONE = "the question is no longer in this conversation's history"
 STORAGE_UNREACHABLE = "the bot's storage was unreachable, so the answer could not be kept"
 UNEXPECTED = "unexpected error"
 FINISH_ATTEMPTS = 10  # tries of the finishing transaction while others touch the same keys
+CANCEL_WAIT_SECONDS = 0.1  # how long a cancelled run may take to end before it is cancelled again
+CANCEL_ATTEMPTS = 20
 
 
 class ChatBackend:
@@ -170,8 +172,7 @@ class ChatBackend:
         """Stop the run and record it as cancelled (its task records nothing when stopped)."""
         task = self._tasks.get(run_id)
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await _cancel(task)
         self._unrecorded.pop(run_id, None)
         await self._record_unless_ended(run_id, status=RunStatus.CANCELLED)
 
@@ -181,9 +182,7 @@ class ChatBackend:
 
     async def close(self) -> None:
         """Stop the runs of this process; they stay unfinished, for the next one to resume."""
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*(_cancel(task) for task in list(self._tasks.values())))
         await self._client.close()
 
     async def _complete(self, conversation_id: str, run_id: str, turn_id: str) -> None:
@@ -331,6 +330,20 @@ class ChatBackend:
         mapping = {name: str(value) for name, value in fields.items() if value is not None}
         pipe.hset(key, mapping=mapping)
         pipe.expire(key, RUN_RECORD_TTL_SECONDS)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has ended, cancelling it again if a cancel was lost.
+
+    Python 3.11's `asyncio.wait_for`, which redis-py writes through, swallows a cancel that
+    arrives just as the write completes: the run would go on to the end of its answer.
+    """
+    for _ in range(CANCEL_ATTEMPTS):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
+        if done:
+            return
+    log.warning("%s did not end when cancelled", task.get_name())
 
 
 @dataclass

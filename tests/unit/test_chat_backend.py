@@ -146,6 +146,23 @@ async def test_a_cancelled_run_is_not_remembered_even_if_another_process_finishe
     assert [m.role for m in await history(redis, keys, conversation)] == ["user"]
 
 
+async def test_a_run_stopped_as_it_starts_stops(
+    processes: Processes, stand_in: OpenAIStandIn, redis: Redis, keys: Keys
+) -> None:
+    """The first cancel can be lost inside redis-py (Python 3.11's wait_for); Stop still stops."""
+    backend = processes.start(redis)
+    conversation = await backend.create_conversation("k")
+    slow = UserMessage("[slow:5] Who was Draco?", "turn-2")
+    await backend.add_message(conversation, slow)
+    run_id = await backend.start_run(conversation, slow)
+    await asyncio.sleep(0)  # the run has begun writing to Redis
+    started = time.monotonic()
+    await backend.cancel_run(conversation, run_id)
+    assert time.monotonic() - started < 2, "the run went on to the end of its answer"
+    assert (await backend.run_state(conversation, run_id)).status is RunStatus.CANCELLED
+    assert [m.role for m in await history(redis, keys, conversation)] == ["user"]
+
+
 async def test_a_history_reset_while_the_model_answers_is_not_brought_back(
     processes: Processes, stand_in: OpenAIStandIn, redis: Redis, keys: Keys
 ) -> None:
