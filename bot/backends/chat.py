@@ -4,12 +4,15 @@ vLLM, Ollama, llama.cpp, LM Studio and LiteLLM all speak Chat Completions but ke
 conversations, so the bot runs each turn itself: it streams a completion in a task and
 reports the same statuses as a server-side run, so the placeholder behaves the same way.
 Only the safe subset of parameters is sent (no `tool_choice`, no `stream_options`), and
-`usage` is recorded only when the server reports it.
+`usage` is recorded only when the server reports it. A completion lost with its process is
+asked again by the next one; what is sent always alternates user and assistant
+(see `chat_history`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -17,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionChunk
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError, WatchError
 
 from bot.backends.base import (
     Answer,
@@ -28,7 +34,13 @@ from bot.backends.base import (
     Usage,
     UserMessage,
 )
-from bot.backends.chat_history import ChatHistoryStore, ChatMessage, fit_to_budget
+from bot.backends.chat_history import (
+    ChatHistoryStore,
+    ChatMessage,
+    answer_of,
+    fit_to_budget,
+    up_to_question,
+)
 from bot.backends.openai_client import translated_errors
 from bot.settings import TokenLimitField
 from bot.storage.keys import Keys
@@ -37,11 +49,24 @@ log = logging.getLogger(__name__)
 
 RUN_RECORD_TTL_SECONDS = 24 * 60 * 60
 STREAM_CUT = "the connection to the model was lost before the answer was complete"
+# A run recorded by a version that did not note its turn cannot be asked again.
 INTERRUPTED = "the bot restarted while the model was answering"
+QUESTION_GONE = "the question is no longer in this conversation's history"
+STORAGE_UNREACHABLE = "the bot's storage was unreachable, so the answer could not be kept"
+UNEXPECTED = "unexpected error"
+FINISH_ATTEMPTS = 10  # tries of the finishing transaction while others touch the same keys
+CANCEL_WAIT_SECONDS = 0.1  # how long a cancelled run may take to end before it is cancelled again
+CANCEL_ATTEMPTS = 20
 
 
 class ChatBackend:
-    """Runs turns as streamed chat completions over the history kept in Redis."""
+    """Runs turns as streamed chat completions over the history kept in Redis.
+
+    A run is a task of this process, recorded in Redis as it goes. When the process dies
+    mid-answer, the run stays unfinished in Redis and the next process that follows it asks
+    the model again: the history is ours, so asking again is safe, and the answer is
+    appended to the history in the same transaction that finishes the run, once per turn.
+    """
 
     name = "chat"
 
@@ -68,6 +93,8 @@ class ChatBackend:
         self._token_field = token_field
         self._tasks: dict[str, asyncio.Task[None]] = {}  # strong references to running turns
         self._partials: dict[str, list[str]] = {}  # the text streamed so far, per running turn
+        # Runs that ended but could not be recorded (Redis unreachable): why they failed.
+        self._unrecorded: dict[str, str] = {}
 
     async def create_conversation(self, conversation_key: str) -> str:
         return "chat_" + uuid.uuid4().hex
@@ -78,14 +105,21 @@ class ChatBackend:
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
         run_id = "chatrun_" + uuid.uuid4().hex
-        await self._record(run_id, status=RunStatus.QUEUED, conversation=conversation_id)
+        await self._record(
+            run_id, status=RunStatus.QUEUED, conversation=conversation_id, turn=message.turn_id
+        )
         await self._redis.set(
             self._keys.chat_turn_run(message.turn_id), run_id, ex=RUN_RECORD_TTL_SECONDS
         )
-        task = asyncio.create_task(self._complete(conversation_id, run_id, message.turn_id))
+        self._spawn(conversation_id, run_id, message.turn_id)
+        return run_id
+
+    def _spawn(self, conversation_id: str, run_id: str, turn_id: str) -> None:
+        task = asyncio.create_task(
+            self._complete(conversation_id, run_id, turn_id), name=f"chat run {run_id}"
+        )
         self._tasks[run_id] = task
         task.add_done_callback(lambda _: self._forget_task(run_id))
-        return run_id
 
     def _forget_task(self, run_id: str) -> None:
         self._tasks.pop(run_id, None)
@@ -95,21 +129,29 @@ class ChatBackend:
         return None  # adding is idempotent per turn: add_message finds it itself
 
     async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
-        """A finished run of this turn; a run that died with its process is started anew."""
+        """This turn's run, if one was started: `run_state` asks again if it died unfinished."""
         run_id = await self._redis.get(self._keys.chat_turn_run(message.turn_id))
-        if run_id is None:
+        if run_id is None or not await self._redis.exists(self._keys.chat_run(run_id)):
             return None
-        status = await self._redis.hget(self._keys.chat_run(run_id), "status")
-        return run_id if status == RunStatus.COMPLETED.value else None
+        return str(run_id)
 
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        """The run's status; an unfinished run with no task here (its process died) resumes."""
+        reason = self._unrecorded.pop(run_id, None)
+        if reason is not None:  # known here first: Redis may still be unreachable
+            with contextlib.suppress(RedisError):
+                await self._fail(run_id, reason)
+            return RunState(RunStatus.FAILED, error=reason)
         record = await self._redis.hgetall(self._keys.chat_run(run_id))
         if not record:
             return RunState(RunStatus.FAILED, error="unknown run")
         status = RunStatus(record["status"])
         if not status.is_final and run_id not in self._tasks:
-            await self._record(run_id, status=RunStatus.FAILED, error=INTERRUPTED)
-            return RunState(RunStatus.FAILED, error=INTERRUPTED)
+            if not record.get("turn"):
+                await self._fail(run_id, INTERRUPTED)
+                return RunState(RunStatus.FAILED, error=INTERRUPTED)
+            log.info("chat run %s was left unfinished: asking the model again", run_id)
+            self._spawn(record.get("conversation") or conversation_id, run_id, record["turn"])
         usage = None
         if "input_tokens" in record:
             usage = Usage(int(record["input_tokens"]), int(record.get("output_tokens", 0)))
@@ -127,14 +169,12 @@ class ChatBackend:
         return Answer(record.get("answer", ""), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
+        """Stop the run and record it as cancelled (its task records nothing when stopped)."""
         task = self._tasks.get(run_id)
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        # A task cancelled before it ran never recorded anything: record it here.
-        record = await self._redis.hgetall(self._keys.chat_run(run_id))
-        if record and not RunStatus(record["status"]).is_final:
-            await self._record(run_id, status=RunStatus.CANCELLED)
+            await _cancel(task)
+        self._unrecorded.pop(run_id, None)
+        await self._record_unless_ended(run_id, status=RunStatus.CANCELLED)
 
     def release(self, run_id: str) -> None:
         """The completion goes on (its answer is recorded for whoever follows the run)."""
@@ -146,38 +186,104 @@ class ChatBackend:
         await self._history.delete(conversation_id)
 
     async def close(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        """Stop the runs of this process; they stay unfinished, for the next one to resume."""
+        await asyncio.gather(*(_cancel(task) for task in list(self._tasks.values())))
         await self._client.close()
 
     async def _complete(self, conversation_id: str, run_id: str, turn_id: str) -> None:
-        """Stream one completion and record its outcome; the history gets only whole answers."""
+        """Run one completion to its end; whatever fails, the run ends (but when cancelled).
+
+        A cancelled task records nothing: `cancel_run` records the cancel, and on `close`
+        the run stays unfinished so that the next process resumes it.
+        """
         try:
-            await self._record(run_id, status=RunStatus.IN_PROGRESS)
-            history = await self._history.read(conversation_id)
-            messages = fit_to_budget(self._instructions, history, self._token_budget)
-            streamed = Streamed(self._partials.setdefault(run_id, []))
-            await self._stream(messages, streamed)
-            if streamed.finish_reason is None:
-                await self._record(run_id, status=RunStatus.FAILED, error=STREAM_CUT)
-                return
-            text = streamed.text
-            await self._history.append(conversation_id, ChatMessage("assistant", text, turn_id))
-            length_cut = streamed.finish_reason == "length"
-            status = RunStatus.INCOMPLETE if length_cut else RunStatus.COMPLETED
-            citations = json.dumps(streamed.citations) if streamed.citations else None
-            await self._record(
-                run_id, status=status, answer=text, citations=citations, **streamed.usage
-            )
+            await self._ask(conversation_id, run_id, turn_id)
         except asyncio.CancelledError:
-            await asyncio.shield(self._record(run_id, status=RunStatus.CANCELLED))
             raise
-        except BackendError as error:
-            await self._record(run_id, status=RunStatus.FAILED, error=error.reason)
+        except RedisError as error:
+            log.error("chat run %s failed: its outcome could not be recorded: %s", run_id, error)
+            self._unrecorded[run_id] = STORAGE_UNREACHABLE
         except Exception:
             log.exception("chat run %s crashed", run_id)
-            await self._record(run_id, status=RunStatus.FAILED, error="unexpected error")
+            try:
+                await self._fail(run_id, UNEXPECTED)
+            except RedisError:
+                self._unrecorded[run_id] = UNEXPECTED
+
+    async def _ask(self, conversation_id: str, run_id: str, turn_id: str) -> None:
+        """Stream one completion and record its outcome; the history gets only whole answers."""
+        if not await self._record_unless_ended(run_id, status=RunStatus.IN_PROGRESS):
+            return
+        asked = up_to_question(await self._history.read(conversation_id), turn_id)
+        if asked is None:
+            await self._fail(run_id, QUESTION_GONE)
+            return
+        messages = fit_to_budget(self._instructions, asked, self._token_budget)
+        streamed = Streamed(self._partials.setdefault(run_id, []))
+        try:
+            await self._stream(messages, streamed)
+        except BackendError as error:
+            await self._fail(run_id, error.reason)
+            return
+        if streamed.finish_reason is None:
+            await self._fail(run_id, STREAM_CUT)
+            return
+        length_cut = streamed.finish_reason == "length"
+        ended = await self._record_unless_ended(
+            run_id,
+            history_id=conversation_id,
+            answer=ChatMessage("assistant", streamed.text, turn_id),
+            status=RunStatus.INCOMPLETE if length_cut else RunStatus.COMPLETED,
+            citations=json.dumps(streamed.citations) if streamed.citations else None,
+            **streamed.usage,
+        )
+        if not ended:
+            log.info("chat run %s had already ended: its answer is dropped", run_id)
+
+    async def _fail(self, run_id: str, reason: str) -> None:
+        await self._record_unless_ended(run_id, status=RunStatus.FAILED, error=reason)
+
+    async def _record_unless_ended(
+        self,
+        run_id: str,
+        *,
+        history_id: str = "",
+        answer: ChatMessage | None = None,
+        **fields: object,
+    ) -> bool:
+        """Record `fields` (and append `answer`) in one transaction, unless the run ended.
+
+        Two tasks may work on one run (a process thought dead was only slow) and the user
+        may stop it at any time: whatever ended the run first stands, and False says so. An
+        answer is appended once per turn; when the history already has one, the run records
+        that one, so what the user sees is what the model will remember.
+        """
+        run_key = self._keys.chat_run(run_id)
+        watched = [run_key] + ([self._history.key(history_id)] if answer else [])
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for _ in range(FINISH_ATTEMPTS):
+                try:
+                    await pipe.watch(*watched)
+                    status = await pipe.hget(run_key, "status")
+                    if status is None or RunStatus(status).is_final:
+                        return False
+                    appended = None
+                    if answer is not None:
+                        history = await self._history.read(history_id, client=pipe)
+                        kept = answer_of(history, answer.turn_id)
+                        fields["answer"] = (kept or answer).content
+                        # A history reset meanwhile (`/tutor new`) is not brought back.
+                        asked = up_to_question(history, answer.turn_id) is not None
+                        appended = answer if kept is None and asked else None
+                    pipe.multi()
+                    if appended is not None:
+                        self._history.queue_append(pipe, history_id, appended)
+                    self._queue_record(pipe, run_id, **fields)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+        raise WatchError(f"chat run {run_id}: its record kept changing while being written")
 
     async def _stream(self, messages: list[ChatMessage], streamed: Streamed) -> None:
         """Stream one completion into `streamed`; its finish reason stays None if it broke off.
@@ -196,29 +302,53 @@ class ChatBackend:
         with translated_errors("chat completion"):
             stream = await self._client.chat.completions.create(**request)
             try:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        streamed.usage = {
-                            "input_tokens": chunk.usage.prompt_tokens,
-                            "output_tokens": chunk.usage.completion_tokens,
-                        }
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            streamed.parts.append(choice.delta.content)
-                        # Not a declared field: search models send citations this way.
-                        streamed.citations.extend(url_citations(choice.delta))
-                        streamed.finish_reason = choice.finish_reason or streamed.finish_reason
+                # Closed however it ends, so a stopped turn stops the server generating too.
+                async with stream:
+                    await self._read(stream, streamed)
             except Exception as error:  # the transport's error type varies by SDK version
                 log.warning("chat stream broke off: %s", type(error).__name__)
                 streamed.finish_reason = None
 
+    @staticmethod
+    async def _read(stream: openai.AsyncStream[ChatCompletionChunk], streamed: Streamed) -> None:
+        """Collect the chunks into `streamed` as they arrive."""
+        async for chunk in stream:
+            if chunk.usage is not None:
+                streamed.usage = {
+                    "input_tokens": chunk.usage.prompt_tokens,
+                    "output_tokens": chunk.usage.completion_tokens,
+                }
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    streamed.parts.append(choice.delta.content)
+                # Not a declared field: search models send citations this way.
+                streamed.citations.extend(url_citations(choice.delta))
+                streamed.finish_reason = choice.finish_reason or streamed.finish_reason
+
     async def _record(self, run_id: str, **fields: object) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._queue_record(pipe, run_id, **fields)
+            await pipe.execute()
+
+    def _queue_record(self, pipe: Pipeline, run_id: str, **fields: object) -> None:
         key = self._keys.chat_run(run_id)
         mapping = {name: str(value) for name, value in fields.items() if value is not None}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, RUN_RECORD_TTL_SECONDS)
-            await pipe.execute()
+        pipe.hset(key, mapping=mapping)
+        pipe.expire(key, RUN_RECORD_TTL_SECONDS)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has ended, cancelling it again if a cancel was lost.
+
+    Python 3.11's `asyncio.wait_for`, which redis-py writes through, swallows a cancel that
+    arrives just as the write completes: the run would go on to the end of its answer.
+    """
+    for _ in range(CANCEL_ATTEMPTS):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
+        if done:
+            return
+    log.warning("%s did not end when cancelled", task.get_name())
 
 
 @dataclass

@@ -145,6 +145,15 @@ class OpenAIStandIn:
     def in_progress_seconds(self, value: float) -> None:
         self.pacing.in_progress_seconds = value
 
+    @property
+    def require_alternation(self) -> bool:
+        """Refuse chat completions whose roles do not alternate, as strict templates do."""
+        return self._chat.require_alternation
+
+    @require_alternation.setter
+    def require_alternation(self, value: bool) -> None:
+        self._chat.require_alternation = value
+
     # -- state for assertions --------------------------------------------------------------
 
     @property

@@ -25,6 +25,9 @@ from bot.local.scripted_model import Reply, pieces, respond
 
 FINGERPRINT = "fp_standin"
 FAILURE_MESSAGE = "The model failed (scripted)."
+# What vLLM and llama.cpp answer (HTTP 400) when a chat template that requires alternation
+# (Mistral's, Gemma's) meets two user or two assistant messages in a row.
+ALTERNATION_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
 
 
 def chat_messages(value: Any) -> list[tuple[str, str]]:
@@ -43,6 +46,16 @@ def _text(content: Any) -> str:
     return ""
 
 
+def check_alternation(messages: list[tuple[str, str]]) -> None:
+    """After an optional system message, user and assistant alternate, user first."""
+    roles = [role for role, _ in messages]
+    if roles[:1] == ["system"]:
+        roles = roles[1:]
+    for index, role in enumerate(roles):
+        if role != ("user" if index % 2 == 0 else "assistant"):
+            raise ApiError(400, ALTERNATION_MESSAGE)
+
+
 def usage_json(reply: Reply) -> JSON:
     return {
         "prompt_tokens": reply.prompt_tokens,
@@ -58,7 +71,14 @@ def finish_reason(reply: Reply) -> str:
 
 
 class ChatAPI:
-    """The handler of /chat/completions."""
+    """The handler of /chat/completions.
+
+    `require_alternation` makes it refuse what strict chat templates refuse (see
+    `check_alternation`); OpenAI itself takes any order of roles.
+    """
+
+    def __init__(self) -> None:
+        self.require_alternation = False
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/chat/completions", self.create)]
@@ -67,7 +87,10 @@ class ChatAPI:
         body = await json_body(request)
         if not body.get("model"):
             raise missing("model")
-        reply = respond(chat_messages(body.get("messages")))
+        messages = chat_messages(body.get("messages"))
+        if self.require_alternation:
+            check_alternation(messages)
+        reply = respond(messages)
         if reply.directives.fail:
             raise ApiError(500, FAILURE_MESSAGE, code="server_error", type="server_error")
         completion = Completion(new_id("chatcmpl-"), body["model"], reply)

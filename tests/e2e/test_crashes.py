@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.backends.chat_history import ChatHistoryStore
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
 from bot.local.slack_events import SlackEventSender
@@ -250,3 +251,47 @@ async def test_soak_every_message_answered_exactly_once_in_order(
         f"{out_of_order} conversations out of order, {thinking} left Thinking"
     )
     assert (lost, duplicated, out_of_order, thinking) == (0, 0, 0, 0), "\n".join(wrong)
+
+
+async def test_chat_killed_mid_answer_asks_the_model_again_and_remembers_one_answer(
+    stand_ins: tuple[SlackStandIn, OpenAIStandIn],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """The `chat` history is the bot's own: a completion lost with its process is asked again."""
+    slack, openai = stand_ins
+    completions = r"/chat/completions$"
+    env = process_env(slack, openai, redis_server, redis_prefix, "w1")
+    bot = BotProcess({**env, "TUTOR_BACKEND": "chat", "TUTOR_STREAMING": "off"}, tmp_path)
+    held = openai.hold("POST", completions)
+    keys = Keys(redis_prefix)
+    redis = connect(redis_server.url)
+    await bot.start()
+    try:
+        _, _, ts = await bot.events.mention(CHANNEL, "U1", "<@UBOT> Who was Solon?")
+        await slack.wait_for(lambda: bool(slack.thread(CHANNEL, ts)))
+        deadline = asyncio.get_running_loop().time() + 20
+        while openai.count("POST", completions) < 1:  # the model is answering: held
+            assert asyncio.get_running_loop().time() < deadline, "no completion was asked for"
+            await asyncio.sleep(0.02)
+        await bot.kill()
+        [placeholder] = slack.thread(CHANNEL, ts)
+
+        held.set()  # the dead process's completion goes nowhere; the next one is answered
+        await bot.start()
+        await slack.wait_for(
+            lambda: "Thinking" not in slack.visible_text(CHANNEL, placeholder.ts), timeout=20
+        )
+        conversation = await redis.get(keys.conversation("chat", f"T1:{CHANNEL}:{ts}"))
+        stored = await ChatHistoryStore(redis, keys).read(conversation or "")
+    finally:
+        await bot.stop()
+        await redis.aclose()
+    assert slack.visible_text(CHANNEL, placeholder.ts) == "Answer 1: Who was Solon?"
+    assert slack.thread(CHANNEL, ts) == [placeholder], "answered once, in the same placeholder"
+    assert openai.count("POST", completions) == 2, "the model was asked again"
+    assert [(m.role, m.content) for m in stored] == [
+        ("user", "Who was Solon?"),
+        ("assistant", "Answer 1: Who was Solon?"),
+    ]

@@ -1,20 +1,106 @@
-"""The chat backend's history: stored in Redis, trimmed to a token budget, no duplicates."""
+"""The chat backend's history: stored in Redis, sent as a valid alternation, trimmed to a
+token budget, no duplicates."""
 
 from __future__ import annotations
+
+import itertools
 
 from redis.asyncio import Redis
 
 from bot.backends.chat_history import (
     ChatHistoryStore,
     ChatMessage,
+    alternating,
+    answer_of,
     estimate_tokens,
     fit_to_budget,
+    up_to_question,
 )
 from bot.storage.keys import Keys
 
 
 def message(role: str, size: int) -> ChatMessage:
     return ChatMessage(role, "x" * size)
+
+
+def question(turn: str) -> ChatMessage:
+    return ChatMessage("user", f"question {turn}", turn)
+
+
+def answer(turn: str) -> ChatMessage:
+    return ChatMessage("assistant", f"answer {turn}", turn)
+
+
+def roles(messages: list[ChatMessage]) -> list[str]:
+    return [m.role for m in messages]
+
+
+def test_questions_that_got_no_answer_are_not_sent() -> None:
+    """Failed, stopped and timed-out turns leave their question alone in the store."""
+    history = [question("t1"), answer("t1"), question("t2"), question("t3"), question("t4")]
+    assert alternating(history) == [question("t1"), answer("t1"), question("t4")]
+
+
+def test_answers_pair_with_their_own_question_whatever_the_stored_order() -> None:
+    """A slow process finished t1 after t2 was asked: each answer still follows its question."""
+    history = [question("t1"), question("t2"), answer("t1"), answer("t2"), question("t3")]
+    assert alternating(history) == [
+        question("t1"), answer("t1"), question("t2"), answer("t2"), question("t3"),
+    ]  # fmt: skip
+
+
+def test_untagged_messages_pair_with_their_neighbour() -> None:
+    history = [message("user", 1), message("assistant", 2), message("user", 3),
+               message("user", 4)]  # fmt: skip
+    assert alternating(history) == [history[0], history[1], history[3]]
+
+
+def test_stray_answers_and_other_roles_are_not_sent() -> None:
+    history = [answer("t0"), ChatMessage("tool", "x", "t1"), question("t1"), answer("t1")]
+    assert alternating(history) == [question("t1"), answer("t1")]
+    assert alternating([]) == []
+
+
+def test_the_request_ends_at_the_question_asked() -> None:
+    history = [question("t1"), answer("t1"), question("t2"), question("t3")]
+    assert up_to_question(history, "t2") == history[:3]
+    assert up_to_question(history, "t9") is None
+    assert answer_of(history, "t1") == answer("t1")
+    assert answer_of(history, "t2") is None
+
+
+def test_trimming_a_broken_history_still_alternates() -> None:
+    """Whole exchanges go, oldest first; unanswered questions never count against the budget."""
+    history = [question("t1"), answer("t1"), question("t2"), question("t3"), answer("t3"),
+               question("t4"), question("t5")]  # fmt: skip
+    exchange = estimate_tokens("question t3") + estimate_tokens("answer t3")
+    budget = estimate_tokens("i") + estimate_tokens("question t5") + exchange
+    kept = fit_to_budget("i", history, budget)
+    assert kept == [question("t3"), answer("t3"), question("t5")]
+    assert fit_to_budget("i", history, 10_000) == [
+        question("t1"), answer("t1"), question("t3"), answer("t3"), question("t5"),
+    ]  # fmt: skip
+
+
+def test_an_exchange_is_never_cut_in_half() -> None:
+    history = [question("t1"), ChatMessage("assistant", "y" * 400, "t1"), question("t2")]
+    budget = estimate_tokens("i") + estimate_tokens("question t2") + estimate_tokens("y" * 400)
+    assert fit_to_budget("i", history, budget) == [question("t2")]
+
+
+def test_every_shape_sent_alternates_and_ends_with_the_question() -> None:
+    """Any mix of answered and unanswered turns, at any budget."""
+    for pattern in itertools.product("au", repeat=5):  # a: answered turn, u: unanswered
+        history: list[ChatMessage] = []
+        for index, kind in enumerate(pattern):
+            history.append(question(f"t{index}"))
+            if kind == "a":
+                history.append(answer(f"t{index}"))
+        history.append(question("now"))
+        for budget in (0, 20, 40, 80, 10_000):
+            sent = fit_to_budget("i", history, budget)
+            assert roles(sent) == ["user", "assistant"] * (len(sent) // 2) + ["user"]
+            assert sent[-1] == question("now")
 
 
 def test_everything_fits_a_large_budget() -> None:

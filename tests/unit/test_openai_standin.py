@@ -693,6 +693,37 @@ async def test_a_failing_chat_completion_is_a_500(client: AsyncOpenAI) -> None:
     assert caught.value.status_code == 500 and caught.value.code == "server_error"
 
 
+@pytest.mark.parametrize(
+    "roles",
+    [["user", "user"], ["system", "assistant", "user"], ["user", "assistant", "assistant", "user"],
+     ["system", "user", "system", "user"]],
+)  # fmt: skip
+async def test_strict_roles_refuse_what_alternation_templates_refuse(
+    stand_in: OpenAIStandIn, client: AsyncOpenAI, roles: list[str]
+) -> None:
+    """Like vLLM or llama.cpp serving Mistral or Gemma: 400, whatever the stream flag."""
+    stand_in.require_alternation = True
+    messages: Any = [{"role": role, "content": "hi"} for role in roles]
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(model=MODEL, messages=messages, stream=stream)
+        assert "Conversation roles must alternate user/assistant/user/assistant" in str(
+            caught.value
+        )
+    stand_in.require_alternation = False
+    await client.chat.completions.create(model=MODEL, messages=messages)
+
+
+async def test_strict_roles_take_an_alternation_after_one_system_message(
+    stand_in: OpenAIStandIn, client: AsyncOpenAI
+) -> None:
+    stand_in.require_alternation = True
+    roles = ["system", "user", "assistant", "user"]
+    messages: Any = [{"role": role, "content": f"m{i}"} for i, role in enumerate(roles)]
+    completion = await client.chat.completions.create(model=MODEL, messages=messages)
+    assert completion.choices[0].message.content == "Answer 2: m3"
+
+
 @pytest.mark.parametrize("include_usage", [False, True])
 async def test_a_streamed_chat_completion(client: AsyncOpenAI, include_usage: bool) -> None:
     stream = await client.chat.completions.create(
