@@ -20,6 +20,7 @@ from bot.turns.conversations import ConversationStore
 from bot.turns.engine import TurnEngine, TurnOutcome
 from bot.turns.models import Turn, TurnSource
 from bot.turns.records import AnswerPlace, InMemoryJournal, PlaceKind, TurnProgress
+from bot.turns.surface import ReplyImpossible
 
 
 @dataclass
@@ -386,3 +387,31 @@ async def test_a_growing_answer_is_shown_instead_of_statuses(
         assert surface.events == [
             "placeholder", "status:queued", "status:in_progress", "answer:An answer.",
         ]  # fmt: skip
+
+
+async def test_what_the_backend_kept_for_a_run_is_released_however_the_turn_ends(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    class Crashing(ScriptedBackend):
+        async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+            raise RuntimeError("bug")
+
+    backend = Crashing()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), RecordingSurface())
+    assert outcome is TurnOutcome.ERROR
+    assert backend.calls[-1] == "release:run-1"
+
+
+async def test_a_reply_slack_refuses_for_good_ends_the_turn_and_cancels_its_run(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    class Refusing(RecordingSurface):
+        async def show_answer(self, text: str, *, note: str | None = None) -> None:
+            raise ReplyImpossible("channel_not_found")
+
+    backend = ScriptedBackend()
+    journal = InMemoryJournal()
+    outcome = await make_engine(backend, redis, keys, clock).run(make_turn(), Refusing(), journal)
+    assert outcome is TurnOutcome.UNDELIVERABLE
+    assert journal.progress.delivered
+    assert "cancel" in backend.calls

@@ -24,6 +24,9 @@ async def plain_server() -> AsyncIterator[tuple[str, list[dict[str, object]]]]:
         if turn == "no-streams" and body.get("stream"):
             error = {"message": "Unknown parameter: 'stream'.", "param": "stream"}
             return web.json_response({"error": error}, status=400)
+        if turn == "too-long":
+            error = {"message": "Your input exceeds the context window.", "param": "input"}
+            return web.json_response({"error": error}, status=400)
         if turn == "junk":
             return web.Response(text="not json", content_type="application/json")
         return web.json_response({"id": "resp_plain", "object": "response", "status": "queued"})
@@ -70,3 +73,13 @@ async def test_a_server_that_refuses_stream_gets_plain_creates_from_then_on(
     assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
     assert await backend.start_run("conv_1", UserMessage("Hi", "no-streams")) == "resp_plain"
     assert [body.get("stream") for body in bodies] == [True, None, None]
+
+
+async def test_a_400_about_something_else_keeps_streaming_on(
+    plain_server: tuple[str, list[dict[str, object]]], streaming_backend: ResponsesBackend
+) -> None:
+    backend, bodies = streaming_backend, plain_server[1]
+    with pytest.raises(BackendError):
+        await backend.start_run("conv_1", UserMessage("Hi", "too-long"))
+    assert await backend.start_run("conv_1", UserMessage("Hi", "turn_2")) == "resp_plain"
+    assert [body.get("stream") for body in bodies] == [True, True]
