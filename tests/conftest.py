@@ -43,7 +43,7 @@ class RedisServer:
 
     def start(self) -> None:
         persistence = (
-            ["--appendonly", "yes", "--appendfsync", "always"]
+            ["--appendonly", "yes", "--appendfsync", "everysec"]  # stop() flushes it
             if self.persistent
             else ["--appendonly", "no"]
         )

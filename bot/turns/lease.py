@@ -13,9 +13,15 @@ from redis.asyncio import Redis
 
 from bot.storage.keys import Keys
 
+# Renew our lease; one that expired while Redis was away (nobody took it) is ours again.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -42,7 +48,8 @@ class ConversationLeases:
         return None
 
     async def renew(self, conversation_key: str, token: str) -> bool:
-        """Extend our lease; False if it was lost (expired and taken by another process)."""
+        """Extend our lease (or take it back if it expired untaken, say while Redis was
+        away); False if it was lost to another process."""
         key = self._keys.conversation_lease(conversation_key)
         return bool(await self._renew(keys=[key], args=[token, self.milliseconds]))
 

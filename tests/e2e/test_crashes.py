@@ -19,8 +19,14 @@ from bot.storage.keys import WORKER_GROUP, Keys
 from tests.conftest import RedisServer, free_port
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.processes import bot_environment, run_bot, stop_bot, wait_healthy
+from tests.malformed_requests import MALFORMED
 
 CHANNEL = "C500"
+# The soak's Slack: what a bot did not acknowledge (a 503 while Redis is away) is delivered
+# again, up to this many times, this long apart (Slack: at once, after 1 and 5 minutes).
+REDELIVERIES = 40
+REDELIVER_AFTER_SECONDS = 0.5
+OUTAGE_SECONDS = 2.0
 
 
 class BotProcess:
@@ -147,15 +153,18 @@ async def test_a_run_longer_than_the_lease_still_survives_a_crash(
 @pytest.mark.parametrize("conversations,messages", [(30, 5)])
 async def test_soak_every_message_answered_exactly_once_in_order(
     stand_ins: tuple[SlackStandIn, OpenAIStandIn],
-    redis_server: RedisServer,
     redis_prefix: str,
     tmp_path: Path,
     conversations: int,
     messages: int,
 ) -> None:
-    """Two processes, Slack retries, bursts, injected 429/500s and one SIGKILL."""
+    """Two processes, Slack retries, bursts, injected 429/500s, one SIGKILL, a Redis outage
+    and malformed requests."""
     slack, openai = stand_ins
     openai.queued_seconds, openai.in_progress_seconds = 0.02, 0.05
+    redis_server = RedisServer(tmp_path / "redis", persistent=True)
+    (tmp_path / "redis").mkdir()
+    redis_server.start()
     bots = [
         # A lease of 2 s: a test machine's CPU stalls must not look like a dead process.
         BotProcess(
@@ -174,20 +183,46 @@ async def test_soak_every_message_answered_exactly_once_in_order(
     killed = asyncio.Event()
 
     async def deliver(event_id: str, index: int, **message: object) -> None:
-        """Like Slack: deliver, retry once anyway (slow ack), and fail over if a bot is down."""
-        first, other = bots[index % 2], bots[(index + 1) % 2]
-        try:
-            await first.events.mention(event_id=event_id, **message)  # type: ignore[arg-type]
-        except aiohttp.ClientError:
-            await other.events.mention(event_id=event_id, retry_num=1, **message)  # type: ignore[arg-type]
-        else:
+        """Like Slack: deliver, retry once anyway (slow ack), fail over if a bot is down, and
+        redeliver what was not acknowledged (Slack waits minutes; the soak less)."""
+        acked = False
+        for attempt in range(REDELIVERIES):
+            first, other = bots[(index + attempt) % 2], bots[(index + attempt + 1) % 2]
+            retry = {"retry_num": attempt} if attempt else {}
             try:
-                await other.events.mention(event_id=event_id, retry_num=1, **message)  # type: ignore[arg-type]
+                status, _, _ = await first.events.mention(event_id=event_id, **retry, **message)  # type: ignore[arg-type]
+                acked = acked or status == 200
             except aiohttp.ClientError:
                 pass
+            try:
+                status, _, _ = await other.events.mention(
+                    event_id=event_id, retry_num=attempt + 1, **message
+                )  # type: ignore[arg-type]
+                acked = acked or status == 200
+            except aiohttp.ClientError:
+                pass
+            if acked:
+                return
+            await asyncio.sleep(REDELIVER_AFTER_SECONDS)  # Slack's pause before redelivering
+        raise AssertionError(f"{event_id} was never acknowledged")
+
+    async def send_malformed(index: int) -> None:
+        name, body, content_type = MALFORMED[index % len(MALFORMED)]
+        status, _ = await bots[0].events.send_raw(body, content_type)  # the one never killed
+        assert 400 <= status < 500, f"{name}: {status}"
+
+    async def redis_outage() -> None:
+        redis_server.stop()
+        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
+        redis_server.start()
 
     async def converse(c: int) -> None:
         for m in range(1, messages + 1):
+            if c == conversations // 3 and m == 2 and not outage_done.is_set():
+                outage_done.set()
+                outages.append(asyncio.ensure_future(redis_outage()))
+            if m == 4:
+                await send_malformed(c)
             if c == conversations // 2 and m == 3 and not killed.is_set():
                 killed.set()
                 # At most two failures in a row for any one request, like the POST ones
@@ -205,16 +240,18 @@ async def test_soak_every_message_answered_exactly_once_in_order(
             await deliver(f"Ev_soak_{c}_{m}", c + m, **message)
 
     restarts: list[asyncio.Future[None]] = []
+    outages: list[asyncio.Future[None]] = []
+    outage_done = asyncio.Event()
     try:
         await asyncio.gather(*(converse(c) for c in range(conversations)))
-        await asyncio.gather(*restarts)
+        await asyncio.gather(*restarts, *outages)
 
         def answers(c: int) -> list[str]:
             return [slack.visible_text(CHANNEL, m.ts) for m in slack.thread(CHANNEL, roots[c])]
 
         def finished() -> bool:
             return all(
-                len(answers(c)) >= messages
+                len([a for a in answers(c) if "can't take" not in a]) >= messages
                 and not any("Thinking" in a for a in answers(c))
                 and not any(m.stream_open for m in slack.thread(CHANNEL, roots[c]))
                 for c in range(conversations)
@@ -231,11 +268,16 @@ async def test_soak_every_message_answered_exactly_once_in_order(
             for line in (await bot.stop()).splitlines():  # shown by pytest when the test fails
                 if " INFO " not in line and " DEBUG " not in line:
                     print(bot.env["TUTOR_WORKER_NAME"], line)
+        redis_server.stop()
 
-    lost = duplicated = out_of_order = thinking = 0
+    lost = duplicated = out_of_order = thinking = notices = 0
     wrong: list[str] = []
     for c in range(conversations):
-        got = answers(c)
+        # While Redis was away each conversation had one message on its way: one notice.
+        got = [a for a in answers(c) if "can't take questions" not in a]
+        notices += len(answers(c)) - len(got)
+        if len(answers(c)) - len(got) > 1:
+            wrong.append(f"c{c}: more than one notice")
         expected = [f"Answer {m}: c{c} m{m}" for m in range(1, messages + 1)]
         thinking += sum("Thinking" in a for a in got)
         duplicated += max(0, len(got) - messages)
@@ -246,9 +288,11 @@ async def test_soak_every_message_answered_exactly_once_in_order(
             wrong.append(f"c{c}: {got}")
     total = conversations * messages
     print(
-        f"\nsoak: {total} messages in {conversations} conversations, 2 processes, 1 SIGKILL: "
+        f"\nsoak: {total} messages in {conversations} conversations, 2 processes, 1 SIGKILL, "
+        f"{OUTAGE_SECONDS:g} s without Redis, {conversations} malformed requests: "
         f"{total - lost} answered, {lost} lost, {duplicated} duplicated, "
-        f"{out_of_order} conversations out of order, {thinking} left Thinking"
+        f"{out_of_order} conversations out of order, {thinking} left Thinking, "
+        f"{notices} notices that Redis was away"
     )
     assert (lost, duplicated, out_of_order, thinking) == (0, 0, 0, 0), "\n".join(wrong)
 

@@ -105,6 +105,19 @@ async def test_a_lease_has_one_holder_and_expires(redis: Redis, keys: Keys) -> N
     assert await leases.acquire("k")
 
 
+async def test_a_lease_that_expired_untaken_is_renewed_and_a_taken_one_is_not(
+    redis: Redis, keys: Keys
+) -> None:
+    leases = ConversationLeases(redis, keys, seconds=20)
+    token = await leases.acquire("k")
+    assert token
+    await redis.delete(keys.conversation_lease("k"))  # expired while Redis was away
+    assert await leases.renew("k", token)
+    assert await redis.get(keys.conversation_lease("k")) == token
+    await redis.set(keys.conversation_lease("k"), "another process")
+    assert not await leases.renew("k", token)
+
+
 async def test_turn_records_keep_progress_and_count_attempts(redis: Redis, keys: Keys) -> None:
     queue, store = TurnQueue(redis, keys), TurnStore(redis, keys)
     turn = make_turn(text="Who?")

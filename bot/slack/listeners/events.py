@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.assistant_threads import AssistantThreads, thread_title
@@ -26,7 +27,7 @@ from bot.slack.conversation_keys import (
     thread_key,
     without_mention,
 )
-from bot.slack.listeners.recording import Delivery, MessageRecording
+from bot.slack.listeners.recording import Delivery, MessageRecording, delivery_of
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource
 from bot.turns.text import clean_text
@@ -61,7 +62,10 @@ def register_event_listeners(
 
     @app.event("app_mention")
     async def on_mention(
-        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+        body: dict[str, Any],
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        request: AsyncBoltRequest,
     ) -> None:
         if not is_from_a_person(event):
             return
@@ -69,7 +73,7 @@ def register_event_listeners(
         team_id = context.team_id or body.get("team_id") or ""
         key, thread_ts = mention_place(team_id, event)
         turn = turn_from(event, context, team_id, key, thread_ts, TurnSource.MENTION)
-        delivery = Delivery(body.get("event_id"), event["ts"])
+        delivery = delivery_of(body, event, request)
         async with recording.attempt(client, turn, delivery, notify=True):
             # A /tutor thread continues the command's conversation.
             turn = dataclasses.replace(turn, conversation_key=await command_threads.resolve(key))
@@ -77,13 +81,16 @@ def register_event_listeners(
 
     @app.event("message")
     async def on_message(
-        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+        body: dict[str, Any],
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        request: AsyncBoltRequest,
     ) -> None:
         if not is_from_a_person(event):
             return
         client = _client(context)
         team_id = context.team_id or body.get("team_id") or ""
-        delivery = Delivery(body.get("event_id"), event["ts"])
+        delivery = delivery_of(body, event, request)
         if event.get("channel_type") == "im":
             key, dm_thread_ts = direct_message_place(team_id, event)
             turn = turn_from(event, context, team_id, key, dm_thread_ts, TurnSource.DIRECT_MESSAGE)
@@ -165,7 +172,7 @@ async def _hand_over(
 
     Raises what the intake raises (Redis errors): the caller makes Slack deliver it again.
     """
-    event_id, message_ts = delivery
+    event_id, message_ts = delivery.event_id, delivery.message_ts
     question, hint = _understood(turn.text)
     if question:
         turn = dataclasses.replace(turn, text=question)

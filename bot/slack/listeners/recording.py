@@ -3,8 +3,9 @@
 A listener records a person's message in Redis before its ack, so an acked message is
 never lost. When that cannot be done (Redis unreachable or too slow), the message must not
 be acked: over HTTP the bot answers 503, in Socket Mode it sends no ack, and Slack delivers
-the message again (at once, after a minute, after five). The person is told once, not at
-every delivery; Redis is away, so that "once" is remembered in this process.
+the message again (at once, after a minute, after five). The person is told once, at Slack's
+first delivery (which reaches one process; redeliveries may reach others), and never twice by
+the same process.
 
 Everything on this path is bounded by `ACK_PATH_SECONDS`, well inside Slack's 3 seconds
 (Redis' own retries cost about 0.7 s when it refuses connections, far more when its host
@@ -18,10 +19,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -40,11 +42,18 @@ NOT_ACCEPTING = (
 
 
 class Delivery(NamedTuple):
-    """One delivery of a message: Slack's event id (each copy of a message has its own) and
-    the message's ts."""
+    """One delivery of a message: Slack's event id (each copy of a message has its own),
+    the message's ts, and whether Slack is delivering it again (`X-Slack-Retry-Num`)."""
 
     event_id: str | None
     message_ts: str
+    redelivery: bool = False
+
+
+def delivery_of(body: dict[str, Any], event: dict[str, Any], request: AsyncBoltRequest) -> Delivery:
+    """The delivery a listener handles; a redelivery is told by Slack's retry header."""
+    retry = request.headers.get("x-slack-retry-num") or [""]
+    return Delivery(body.get("event_id"), event["ts"], retry[0] not in ("", "0"))
 
 
 class NotRecorded(Exception):
@@ -103,6 +112,10 @@ class MessageRecording:
             raise NotRecorded from error
 
     def _notify_once(self, client: AsyncWebClient, turn: Turn, delivery: Delivery) -> None:
+        """Only Slack's first delivery of a message gives a notice: redeliveries may reach
+        other processes, which cannot know (Redis is away) that one was given."""
+        if delivery.redelivery:
+            return
         keys = [f"message:{turn.channel_id}:{delivery.message_ts}"]
         if delivery.event_id:
             keys.append(f"event:{delivery.event_id}")
