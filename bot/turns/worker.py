@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -72,6 +74,7 @@ class TurnWorker:
     async def start(self) -> None:
         """Start taking turns (first those this consumer left pending before a restart)."""
         self._main = asyncio.create_task(self._read_loop())
+        self._main.add_done_callback(functools.partial(_log_failure, "the turn reader"))
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking turns; give those in flight `grace_seconds`, then hand them back."""
@@ -106,6 +109,9 @@ class TurnWorker:
             except RedisError as error:
                 log.warning("turn queue unreachable (%s); retrying", type(error).__name__)
                 self._group_ready = False
+                await asyncio.sleep(REDIS_RETRY_SECONDS)
+            except Exception:
+                log.exception("reading the turn queue failed; retrying")
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
             finally:
                 for _ in range(free):
@@ -170,7 +176,9 @@ class TurnWorker:
         own entry stays pending while it drains, so either the holder (checking the queue
         again as it lets go) or, if it died, whoever claims that entry answers the turn.
         An entry taken over from a dead consumer stays pending instead, since the lease it
-        runs into may be that dead consumer's own.
+        runs into may be that dead consumer's own. An entry whose handling failed stays
+        pending too: it is claimed again once idle for a lease, and the turn's attempts
+        are counted, so a turn that keeps failing is given up on.
         """
         entry_id, conversation_key = entry
         try:
@@ -187,8 +195,23 @@ class TurnWorker:
         except RedisError as error:
             # The entry stays pending and is claimed again once Redis is back.
             log.warning("lost Redis while answering (%s) %s", error, conversation_key)
+        except Exception:
+            turn_id = await self._failed_turn(conversation_key)
+            log.exception(
+                "answering failed; tried again later (conversation %s, turn %s, entry %s)",
+                conversation_key,
+                turn_id,
+                entry_id,
+            )
         finally:
             self._slots.release()
+
+    async def _failed_turn(self, conversation_key: str) -> str:
+        """The turn a drain was at when it failed (the oldest still waiting), for the log."""
+        try:
+            return await self._queue.head(conversation_key) or "-"
+        except RedisError:
+            return "?"
 
     async def _drain_with_lease(self, entry_id: str, conversation_key: str) -> bool:
         """Answer the conversation's waiting turns under its lease; False if leased elsewhere."""
@@ -198,6 +221,9 @@ class TurnWorker:
         self._draining.add(conversation_key)
         drain = asyncio.create_task(self._drain(conversation_key))
         keeper = asyncio.create_task(self._keep_lease(conversation_key, token, entry_id, drain))
+        keeper.add_done_callback(
+            functools.partial(_log_failure, f"keeping the lease of {conversation_key}")
+        )
         try:
             await drain
         finally:
@@ -252,3 +278,9 @@ class TurnWorker:
             await journal.record(delivered=True)
             return
         await self._engine.run(turn, surface, journal)
+
+
+def _log_failure(what: str, task: asyncio.Task[Any]) -> None:
+    """Log how a background task failed (which also marks its exception as retrieved)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("%s failed", what, exc_info=error)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,6 +15,7 @@ from redis.asyncio import Redis
 
 from bot.backends.base import RunStatus
 from bot.storage.keys import Keys
+from bot.turns import worker as worker_module
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn, TurnSource
 from bot.turns.queue import Entry, TurnQueue
@@ -47,14 +50,17 @@ class QuietSurface:
 class Engine:
     """Answers a turn by taking `seconds`; counts runs per turn and runs at once."""
 
-    def __init__(self, seconds: float = 0.0) -> None:
+    def __init__(self, seconds: float = 0.0, crash_first_run: bool = False) -> None:
         self.seconds = seconds
+        self.crash_first_run = crash_first_run
         self.runs: collections.Counter[str] = collections.Counter()
         self.running = self.most_running = 0
         self.started = asyncio.Event()
 
     async def run(self, turn: Turn, surface: object, journal: object) -> None:
         self.runs[turn.turn_id] += 1
+        if self.crash_first_run and self.runs[turn.turn_id] == 1:
+            raise RuntimeError("an unexpected bug")
         self.running += 1
         self.started.set()
         self.most_running = max(self.most_running, self.running)
@@ -164,3 +170,62 @@ async def test_a_long_drain_is_not_taken_for_abandoned(
     await first.wait_idle(timeout=10)
     assert engine.runs == {turn.turn_id: 1}
     assert list(handled.values()) == [1]
+
+
+async def test_a_handler_that_crashes_is_logged_with_its_conversation_and_retried(
+    redis: Redis, keys: Keys, make_worker: WorkerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        turn, queue = turn_in(1), TurnQueue(redis, keys)
+        await queue.ensure_group()
+        await queue.enqueue(turn, None, None)
+        engine = Engine(crash_first_run=True)
+        worker = make_worker(engine, lease_seconds=0.3, claim_every_seconds=0.02)
+        with caplog.at_level(logging.ERROR, logger="bot.turns.worker"):
+            await worker.start()
+            await worker.wait_idle(timeout=10)
+        gc.collect()  # a task whose exception nobody retrieved says so as it is collected
+    finally:
+        loop.set_exception_handler(None)
+    assert engine.runs[turn.turn_id] == 2, "tried again once the entry was idle for a lease"
+    [failure] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert turn.conversation_key in failure.getMessage()
+    assert turn.turn_id in failure.getMessage()
+    assert failure.exc_info is not None and "unexpected bug" in str(failure.exc_info[1])
+    assert unhandled == []
+
+
+class FlakyQueue(TurnQueue):
+    """A queue whose first read fails with a bug, not a Redis error."""
+
+    failed = False
+
+    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        if not self.failed:
+            self.failed = True
+            raise ValueError("a bug in reading")
+        return await super().read_new(consumer, count, block_ms)
+
+
+async def test_the_reader_survives_an_unexpected_error_and_logs_it(
+    redis: Redis,
+    keys: Keys,
+    make_worker: WorkerFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "REDIS_RETRY_SECONDS", 0.05)
+    queue = FlakyQueue(redis, keys)
+    await queue.ensure_group()
+    turn = turn_in(1)
+    await queue.enqueue(turn, None, None)
+    engine = Engine()
+    worker = make_worker(engine, queue)
+    with caplog.at_level(logging.ERROR, logger="bot.turns.worker"):
+        await worker.start()
+        await worker.wait_idle(timeout=10)
+    assert engine.runs == {turn.turn_id: 1}
+    assert any("a bug in reading" in str(r.exc_info and r.exc_info[1]) for r in caplog.records)
