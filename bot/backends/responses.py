@@ -41,6 +41,9 @@ ORPHAN_SEARCH_ITEMS = 20
 PART_SEPARATOR = "\n\n"
 # Conversation metadata values are at most 512 characters.
 METADATA_VALUE_LIMIT = 512
+# Finished responses kept for their answer; a turn that never asks for it (it stopped or
+# timed out in between) leaves one behind, dropped once this many newer ones are kept.
+FINISHED_KEPT = 64
 
 
 class ResponsesBackend:
@@ -63,8 +66,8 @@ class ResponsesBackend:
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
-        # The last state read of each response still being followed, so the answer needs
-        # no second request.
+        # The last state read of each response that finished with an answer, so `answer`
+        # needs no second request (oldest first).
         self._finished: dict[str, Response] = {}
 
     async def create_conversation(self, conversation_key: str) -> str:
@@ -133,7 +136,8 @@ class ResponsesBackend:
         status = STATUS_OF.get(response.status or "", RunStatus.IN_PROGRESS)
         partial = ""
         if status.is_final:
-            self._finished[run_id] = response
+            if status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):  # `answer` comes next
+                self._keep_finished(run_id, response)
             self._partials.forget(run_id)
         else:
             partial = self._partials.text(run_id)
@@ -143,6 +147,12 @@ class ResponsesBackend:
         elif response.incomplete_details is not None:
             error = f"incomplete: {response.incomplete_details.reason}"
         return RunState(status, error=error, usage=_usage(response), partial_text=partial)
+
+    def _keep_finished(self, run_id: str, response: Response) -> None:
+        self._finished.pop(run_id, None)
+        self._finished[run_id] = response
+        while len(self._finished) > FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
         if run_id.startswith(ORPHAN_PREFIX):

@@ -3,7 +3,8 @@
 Each Slack conversation has a list of turn ids, answered oldest first; a Redis Stream read
 by one consumer group announces "this conversation has turns waiting". A stream entry stays
 pending until the conversation was drained, so the entries of a process that died are
-claimed by another one (XAUTOCLAIM) and nothing accepted is ever lost.
+claimed by another one (XAUTOCLAIM) and nothing accepted is ever lost. For the same reason
+the stream is never cut to a length: `trim` removes only entries the group has acknowledged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ local n = tonumber(ARGV[1])
 redis.call('HSET', KEYS[n + 1], 'turn', ARGV[3])
 redis.call('EXPIRE', KEYS[n + 1], ARGV[4])
 redis.call('RPUSH', KEYS[n + 2], ARGV[5])
-redis.call('XADD', KEYS[n + 3], 'MAXLEN', '~', '100000', '*', 'conversation', ARGV[6])
+redis.call('XADD', KEYS[n + 3], '*', 'conversation', ARGV[6])
 return 1
 """
 _CLAIM = """
@@ -83,9 +84,7 @@ class TurnQueue:
 
     async def announce(self, conversation_key: str) -> None:
         """Say again that this conversation has turns waiting (after handing it back)."""
-        await self._redis.xadd(
-            self._keys.ready_stream, {"conversation": conversation_key}, maxlen=100_000
-        )
+        await self._redis.xadd(self._keys.ready_stream, {"conversation": conversation_key})
 
     async def ensure_group(self) -> None:
         try:
@@ -103,22 +102,59 @@ class TurnQueue:
         )
         return _entries(reply[0][1]) if reply else []
 
-    async def read_own_pending(self, consumer: str, count: int) -> list[Entry]:
-        """Entries this consumer read before and never acknowledged (a restart under one name)."""
+    async def read_own_pending(
+        self, consumer: str, count: int, after: str = "0"
+    ) -> tuple[list[Entry], str | None]:
+        """Entries this consumer read before and never acknowledged (a restart under one name),
+        up to `count` after id `after`; and the id to read on from (None: that was all)."""
         reply = await self._redis.xreadgroup(
-            WORKER_GROUP, consumer, {self._keys.ready_stream: "0"}, count=count
+            WORKER_GROUP, consumer, {self._keys.ready_stream: after}, count=count
         )
-        return _entries(reply[0][1]) if reply else []
+        raw = reply[0][1] if reply else []
+        return _entries(raw), (raw[-1][0] if len(raw) == count else None)
 
-    async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
-        """Take over entries another consumer has left pending for `min_idle_ms`."""
+    async def claim_stale(
+        self, consumer: str, min_idle_ms: int, count: int, start: str = "0-0"
+    ) -> tuple[list[Entry], str]:
+        """Take over up to `count` entries left pending for `min_idle_ms` (their consumer died,
+        or is this one: claiming resets an entry's idle time), searching from id `start`;
+        and where the search goes on ("0-0": it went through every pending entry)."""
         reply = await self._redis.xautoclaim(
-            self._keys.ready_stream, WORKER_GROUP, consumer, min_idle_ms, "0-0", count=count
+            self._keys.ready_stream, WORKER_GROUP, consumer, min_idle_ms, start, count=count
         )
-        return _entries(reply[1])
+        return _entries(reply[1]), str(reply[0])
+
+    async def touch(self, consumer: str, entry_id: str) -> None:
+        """Reset a pending entry's idle time: it is being worked on, so nobody claims it."""
+        await self._redis.xclaim(
+            self._keys.ready_stream, WORKER_GROUP, consumer, 0, [entry_id], justid=True
+        )
 
     async def ack(self, entry_id: str) -> None:
         await self._redis.xack(self._keys.ready_stream, WORKER_GROUP, entry_id)
+
+    async def trim(self) -> int:
+        """Remove the entries every consumer has acknowledged; the number removed.
+
+        Everything older than the oldest pending entry was acknowledged, and so was, when
+        nothing is pending, everything up to the last entry handed out. Both are read in one
+        transaction; entries below that mark cannot become pending again, so the trim after
+        it is safe whatever happens in between.
+        """
+        stream = self._keys.ready_stream
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xinfo_groups(stream)
+            pipe.xpending(stream, WORKER_GROUP)
+            try:
+                groups, pending = await pipe.execute()
+            except ResponseError:  # no stream or no group yet: nothing to trim
+                return 0
+        if pending["pending"]:
+            keep_from = str(pending["min"])
+        else:
+            delivered = next(g["last-delivered-id"] for g in groups if g["name"] == WORKER_GROUP)
+            keep_from = _next_id(str(delivered))
+        return int(await self._redis.xtrim(stream, minid=keep_from, approximate=False))
 
     async def head(self, conversation_key: str) -> str | None:
         """The oldest turn id waiting in this conversation."""
@@ -141,3 +177,9 @@ class TurnQueue:
 
 def _entries(raw: list[tuple[str, dict[str, str]]] | None) -> list[Entry]:
     return [(entry_id, fields["conversation"]) for entry_id, fields in raw or [] if fields]
+
+
+def _next_id(entry_id: str) -> str:
+    """The smallest stream id above `entry_id` ("ms-seq")."""
+    milliseconds, sequence = entry_id.split("-")
+    return f"{milliseconds}-{int(sequence) + 1}"

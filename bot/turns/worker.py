@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import time
-from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -33,15 +35,19 @@ READ_BLOCK_MS = 500
 REDIS_RETRY_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class WorkerSettings:
     consumer: str  # this process's name in the consumer group
     concurrency: int = 32  # conversations answered at once
     lease_seconds: float = 20.0  # how long a dead process blocks its conversations
-    claim_every_seconds: float = 5.0  # how often to look for turns dead processes left
+    # How often to look for turns dead processes left, and to trim the stream.
+    claim_every_seconds: float = 5.0
 
 
 class TurnWorker:
+    """Reads stream entries only into free slots: an entry read is handled at once, so it
+    never waits idle long enough to look abandoned, and no entry has two handlers here."""
+
     def __init__(
         self,
         queue: TurnQueue,
@@ -57,15 +63,19 @@ class TurnWorker:
         self._engine = engine
         self._surfaces = surfaces
         self._settings = settings
-        self._slots = asyncio.Semaphore(settings.concurrency)
-        self._handlers: set[asyncio.Task[None]] = set()  # strong references
+        self._slots = asyncio.Semaphore(settings.concurrency)  # one per handler running
+        self._in_flight: dict[str, asyncio.Task[None]] = {}  # entry id → its handler
         self._draining: set[str] = set()
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
+        self._group_ready = False
+        self._own_pending_after: str | None = "0"  # None once a previous run's are taken
+        self._next_chores = 0.0
 
     async def start(self) -> None:
         """Start taking turns (first those this consumer left pending before a restart)."""
         self._main = asyncio.create_task(self._read_loop())
+        self._main.add_done_callback(functools.partial(_log_failure, "the turn reader"))
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking turns; give those in flight `grace_seconds`, then hand them back."""
@@ -73,8 +83,8 @@ class TurnWorker:
         if self._main is not None:
             self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
-        if self._handlers:
-            _, unfinished = await asyncio.wait(set(self._handlers), timeout=grace_seconds)
+        if self._in_flight:
+            _, unfinished = await asyncio.wait(set(self._in_flight.values()), timeout=grace_seconds)
             for handler in unfinished:
                 handler.cancel()
             if unfinished:
@@ -84,66 +94,125 @@ class TurnWorker:
     async def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until every accepted turn has been answered (for tests and benchmarks)."""
         deadline = time.monotonic() + timeout
-        while self._handlers or await self._queue.unfinished():
+        while self._in_flight or await self._queue.unfinished():
             if time.monotonic() > deadline:
                 raise TimeoutError("turns still unanswered")
             await asyncio.sleep(0.02)
 
     async def _read_loop(self) -> None:
-        consumer = self._settings.consumer
-        group_ready = own_pending_checked = False
-        next_claim = 0.0
         while not self._stopping:
+            free = await self._take_free_slots()
             try:
-                if not group_ready:  # at start, and after Redis lost its data
-                    await self._queue.ensure_group()
-                    group_ready = True
-                if not own_pending_checked:
-                    self._spawn_all(await self._queue.read_own_pending(consumer, 1000), False)
-                    own_pending_checked = True
-                if time.monotonic() >= next_claim:
-                    next_claim = time.monotonic() + self._settings.claim_every_seconds
-                    stale_ms = int(self._settings.lease_seconds * 1000)
-                    self._spawn_all(await self._queue.claim_stale(consumer, stale_ms, 100), False)
-                await self._slots.acquire()
-                self._slots.release()
-                self._spawn_all(await self._queue.read_new(consumer, 16, READ_BLOCK_MS), True)
+                for entry, fresh in await self._next_entries(free):
+                    if entry[0] not in self._in_flight:
+                        self._spawn(entry, fresh)  # the handler gives its slot back
+                        free -= 1
             except RedisError as error:
                 log.warning("turn queue unreachable (%s); retrying", type(error).__name__)
-                group_ready = False
+                self._group_ready = False
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
+            except Exception:
+                log.exception("reading the turn queue failed; retrying")
+                await asyncio.sleep(REDIS_RETRY_SECONDS)
+            finally:
+                for _ in range(free):
+                    self._slots.release()
 
-    def _spawn_all(self, entries: list[Entry], fresh: bool) -> None:
-        for entry in entries:
-            handler = asyncio.create_task(self._handle(entry, fresh))
-            self._handlers.add(handler)
-            handler.add_done_callback(self._handlers.discard)
+    async def _take_free_slots(self) -> int:
+        """Wait for a free slot, then take every free one; how many were taken."""
+        await self._slots.acquire()
+        taken = 1
+        while not self._slots.locked():
+            await self._slots.acquire()  # free: returns at once
+            taken += 1
+        return taken
+
+    async def _next_entries(self, wanted: int) -> list[tuple[Entry, bool]]:
+        """Up to `wanted` entries, with whether each is fresh (never read before): first those
+        a previous run of this consumer left, then (now and then) those of dead consumers,
+        then new ones."""
+        consumer = self._settings.consumer
+        if not self._group_ready:  # at start, and after Redis lost its data
+            await self._queue.ensure_group()
+            self._group_ready = True
+        if self._own_pending_after is not None:
+            own, self._own_pending_after = await self._queue.read_own_pending(
+                consumer, wanted, self._own_pending_after
+            )
+            return [(entry, False) for entry in own]
+        if time.monotonic() >= self._next_chores:
+            self._next_chores = time.monotonic() + self._settings.claim_every_seconds
+            await self._queue.trim()
+            claimed = await self._claim_stale(wanted)
+            if claimed:
+                return [(entry, False) for entry in claimed]
+        return [
+            (entry, True) for entry in await self._queue.read_new(consumer, wanted, READ_BLOCK_MS)
+        ]
+
+    async def _claim_stale(self, wanted: int) -> list[Entry]:
+        """Up to `wanted` entries idle for longer than a lease, other than ours in flight (for
+        those the claim only reset their idle time)."""
+        stale_ms = int(self._settings.lease_seconds * 1000)
+        found: list[Entry] = []
+        start = "0-0"
+        while True:
+            claimed, start = await self._queue.claim_stale(
+                self._settings.consumer, stale_ms, wanted - len(found), start
+            )
+            found.extend(entry for entry in claimed if entry[0] not in self._in_flight)
+            if start == "0-0" or len(found) >= wanted:
+                return found
+
+    def _spawn(self, entry: Entry, fresh: bool) -> None:
+        handler = asyncio.create_task(self._handle(entry, fresh))
+        self._in_flight[entry[0]] = handler
+        handler.add_done_callback(lambda _: self._in_flight.pop(entry[0], None))
 
     async def _handle(self, entry: Entry, fresh: bool) -> None:
-        """Drain the entry's conversation, or leave it to whoever holds its lease.
+        """Drain the entry's conversation, or leave it to whoever holds its lease; then give
+        back the slot taken for it.
 
         A fresh entry whose conversation is leased elsewhere is acknowledged: the holder's
         own entry stays pending while it drains, so either the holder (checking the queue
         again as it lets go) or, if it died, whoever claims that entry answers the turn.
         An entry taken over from a dead consumer stays pending instead, since the lease it
-        runs into may be that dead consumer's own.
+        runs into may be that dead consumer's own. An entry whose handling failed stays
+        pending too: it is claimed again once idle for a lease, and the turn's attempts
+        are counted, so a turn that keeps failing is given up on.
         """
         entry_id, conversation_key = entry
         try:
             if conversation_key in self._draining:
-                # Our drain loop takes a new turn too. A claimed entry (perhaps the very one
-                # we are draining for, idle past the lease) stays pending: acknowledging it
-                # would lose the turn if this process died before finishing it.
+                # Our drain loop takes a new turn too. A claimed entry (one a dead process
+                # left for this conversation) stays pending: acknowledging it would lose the
+                # turn if this process died before finishing it.
                 if fresh:
                     await self._queue.ack(entry_id)
                 return
-            async with self._slots:
-                drained = await self._drain_with_lease(entry_id, conversation_key)
+            drained = await self._drain_with_lease(entry_id, conversation_key)
             if not drained and fresh:
                 await self._queue.ack(entry_id)
         except RedisError as error:
             # The entry stays pending and is claimed again once Redis is back.
             log.warning("lost Redis while answering (%s) %s", error, conversation_key)
+        except Exception:
+            turn_id = await self._failed_turn(conversation_key)
+            log.exception(
+                "answering failed; tried again later (conversation %s, turn %s, entry %s)",
+                conversation_key,
+                turn_id,
+                entry_id,
+            )
+        finally:
+            self._slots.release()
+
+    async def _failed_turn(self, conversation_key: str) -> str:
+        """The turn a drain was at when it failed (the oldest still waiting), for the log."""
+        try:
+            return await self._queue.head(conversation_key) or "-"
+        except RedisError:
+            return "?"
 
     async def _drain_with_lease(self, entry_id: str, conversation_key: str) -> bool:
         """Answer the conversation's waiting turns under its lease; False if leased elsewhere."""
@@ -152,7 +221,10 @@ class TurnWorker:
             return False
         self._draining.add(conversation_key)
         drain = asyncio.create_task(self._drain(conversation_key))
-        keeper = asyncio.create_task(self._keep_lease(conversation_key, token, drain))
+        keeper = asyncio.create_task(self._keep_lease(conversation_key, token, entry_id, drain))
+        keeper.add_done_callback(
+            functools.partial(_log_failure, f"keeping the lease of {conversation_key}")
+        )
         try:
             await drain
         finally:
@@ -165,8 +237,11 @@ class TurnWorker:
             await self._queue.announce(conversation_key)  # a turn arrived as we finished
         return True
 
-    async def _keep_lease(self, key: str, token: str, drain: asyncio.Task[None]) -> None:
-        """Renew the lease while draining; stop the drain if the lease was lost."""
+    async def _keep_lease(
+        self, key: str, token: str, entry_id: str, drain: asyncio.Task[None]
+    ) -> None:
+        """Renew the lease while draining, and keep the entry from looking abandoned (its
+        idle time is what other processes claim by); stop the drain if the lease was lost."""
         interval = self._leases.milliseconds / 3000
         while True:
             await asyncio.sleep(interval)
@@ -175,6 +250,7 @@ class TurnWorker:
                     log.error("lost the lease of %s; stopping", key)
                     drain.cancel()
                     return
+                await self._queue.touch(self._settings.consumer, entry_id)
             except RedisError:
                 continue  # the next renewal may work; the lease has room for two misses
 
@@ -203,3 +279,9 @@ class TurnWorker:
             await journal.delivered()
             return
         await self._engine.run(turn, surface, journal)
+
+
+def _log_failure(what: str, task: asyncio.Task[Any]) -> None:
+    """Log how a background task failed (which also marks its exception as retrieved)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("%s failed", what, exc_info=error)

@@ -35,3 +35,15 @@ def test_answers_use_the_budget_without_being_refused() -> None:
     for i in range(4):
         budget.count_final_edit("T1", f"m{i}")
     assert not budget.allow_status_edit("T1", "new")
+
+
+def test_only_edits_that_still_hold_a_message_back_are_remembered() -> None:
+    """A long-running process streams many turns: what it remembers stays small."""
+    clock = Clock()
+    budget = EditBudget(per_minute=6000, burst=6000, clock=clock)
+    for second in range(1000):
+        for message in range(3):
+            assert budget.allow_status_edit("T1", f"m{second}-{message}")
+        clock.now += 0.5
+    assert len(budget._last_edit) <= 6, "two spacing windows' worth at most"
+    assert not budget.allow_status_edit("T1", "m999-0"), "recent edits still hold back"

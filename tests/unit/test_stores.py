@@ -88,9 +88,9 @@ async def test_a_dead_consumers_entries_can_be_claimed_and_reread_after_restart(
     await queue.ensure_group()
     await queue.enqueue(make_turn(), None, None)
     [(entry_id, _)] = await queue.read_new("dead", 10, 10)
-    assert await queue.read_own_pending("dead", 10) == [(entry_id, "T:C:1")]
-    assert await queue.claim_stale("alive", 60_000, 10) == []
-    assert await queue.claim_stale("alive", 0, 10) == [(entry_id, "T:C:1")]
+    assert await queue.read_own_pending("dead", 10) == ([(entry_id, "T:C:1")], None)
+    assert await queue.claim_stale("alive", 60_000, 10) == ([], "0-0")
+    assert await queue.claim_stale("alive", 0, 10) == ([(entry_id, "T:C:1")], "0-0")
 
 
 async def test_a_lease_has_one_holder_and_expires(redis: Redis, keys: Keys) -> None:
@@ -141,3 +141,41 @@ async def test_turn_records_keep_progress_and_count_attempts(redis: Redis, keys:
     assert progress.chunks_delivered == 2
     assert progress.run_id is None and progress.attempts == 2
     assert await store.open("turn_missing") is None
+
+
+async def test_own_pending_entries_are_read_page_by_page(redis: Redis, keys: Keys) -> None:
+    queue = TurnQueue(redis, keys)
+    await queue.ensure_group()
+    for index in range(5):
+        await queue.enqueue(make_turn(f"T:C:{index}"), None, None)
+    read = await queue.read_new("w", 10, 10)
+    first, after = await queue.read_own_pending("w", 2)
+    second, after = await queue.read_own_pending("w", 2, after or "")
+    third, after = await queue.read_own_pending("w", 2, after or "")
+    assert first + second + third == read and after is None
+
+
+async def test_trimming_removes_only_what_was_acknowledged(redis: Redis, keys: Keys) -> None:
+    """Pending entries (even behind acknowledged ones) and unread entries stay."""
+    queue = TurnQueue(redis, keys)
+    assert await queue.trim() == 0, "no stream yet"
+    await queue.ensure_group()
+    for index in range(10):
+        await queue.enqueue(make_turn(f"T:C:{index}"), None, None)
+    read = await queue.read_new("w", 4, 10)
+    for entry_id in (read[0][0], read[2][0], read[3][0]):
+        await queue.ack(entry_id)
+    assert await queue.trim() == 1, "only the entry before the oldest pending one"
+    assert await queue.unfinished() == 7
+    assert await queue.read_own_pending("w", 10) == ([read[1]], None)
+    rest = await queue.read_new("w", 10, 10)
+    assert len(rest) == 6
+    await queue.ack(read[1][0])
+    assert await queue.trim() == 3
+    assert await redis.xlen(keys.ready_stream) == 6, "read but not acknowledged: kept"
+    for entry_id, _ in rest:
+        await queue.ack(entry_id)
+    assert await queue.trim() == 6
+    await queue.enqueue(make_turn("T:C:new"), None, None)
+    assert await queue.unfinished() == 1, "what arrives after a full trim is still counted"
+    assert [conv for _, conv in await queue.read_new("w", 10, 10)] == ["T:C:new"]
