@@ -102,7 +102,7 @@ async def make_worker(
             TurnStore(redis, keys),
             ConversationLeases(redis, keys, seconds=settings.get("lease_seconds", 20.0)),
             engine,  # type: ignore[arg-type]
-            lambda turn: QuietSurface(),
+            lambda turn, journal: QuietSurface(),
             WorkerSettings(consumer=consumer, **settings),
         )
         worker.handled = handled
