@@ -5,6 +5,7 @@ OpenAI shut this API down on 2026-08-26; it serves the servers and proxies that 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import warnings
@@ -14,15 +15,28 @@ import openai
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Annotation
 from redis.asyncio import Redis
+from redis.exceptions import LockError
 
-from bot.backends.base import Answer, Citation, RunState, RunStatus, Usage, UserMessage
-from bot.backends.openai_client import translated_errors
+from bot.backends.base import (
+    Answer,
+    BackendError,
+    Citation,
+    RunState,
+    RunStatus,
+    Usage,
+    UserMessage,
+)
+from bot.backends.openai_client import TRY_LATER, translated_errors
 from bot.backends.partial_text import PartialTexts
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
 
 PART_SEPARATOR = "\n\n"
+# The Redis lock of the one process creating the assistant expires after this long (a
+# process that died holding it); the others wait for the stored id as long at most.
+CREATION_LOCK_SECONDS = 120
+CREATION_WAIT_SECONDS = 120
 
 # The SDK marks `beta.threads` deprecated; this backend exists precisely for that protocol.
 warnings.filterwarnings(
@@ -54,6 +68,7 @@ class AssistantsBackend:
         self._redis = redis
         self._keys = keys
         self._assistant_id = assistant_id
+        self._creating = asyncio.Lock()  # one creation at a time in this process
         self._assistant_name = assistant_name
         self._model = model
         self._instructions = instructions
@@ -62,17 +77,49 @@ class AssistantsBackend:
     async def assistant_id(self) -> str:
         """TUTOR_ASSISTANT_ID, or the assistant created once for these settings (kept in Redis).
 
-        Two processes racing to create it both create one; the first stored wins and the
-        other is deleted, so every process runs the same assistant.
+        Exactly one assistant is created however many turns and processes start at once:
+        callers in this process queue on one lock, and across processes the one holding
+        a Redis lock creates it while the others wait (at most CREATION_WAIT_SECONDS) for
+        the id it stores.
         """
         if self._assistant_id:
             return self._assistant_id
+        async with self._creating:
+            if not self._assistant_id:
+                self._assistant_id = await self._stored_or_created_assistant()
+            return self._assistant_id
+
+    async def _stored_or_created_assistant(self) -> str:
         fingerprint = hashlib.sha256(self._instructions.encode()).hexdigest()[:12]
-        key = self._keys.assistant_id(self._assistant_name, f"{self._model}:{fingerprint}")
+        variant = f"{self._model}:{fingerprint}"
+        key = self._keys.assistant_id(self._assistant_name, variant)
         stored = await self._redis.get(key)
         if stored:
-            self._assistant_id = stored
-            return stored
+            return str(stored)
+        lock = self._redis.lock(
+            self._keys.assistant_creation(self._assistant_name, variant),
+            timeout=CREATION_LOCK_SECONDS,
+            blocking_timeout=CREATION_WAIT_SECONDS,
+            sleep=0.05,
+        )
+        if not await lock.acquire():
+            raise BackendError(
+                "create assistant: another process did not finish creating it",
+                reason="the model server is slow to set up the tutor's assistant",
+                advice=TRY_LATER,
+            )
+        try:
+            stored = await self._redis.get(key)  # created while this process waited
+            if stored:
+                return str(stored)
+            return await self._create_assistant(key)
+        finally:
+            try:
+                await lock.release()
+            except LockError:  # it expired while the create took long: nothing to release
+                log.info("the assistant creation lock had expired")
+
+    async def _create_assistant(self, key: str) -> str:
         with translated_errors("create assistant"):
             created = await self._client.beta.assistants.create(
                 name=self._assistant_name,
@@ -82,12 +129,11 @@ class AssistantsBackend:
             )
         if await self._redis.set(key, created.id, nx=True):
             log.info("created assistant %s", created.id)
-            self._assistant_id = created.id
             return created.id
+        # Only when the lock expired mid-create: the first stored wins, ours goes.
         winner = await self._redis.get(key)
         with translated_errors("delete duplicate assistant"):
             await self._client.beta.assistants.delete(created.id)
-        self._assistant_id = winner
         return str(winner)
 
     async def create_conversation(self, conversation_key: str) -> str:

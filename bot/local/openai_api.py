@@ -119,6 +119,7 @@ class OpenAIStandIn:
         self._responses = ResponsesAPI(self.pacing, self.timers)
         self._chat = ChatAPI()
         self.requests: list[RecordedRequest] = []
+        self._received = asyncio.Condition()  # notified on every request recorded
         self._failures: list[_Failure] = []
         self._holds: list[_Hold] = []
         self._runner: web.AppRunner | None = None
@@ -182,6 +183,17 @@ class OpenAIStandIn:
         conversation = self.conversations[conversation_id]
         self._responses.refresh_conversation(conversation)
         return list(conversation.items)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Return as soon as `predicate()` holds, re-checking after every request received."""
+        try:
+            async with asyncio.timeout(timeout), self._received:
+                await self._received.wait_for(predicate)
+        except TimeoutError:
+            recent = "\n".join(f"  {r.method} {r.path}" for r in self.requests[-15:])
+            raise TimeoutError(
+                f"condition not met in {timeout}s; recent requests:\n{recent}"
+            ) from None
 
     def count(self, method: str, path_regex: str) -> int:
         """How many recorded requests match (method "*" matches any)."""
@@ -278,6 +290,8 @@ class OpenAIStandIn:
         headers = {name: request.headers[name] for name in present}
         recorded = RecordedRequest(request.method, request.path, dict(request.query), body, headers)
         self.requests.append(recorded)
+        async with self._received:
+            self._received.notify_all()
 
     def _take_failure(self, request: web.Request) -> _Failure | None:
         for failure in self._failures:
