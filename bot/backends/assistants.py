@@ -26,7 +26,7 @@ from bot.backends.base import (
     Usage,
     UserMessage,
 )
-from bot.backends.openai_client import TRY_LATER, translated_errors
+from bot.backends.openai_client import TRY_LATER, read_reply, translated_errors
 from bot.backends.partial_text import PartialTexts
 from bot.storage.keys import Keys
 
@@ -191,15 +191,16 @@ class AssistantsBackend:
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
         with translated_errors("check run"):
             run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=conversation_id)
-        error = None
-        if run.last_error is not None:
-            error = run.last_error.message
-        elif run.incomplete_details is not None:
-            error = f"incomplete: {run.incomplete_details.reason}"
-        usage = None
-        if run.usage is not None:
-            usage = Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
-        status = RunStatus(run.status)
+        with read_reply("check run"):
+            status = RunStatus(run.status)
+            error = None
+            if run.last_error is not None:
+                error = _message_of(run.last_error)
+            elif run.incomplete_details is not None:
+                error = f"incomplete: {_field(run.incomplete_details, 'reason')}"
+            usage = None
+            if run.usage is not None:
+                usage = Usage(run.usage.prompt_tokens or 0, run.usage.completion_tokens or 0)
         partial = ""
         if status.is_final:
             self._partials.forget(run_id)
@@ -211,19 +212,18 @@ class AssistantsBackend:
         texts: list[str] = []
         citations: list[Citation] = []
         offset = 0  # where the part starts in the joined text
-        with translated_errors("fetch answer"):
+        with translated_errors("fetch answer"), read_reply("fetch answer"):
             page = await self._client.beta.threads.messages.list(
                 conversation_id, order="asc", after=after_message_id, limit=100
             )
             async for message in page:
                 if message.role != "assistant" or message.run_id not in (None, run_id):
                     continue
-                for part in message.content:
-                    if part.type == "text":
-                        offset += len(PART_SEPARATOR) if texts else 0
-                        texts.append(part.text.value)
-                        citations.extend(_citation(a, offset) for a in part.text.annotations)
-                        offset += len(part.text.value)
+                for text, annotations in text_parts(message.content):
+                    offset += len(PART_SEPARATOR) if texts else 0
+                    texts.append(text)
+                    citations.extend(_citations(annotations, offset))
+                    offset += len(text)
         return Answer(PART_SEPARATOR.join(texts), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
@@ -250,12 +250,60 @@ def _created_run_id(event: AssistantStreamEvent) -> str | None:
 def _text_delta(event: AssistantStreamEvent) -> str | None:
     if event.event != "thread.message.delta":
         return None
-    parts = event.data.delta.content or []
-    return "".join(p.text.value or "" for p in parts if p.type == "text" and p.text is not None)
+    content = _field(_field(event.data, "delta"), "content") or []
+    return "".join(text for text, _ in text_parts(content))
+
+
+def text_parts(content: object) -> list[tuple[str, list[Any]]]:
+    """A message's (or delta's) text parts with their annotations, read tolerantly.
+
+    The protocol's content is a list of `{"type": "text", "text": {"value", "annotations"}}`
+    blocks; some servers put the text in a block as a plain string, or send the content as
+    the text itself. Parts that carry no text (images) are skipped.
+    """
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [(content, [])]
+    if not isinstance(content, list | tuple):
+        raise TypeError(f"message content is a {type(content).__name__}")
+    parts: list[tuple[str, list[Any]]] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append((part, []))
+            continue
+        if _field(part, "type") not in ("text", None):
+            continue
+        text = _field(part, "text")
+        if isinstance(text, str):
+            parts.append((text, []))
+        elif isinstance(value := _field(text, "value"), str):
+            parts.append((value, list(_field(text, "annotations") or [])))
+    return parts
+
+
+def _field(obj: object, name: str) -> Any:
+    """`obj.name` or `obj[name]`: a lenient SDK leaves unexpected shapes as dicts."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _message_of(error: object) -> str:
+    return error if isinstance(error, str) else str(_field(error, "message") or "no reason given")
 
 
 def _turn_of(metadata: object) -> str | None:
     return metadata.get("turn_id") if isinstance(metadata, dict) else None
+
+
+def _citations(annotations: list[Any], offset: int) -> list[Citation]:
+    """The annotations that read as file citations; any other shape is left out."""
+    citations = []
+    for annotation in annotations:
+        try:
+            citations.append(_citation(annotation, offset))
+        except (AttributeError, TypeError):
+            log.info("skipped an annotation of unknown shape")
+    return citations
 
 
 def _citation(annotation: Annotation, offset: int) -> Citation:

@@ -1,17 +1,21 @@
-"""The assistants backend's own promises: one assistant however many turns start at once."""
+"""The assistants backend's own promises: one assistant however many turns start at once,
+and answers read whatever shape a server gives their text."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
-from bot.backends.assistants import AssistantsBackend
-from bot.backends.openai_client import make_client
+from bot.backends.assistants import AssistantsBackend, text_parts
+from bot.backends.base import BackendError
+from bot.backends.openai_client import make_client, read_reply
 from bot.local.openai_api import OpenAIStandIn
+from bot.local.openai_assistants import TextShape
 from bot.local.slack_api import SlackStandIn
-from bot.settings import BackendKind
+from bot.settings import BackendKind, StreamingMode
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from tests.conftest import RedisServer
@@ -96,3 +100,36 @@ async def test_a_second_process_waits_for_the_assistant_the_first_creates(
     assert ids[0] == ids[1]
     assert openai.count("POST", r"/assistants$") == 1
     assert openai.count("DELETE", r"/assistants/") == 0
+
+
+@pytest.mark.parametrize("shape", [TextShape.TEXT_AS_STRING, TextShape.PLAIN_STRING])
+@pytest.mark.parametrize("streaming", [StreamingMode.OFF, StreamingMode.EDIT])
+async def test_answers_in_other_text_shapes_are_read(
+    redis_server: RedisServer, redis_prefix: str, shape: TextShape, streaming: StreamingMode
+) -> None:
+    """Servers that put the text in a block as a string, or send the content as the text."""
+    async with running_harness(
+        redis_server.url, redis_prefix, BackendKind.ASSISTANTS, streaming=streaming
+    ) as harness:
+        harness.openai.assistant_text_shape = shape
+        _, _, root = await harness.events.mention("C410", USER, "<@UBOT> Who was Solon?")
+        await harness.events.mention("C410", USER, "<@UBOT> And then?", thread_ts=root)
+        [first, second] = await harness.wait_for_bot_replies("C410", root, 2)
+        assert harness.slack.visible_text("C410", first.ts) == "Answer 1: Who was Solon?"
+        assert harness.slack.visible_text("C410", second.ts) == "Answer 2: And then?"
+
+
+def test_a_reply_of_no_known_shape_is_the_servers_mistake() -> None:
+    with pytest.raises(BackendError) as raised, read_reply("fetch answer"):
+        text_parts(42)
+    assert raised.value.user_message.startswith(
+        "Sorry, the model server sent a reply the tutor could not read."
+    )
+
+
+def test_text_parts_read_every_shape_seen() -> None:
+    block = {"type": "text", "text": {"value": "a", "annotations": []}}
+    image = {"type": "image_file", "image_file": {"file_id": "f"}}
+    assert text_parts([block, image, {"type": "text", "text": "b"}]) == [("a", []), ("b", [])]
+    assert text_parts("c") == [("c", [])]
+    assert text_parts(None) == []
