@@ -62,9 +62,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The test session starts its own redis-server on a free port and stops it at the end.
+# Two pytest-xdist workers, all tests of a file on one (module fixtures are set up once);
+# each worker's session starts its own redis-server on a free port and stops it at the end.
 test: $(STAMP) redis-server lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 run: $(STAMP)
 	$(BIN)/python -m bot serve --or-local
