@@ -86,6 +86,20 @@ def kill_if_running(pid: int | None) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+async def run_to_exit(env: dict[str, str], cwd: Path) -> str:
+    """Run a bot that is expected to give up at start (exit code 2); return its output."""
+    process = await run_bot(env, cwd)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = output.decode()
+    assert process.returncode == 2, text
+    return text
+
+
 async def test_sigterm_while_socket_mode_connects_stops_at_once(
     stand_ins: tuple[SlackStandIn, OpenAIStandIn], silent_slack: SilentServer, tmp_path: Path
 ) -> None:
@@ -107,6 +121,7 @@ async def test_sigterm_while_socket_mode_connects_stops_at_once(
     finally:
         if process.returncode is None:
             process.kill()
+            await process.wait()
         kill_if_running(redis_pid)
     assert took < PROMPT_STOP_SECONDS, f"took {took:.1f}s to stop:\n{output}"
     assert process.returncode == 0, output
@@ -123,10 +138,7 @@ async def test_a_refused_app_token_is_explained_in_plain_words(
         "REDIS_URL": redis_server.url,
         "SLACK_APP_TOKEN": "xapp-not-this-one",
     }
-    process = await run_bot(env, tmp_path)
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
-    text = output.decode()
-    assert process.returncode == 2, text
+    text = await run_to_exit(env, tmp_path)
     assert "Traceback" not in text
     [line] = [line for line in text.splitlines() if line.startswith("tutor-bot:")]
     assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in line
@@ -142,10 +154,7 @@ async def test_a_port_in_use_is_explained_in_plain_words(
         taken.listen()
         port = taken.getsockname()[1]
         env = {**bot_environment(slack, openai, port), "REDIS_URL": redis_server.url}
-        process = await run_bot(env, tmp_path)
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
-    text = output.decode()
-    assert process.returncode == 2, text
+        text = await run_to_exit(env, tmp_path)
     assert "Traceback" not in text
     assert f"tutor-bot: Port {port} (the PORT setting) is already in use" in text
     assert "set PORT to a free port" in text
@@ -166,4 +175,5 @@ async def test_a_killed_bot_takes_its_private_redis_along(
     finally:
         if process.returncode is None:
             process.kill()
+            await process.wait()
         kill_if_running(redis_pid)
