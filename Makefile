@@ -1,18 +1,47 @@
 # The two commands of the README: `make test` and `make run`.
-# Both work on a fresh Debian machine with only Python 3.11+.
+# Both work on a fresh Debian machine with only Python 3.11+: they make .venv, put uv in it
+# with pip, and install exactly the versions of uv.lock (what CI tested) with `uv sync`.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
 STAMP := $(VENV)/.installed
+# uv syncs this folder whatever virtualenv the calling shell has active.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: test run lint format redis-server clean
+.PHONY: test run lint format lock redis-server clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# uv itself, pinned, from PyPI through the virtualenv's own pip. Debian's python3 makes no
+# virtualenv without its python3-venv package: as root, it is installed first.
+$(UV_STAMP):
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV) >/dev/null 2>&1 || { \
+	    rm -rf $(VENV); \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing python3-venv (Debian package), needed to make $(VENV)"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	    fi; \
+	    $(PYTHON) -m venv $(VENV) || { \
+	      echo "$(PYTHON) cannot make a virtualenv: install its venv module (Debian/Ubuntu: sudo apt-get install python3-venv)"; \
+	      exit 1; }; }; }
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	rm -f $(VENV)/.uv-*
+	touch $(UV_STAMP)
+
+# Exactly uv.lock; --locked refuses a lock that no longer matches pyproject.toml (run
+# `make lock`), --inexact leaves pip and uv, which the lock does not list, in place.
+$(STAMP): uv.lock pyproject.toml $(UV_STAMP)
+	$(UV) sync --quiet --locked --inexact --extra dev || { \
+	  echo "uv.lock does not match pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve them again into uv.lock.
+lock: $(UV_STAMP)
+	$(UV) lock
 
 # The tests run a real redis-server; install Debian's when it is missing and we are root.
 redis-server:
@@ -33,9 +62,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The test session starts its own redis-server on a free port and stops it at the end.
+# Two pytest-xdist workers, all tests of a file on one (module fixtures are set up once);
+# each worker's session starts its own redis-server on a free port and stops it at the end.
 test: $(STAMP) redis-server lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 run: $(STAMP)
 	$(BIN)/python -m bot serve --or-local

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
@@ -28,7 +30,7 @@ from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.reply import SlackReplySurface
-from bot.slack.socket_mode import CheckedSocketModeHandler
+from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
@@ -44,6 +46,9 @@ from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
 
 log = logging.getLogger(__name__)
+
+# Requests still in flight when the bot stops get this long (aiohttp's default is 60 s).
+HTTP_SHUTDOWN_SECONDS = 5.0
 
 
 @dataclass
@@ -160,25 +165,35 @@ class TutorBot:
     async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
         """Answer queued turns and serve POST /slack/events and GET /healthz.
 
-        Returns the port actually bound.
+        Returns the port actually bound. Raises ConfigError when the port cannot be had.
         """
-        await self.worker.start()
+        wanted = self.settings.port if port is None else port
         secret = self.settings.slack_signing_secret or ""  # require_slack checked it
-        self._runner = web.AppRunner(make_web_app(self.bolt_app, self.redis_ok, secret))
+        self._runner = web.AppRunner(
+            make_web_app(self.bolt_app, self.redis_ok, secret),
+            shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
-        await site.start()
+        try:
+            await web.TCPSite(self._runner, host, wanted).start()
+        except OSError as error:
+            raise ConfigError(_cannot_listen(wanted, error)) from None
+        await self.worker.start()
         bound = self._runner.addresses[0][1]
         log.info("serving Slack over HTTP on port %d (POST /slack/events)", bound)
         return int(bound)
 
     async def start_socket_mode(self) -> None:
-        """Answer queued turns and connect to Slack over Socket Mode (no public URL needed)."""
+        """Answer queued turns and connect to Slack over Socket Mode (no public URL needed).
+
+        Raises ConfigError when Slack refuses the app token; retries an unreachable Slack
+        until cancelled (`serve` cancels it when a stop is asked for).
+        """
+        assert self.settings.slack_app_token is not None
         await self.worker.start()
-        self._socket_handler = CheckedSocketModeHandler(
+        self._socket_handler = await connect_socket_mode(
             self.bolt_app, self.settings.slack_app_token
         )
-        await self._socket_handler.connect_async()
         log.info("connected to Slack in Socket Mode")
 
     async def stop(self, grace_seconds: float | None = None) -> None:
@@ -187,7 +202,7 @@ class TutorBot:
         A handed-back turn keeps its placeholder and is finished by the next process.
         """
         if self._socket_handler is not None:
-            await self._socket_handler.close_async()
+            await close_socket_mode(self._socket_handler)
         if self._runner is not None:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
@@ -201,14 +216,43 @@ class TutorBot:
 
 
 async def serve(settings: Settings, stop_requested: asyncio.Event) -> None:
-    """Run the bot until `stop_requested` is set."""
+    """Run the bot until `stop_requested` is set, also while it is still connecting."""
     bot = await TutorBot.create(settings)
     try:
-        if settings.socket_mode:
-            await bot.start_socket_mode()
-        else:
-            await bot.start_http()
-        await stop_requested.wait()
+        start = bot.start_socket_mode() if settings.socket_mode else bot.start_http()
+        if await unless_stopped(start, stop_requested):
+            await stop_requested.wait()
         log.info("stopping")
     finally:
         await bot.stop()
+
+
+async def unless_stopped(work: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first, which cancels it; True when it finished.
+
+    Re-raises the error of `work`.
+    """
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
+def _cannot_listen(port: int, error: OSError) -> str:
+    """One plain line for a port the bot cannot listen on."""
+    where = f"Port {port} (the PORT setting)"
+    if error.errno == errno.EADDRINUSE:
+        return f"{where} is already in use: stop what uses it or set PORT to a free port."
+    if error.errno == errno.EACCES:
+        return f"{where} needs privileges this user lacks: set PORT to a port above 1023."
+    reason = (error.strerror or type(error).__name__).lower()
+    return f"{where} cannot be used ({reason}): set PORT to another port."

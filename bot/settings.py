@@ -54,25 +54,57 @@ class SettingSpec:
     secret: bool = False
 
 
+def _float(value: str) -> float:
+    """A number; Python's own "could not convert string to float" is not for people."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("must be a number")
+    return number
+
+
+def _int(value: str, what: str = "a whole number") -> int:
+    """A whole number; Python's own "invalid literal for int()" is not for people."""
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"must be {what}") from None
+
+
 def _positive_float(value: str) -> float:
-    number = float(value)
+    number = _float(value)
     if number <= 0:
         raise ValueError("must be greater than 0")
     return number
 
 
 def _positive_int(value: str) -> int:
-    number = int(value)
+    number = _int(value)
     if number <= 0:
         raise ValueError("must be greater than 0")
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    number = _int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 def _port(value: str) -> int:
-    number = int(value)
+    number = _int(value, "a port number (0-65535)")
     if not 0 <= number <= 65535:
         raise ValueError("must be a port number (0-65535)")
     return number
+
+
+def _data_dir(value: str) -> Path:
+    if not value:
+        raise ValueError("must name a folder")
+    return Path(value).expanduser()
 
 
 def _slack_api_url(value: str) -> str:
@@ -111,7 +143,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("PORT", "port", "3000", "HTTP port (HTTP mode)", _port),
     SettingSpec("REDIS_URL", "redis_url", None, "Redis to keep state in (redis://, rediss://, unix://); unset → a private redis-server under TUTOR_DATA_DIR", _redis_url, secret=True),
     SettingSpec("TUTOR_REDIS_PREFIX", "redis_prefix", "tutor:", "prefix of every Redis key, so one Redis can serve several bots"),
-    SettingSpec("TUTOR_DATA_DIR", "data_dir", ".data", "where the private redis-server keeps its data", Path),
+    SettingSpec("TUTOR_DATA_DIR", "data_dir", ".data", "where the private redis-server keeps its data (created if missing; must be writable)", _data_dir),
     SettingSpec("OPENAI_API_KEY", "openai_api_key", None, "API key for the model server; a placeholder is used for the chat backend when unset", secret=True),
     SettingSpec("OPENAI_BASE_URL", "openai_base_url", None, "base URL of an OpenAI-compatible server (unset → OpenAI)"),
     SettingSpec("TUTOR_BACKEND", "backend", "responses", "responses, assistants or chat", BackendKind),
@@ -122,7 +154,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_POLL_INTERVAL", "poll_interval", "1.0", "seconds between run status checks", _positive_float),
     SettingSpec("TUTOR_RUN_TIMEOUT", "run_timeout", "120", "seconds a run may take before it is cancelled and the user told", _positive_float),
     SettingSpec("TUTOR_OPENAI_TIMEOUT", "openai_timeout", "30", "seconds one request to the model server may take", _positive_float),
-    SettingSpec("TUTOR_OPENAI_MAX_RETRIES", "openai_max_retries", "2", "retries of a failed request to the model server (429, 5xx, timeouts)", int),
+    SettingSpec("TUTOR_OPENAI_MAX_RETRIES", "openai_max_retries", "2", "retries of a failed request to the model server (429, 5xx, timeouts); 0 or more", _non_negative_int),
     SettingSpec("TUTOR_MAX_OUTPUT_TOKENS", "max_output_tokens", "1024", "upper bound on the tokens of one answer", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_BUDGET", "chat_token_budget", "6000", "chat backend: tokens of history (with instructions) sent per turn", _positive_int),
     SettingSpec("TUTOR_CHAT_TOKEN_FIELD", "chat_token_field", "max_tokens", "chat backend: max_tokens (local servers) or max_completion_tokens (OpenAI reasoning models)", TokenLimitField),

@@ -5,6 +5,7 @@ OpenAI shut this API down on 2026-08-26; it serves the servers and proxies that 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import warnings
@@ -14,15 +15,28 @@ import openai
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Annotation
 from redis.asyncio import Redis
+from redis.exceptions import LockError
 
-from bot.backends.base import Answer, Citation, RunState, RunStatus, Usage, UserMessage
-from bot.backends.openai_client import translated_errors
+from bot.backends.base import (
+    Answer,
+    BackendError,
+    Citation,
+    RunState,
+    RunStatus,
+    Usage,
+    UserMessage,
+)
+from bot.backends.openai_client import TRY_LATER, read_reply, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
 
 PART_SEPARATOR = "\n\n"
+# The Redis lock of the one process creating the assistant expires after this long (a
+# process that died holding it); the others wait for the stored id as long at most.
+CREATION_LOCK_SECONDS = 120
+CREATION_WAIT_SECONDS = 120
 
 # The SDK marks `beta.threads` deprecated; this backend exists precisely for that protocol.
 warnings.filterwarnings(
@@ -55,6 +69,7 @@ class AssistantsBackend:
         self._redis = redis
         self._keys = keys
         self._assistant_id = assistant_id
+        self._creating = asyncio.Lock()  # one creation at a time in this process
         self._assistant_name = assistant_name
         self._model = model
         self._instructions = instructions
@@ -63,17 +78,49 @@ class AssistantsBackend:
     async def assistant_id(self) -> str:
         """TUTOR_ASSISTANT_ID, or the assistant created once for these settings (kept in Redis).
 
-        Two processes racing to create it both create one; the first stored wins and the
-        other is deleted, so every process runs the same assistant.
+        Exactly one assistant is created however many turns and processes start at once:
+        callers in this process queue on one lock, and across processes the one holding
+        a Redis lock creates it while the others wait (at most CREATION_WAIT_SECONDS) for
+        the id it stores.
         """
         if self._assistant_id:
             return self._assistant_id
+        async with self._creating:
+            if not self._assistant_id:
+                self._assistant_id = await self._stored_or_created_assistant()
+            return self._assistant_id
+
+    async def _stored_or_created_assistant(self) -> str:
         fingerprint = hashlib.sha256(self._instructions.encode()).hexdigest()[:12]
-        key = self._keys.assistant_id(self._assistant_name, f"{self._model}:{fingerprint}")
+        variant = f"{self._model}:{fingerprint}"
+        key = self._keys.assistant_id(self._assistant_name, variant)
         stored = await self._redis.get(key)
         if stored:
-            self._assistant_id = stored
-            return stored
+            return str(stored)
+        lock = self._redis.lock(
+            self._keys.assistant_creation(self._assistant_name, variant),
+            timeout=CREATION_LOCK_SECONDS,
+            blocking_timeout=CREATION_WAIT_SECONDS,
+            sleep=0.05,
+        )
+        if not await lock.acquire():
+            raise BackendError(
+                "create assistant: another process did not finish creating it",
+                reason="the model server is slow to set up the tutor's assistant",
+                advice=TRY_LATER,
+            )
+        try:
+            stored = await self._redis.get(key)  # created while this process waited
+            if stored:
+                return str(stored)
+            return await self._create_assistant(key)
+        finally:
+            try:
+                await lock.release()
+            except LockError:  # it expired while the create took long: nothing to release
+                log.info("the assistant creation lock had expired")
+
+    async def _create_assistant(self, key: str) -> str:
         with translated_errors("create assistant"):
             created = await self._client.beta.assistants.create(
                 name=self._assistant_name,
@@ -83,12 +130,11 @@ class AssistantsBackend:
             )
         if await self._redis.set(key, created.id, nx=True):
             log.info("created assistant %s", created.id)
-            self._assistant_id = created.id
             return created.id
+        # Only when the lock expired mid-create: the first stored wins, ours goes.
         winner = await self._redis.get(key)
         with translated_errors("delete duplicate assistant"):
             await self._client.beta.assistants.delete(created.id)
-        self._assistant_id = winner
         return str(winner)
 
     async def create_conversation(self, conversation_key: str) -> str:
@@ -146,15 +192,16 @@ class AssistantsBackend:
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
         with translated_errors("check run"):
             run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=conversation_id)
-        error = None
-        if run.last_error is not None:
-            error = run.last_error.message
-        elif run.incomplete_details is not None:
-            error = f"incomplete: {run.incomplete_details.reason}"
-        usage = None
-        if run.usage is not None:
-            usage = Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
-        status = RunStatus(run.status)
+        with read_reply("check run"):
+            status = RunStatus(run.status)
+            error = None
+            if run.last_error is not None:
+                error = _message_of(run.last_error)
+            elif run.incomplete_details is not None:
+                error = f"incomplete: {_field(run.incomplete_details, 'reason')}"
+            usage = None
+            if run.usage is not None:
+                usage = Usage(run.usage.prompt_tokens or 0, run.usage.completion_tokens or 0)
         partial = ""
         if status.is_final:
             self._partials.forget(run_id)
@@ -166,19 +213,18 @@ class AssistantsBackend:
         texts: list[str] = []
         citations: list[Citation] = []
         offset = 0  # where the part starts in the joined text
-        with translated_errors("fetch answer"):
+        with translated_errors("fetch answer"), read_reply("fetch answer"):
             page = await self._client.beta.threads.messages.list(
                 conversation_id, order="asc", after=after_message_id, limit=100
             )
             async for message in page:
                 if message.role != "assistant" or message.run_id not in (None, run_id):
                     continue
-                for part in message.content:
-                    if part.type == "text":
-                        offset += len(PART_SEPARATOR) if texts else 0
-                        texts.append(part.text.value)
-                        citations.extend(_citation(a, offset) for a in part.text.annotations)
-                        offset += len(part.text.value)
+                for text, annotations in text_parts(message.content):
+                    offset += len(PART_SEPARATOR) if texts else 0
+                    texts.append(text)
+                    citations.extend(_citations(annotations, offset))
+                    offset += len(text)
         return Answer(PART_SEPARATOR.join(texts), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
@@ -208,12 +254,60 @@ def _created_run_id(event: AssistantStreamEvent) -> str | None:
 def _text_delta(event: AssistantStreamEvent) -> str | None:
     if event.event != "thread.message.delta":
         return None
-    parts = event.data.delta.content or []
-    return "".join(p.text.value or "" for p in parts if p.type == "text" and p.text is not None)
+    content = _field(_field(event.data, "delta"), "content") or []
+    return "".join(text for text, _ in text_parts(content))
+
+
+def text_parts(content: object) -> list[tuple[str, list[Any]]]:
+    """A message's (or delta's) text parts with their annotations, read tolerantly.
+
+    The protocol's content is a list of `{"type": "text", "text": {"value", "annotations"}}`
+    blocks; some servers put the text in a block as a plain string, or send the content as
+    the text itself. Parts that carry no text (images) are skipped.
+    """
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [(content, [])]
+    if not isinstance(content, list | tuple):
+        raise TypeError(f"message content is a {type(content).__name__}")
+    parts: list[tuple[str, list[Any]]] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append((part, []))
+            continue
+        if _field(part, "type") not in ("text", None):
+            continue
+        text = _field(part, "text")
+        if isinstance(text, str):
+            parts.append((text, []))
+        elif isinstance(value := _field(text, "value"), str):
+            parts.append((value, list(_field(text, "annotations") or [])))
+    return parts
+
+
+def _field(obj: object, name: str) -> Any:
+    """`obj.name` or `obj[name]`: a lenient SDK leaves unexpected shapes as dicts."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _message_of(error: object) -> str:
+    return error if isinstance(error, str) else str(_field(error, "message") or "no reason given")
 
 
 def _turn_of(metadata: object) -> str | None:
     return metadata.get("turn_id") if isinstance(metadata, dict) else None
+
+
+def _citations(annotations: list[Any], offset: int) -> list[Citation]:
+    """The annotations that read as file citations; any other shape is left out."""
+    citations = []
+    for annotation in annotations:
+        try:
+            citations.append(_citation(annotation, offset))
+        except (AttributeError, TypeError):
+            log.info("skipped an annotation of unknown shape")
+    return citations
 
 
 def _citation(annotation: Annotation, offset: int) -> Citation:

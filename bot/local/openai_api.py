@@ -4,6 +4,8 @@ It serves the Assistants protocol (assistants, threads, messages, runs), Convers
 Responses (plain, background and streamed) and Chat Completions (plain and streamed), answered
 by the deterministic scripted model (`bot.local.scripted_model`). Tests steer it with directives
 in the user's text and with `fail_next` / `hold`, and inspect what it received and holds.
+`without_apis` makes it a server that lacks some of those APIs (as self-hosted servers lack
+Conversations and Assistants): their paths answer 404 like any unknown URL.
 
 Run it on its own with `python -m bot.local.openai_api --port 8765`.
 """
@@ -16,13 +18,13 @@ import logging
 import re
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from bot.local.openai_assistants import AssistantsAPI, Run, Thread
+from bot.local.openai_assistants import AssistantsAPI, Run, TextShape, Thread
 from bot.local.openai_chat import ChatAPI
 from bot.local.openai_common import (
     JSON,
@@ -47,6 +49,13 @@ RECORDED_HEADERS = (
     "accept",
 )
 MAX_BODY_BYTES = 32 * 1024 * 1024
+# The APIs `without_apis` can leave out, by the paths they serve.
+API_PATHS: dict[str, tuple[str, ...]] = {
+    "assistants": ("/v1/assistants", "/v1/threads"),
+    "conversations": ("/v1/conversations",),
+    "responses": ("/v1/responses",),
+    "chat": ("/v1/chat/completions",),
+}
 SHUTDOWN_SECONDS = 0.5
 KEEP_ALIVE_SECONDS = 0.2
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -114,13 +123,22 @@ def _check_auth(request: web.Request) -> None:
 class OpenAIStandIn:
     """The stand-in server with its steering (fail_next, hold) and inspection API."""
 
-    def __init__(self, *, queued_seconds: float = 0.05, in_progress_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        queued_seconds: float = 0.05,
+        in_progress_seconds: float = 0.1,
+        without_apis: Iterable[str] = (),
+    ) -> None:
         self.pacing = Pacing(queued_seconds, in_progress_seconds)
+        self.without_apis: set[str] = set()
+        self.leave_out(*without_apis)
         self.timers = Timers()
         self._assistants = AssistantsAPI(self.pacing, self.timers)
         self._responses = ResponsesAPI(self.pacing, self.timers)
         self._chat = ChatAPI()
         self.requests: list[RecordedRequest] = []
+        self._received = asyncio.Condition()  # notified on every request recorded
         self._failures: list[_Failure] = []
         self._holds: list[_Hold] = []
         self._stalls: list[_Failure] = []
@@ -195,6 +213,17 @@ class OpenAIStandIn:
         self._responses.refresh_conversation(conversation)
         return list(conversation.items)
 
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Return as soon as `predicate()` holds, re-checking after every request received."""
+        try:
+            async with asyncio.timeout(timeout), self._received:
+                await self._received.wait_for(predicate)
+        except TimeoutError:
+            recent = "\n".join(f"  {r.method} {r.path}" for r in self.requests[-15:])
+            raise TimeoutError(
+                f"condition not met in {timeout}s; recent requests:\n{recent}"
+            ) from None
+
     def count(self, method: str, path_regex: str) -> int:
         """How many recorded requests match (method "*" matches any)."""
         pattern = re.compile(path_regex)
@@ -220,6 +249,22 @@ class OpenAIStandIn:
         """The next `count` streamed creates matching answer 200 with an event stream that
         sends only keep-alive comments, until the client goes away (a wedged proxy)."""
         self._stalls.append(_Failure("POST", re.compile(path_regex), 200, count, None, None))
+
+    def leave_out(self, *apis: str) -> None:
+        """Serve no longer these APIs (names of API_PATHS): their paths answer 404."""
+        unknown = set(apis) - set(API_PATHS)
+        if unknown:
+            raise ValueError(f"unknown APIs {sorted(unknown)}; known: {sorted(API_PATHS)}")
+        self.without_apis.update(apis)
+
+    @property
+    def assistant_text_shape(self) -> TextShape:
+        """How assistant messages lay out their text (only BLOCKS is the documented one)."""
+        return self._assistants.text_shape
+
+    @assistant_text_shape.setter
+    def assistant_text_shape(self, shape: TextShape) -> None:
+        self._assistants.text_shape = shape
 
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Matching requests wait (in flight) until the returned event is set."""
@@ -270,6 +315,8 @@ class OpenAIStandIn:
             return await _keep_alives_only(request)
         try:
             _check_auth(request)
+            if self._left_out(request.path):
+                raise web.HTTPNotFound()
             await self._wait_for_holds(request)
             return await handler(request)
         except ApiError as error:
@@ -297,6 +344,15 @@ class OpenAIStandIn:
         headers = {name: request.headers[name] for name in present}
         recorded = RecordedRequest(request.method, request.path, dict(request.query), body, headers)
         self.requests.append(recorded)
+        async with self._received:
+            self._received.notify_all()
+
+    def _left_out(self, path: str) -> bool:
+        return any(
+            path == prefix or path.startswith(prefix + "/")
+            for api in self.without_apis
+            for prefix in API_PATHS[api]
+        )
 
     def _take_failure(self, request: web.Request) -> _Failure | None:
         for failure in self._failures:
@@ -341,9 +397,19 @@ async def _add_request_id(request: web.Request, response: web.StreamResponse) ->
     response.headers.setdefault("x-request-id", new_id("req_"))
 
 
-async def serve(host: str, port: int, queued_seconds: float, in_progress_seconds: float) -> None:
+async def serve(
+    host: str,
+    port: int,
+    queued_seconds: float,
+    in_progress_seconds: float,
+    without_apis: Iterable[str] = (),
+) -> None:
     """Serve until SIGINT or SIGTERM; print the base URL once listening."""
-    stand_in = OpenAIStandIn(queued_seconds=queued_seconds, in_progress_seconds=in_progress_seconds)
+    stand_in = OpenAIStandIn(
+        queued_seconds=queued_seconds,
+        in_progress_seconds=in_progress_seconds,
+        without_apis=without_apis,
+    )
     print(await stand_in.start(host, port), flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -359,8 +425,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--queued-seconds", type=float, default=0.05)
     parser.add_argument("--in-progress-seconds", type=float, default=0.1)
+    parser.add_argument(
+        "--without",
+        default="",
+        metavar="API,...",
+        help=f"APIs to answer 404 for, as a server lacking them: {', '.join(API_PATHS)}",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.queued_seconds, args.in_progress_seconds))
+    without = [name for name in args.without.split(",") if name]
+    asyncio.run(serve(args.host, args.port, args.queued_seconds, args.in_progress_seconds, without))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from aiohttp import web
@@ -144,7 +145,7 @@ def _usage(reply: Reply) -> JSON:
     }
 
 
-def message_json(thread_id: str, role: str, content: list[JSON], **extra: Any) -> JSON:
+def message_json(thread_id: str, role: str, content: list[JSON] | str, **extra: Any) -> JSON:
     """A thread message (the SDK's `Message`); `extra` overrides the defaults."""
     created = now()
     message = {
@@ -204,9 +205,47 @@ def _block(part: Any) -> JSON:
 
 
 def message_text(message: JSON) -> str:
-    """The text the model reads from a thread message."""
-    texts = [block["text"]["value"] for block in message["content"] if block["type"] == "text"]
+    """The text the model reads from a thread message (in any of the TextShapes)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    texts = [_block_text(block["text"]) for block in content if block["type"] == "text"]
     return "\n".join(texts)
+
+
+def _block_text(text: JSON | str) -> str:
+    return text if isinstance(text, str) else str(text["value"])
+
+
+class TextShape(StrEnum):
+    """How the assistant's text is laid out in its messages and stream deltas.
+
+    Only BLOCKS is the documented protocol; the others imitate servers seen to deviate
+    from it, so that the bot's tolerance of them can be tested.
+    """
+
+    BLOCKS = "blocks"  # [{"type": "text", "text": {"value": ..., "annotations": [...]}}]
+    TEXT_AS_STRING = "text-as-string"  # [{"type": "text", "text": "..."}]
+    PLAIN_STRING = "plain-string"  # the content is the text itself
+
+
+def shaped_content(block: JSON, shape: TextShape) -> list[JSON] | str:
+    """An assistant message's content (one cited text block) laid out in `shape`."""
+    value = block["text"]["value"]
+    if shape is TextShape.TEXT_AS_STRING:
+        return [{"type": "text", "text": value}]
+    if shape is TextShape.PLAIN_STRING:
+        return str(value)
+    return [block]
+
+
+def shaped_delta(chunk: str, shape: TextShape) -> list[JSON] | str:
+    """A message delta's content holding `chunk`, laid out in `shape`."""
+    if shape is TextShape.TEXT_AS_STRING:
+        return [{"index": 0, "type": "text", "text": chunk}]
+    if shape is TextShape.PLAIN_STRING:
+        return chunk
+    return [{"index": 0, "type": "text", "text": {"value": chunk}}]
 
 
 class AssistantsAPI:
@@ -218,6 +257,7 @@ class AssistantsAPI:
         self.assistants: dict[str, JSON] = {}
         self.threads: dict[str, Thread] = {}
         self.runs: dict[str, Run] = {}
+        self.text_shape = TextShape.BLOCKS
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -419,7 +459,7 @@ class AssistantsAPI:
         for index, chunk in enumerate(chunks):
             if run.status in FINAL or run.status == "cancelling":
                 return
-            content = [{"index": 0, "type": "text", "text": {"value": chunk}}]
+            content = shaped_delta(chunk, self.text_shape)
             delta = {"id": run.streamed_message_id, "object": "thread.message.delta",
                      "delta": {"content": content}}  # fmt: skip
             await send("thread.message.delta", delta)
@@ -549,7 +589,8 @@ class AssistantsAPI:
             extra["incomplete_details"] = {"reason": "max_tokens"}
         if run.streamed_message_id is not None:
             extra["id"] = run.streamed_message_id
-        message = message_json(thread.id, "assistant", [cited_text_block(run.reply)], **extra)
+        content = shaped_content(cited_text_block(run.reply), self.text_shape)
+        message = message_json(thread.id, "assistant", content, **extra)
         thread.messages.append(message)
         run.message_id = message["id"]
 

@@ -37,6 +37,10 @@ class Keys:
         """The assistant the bot created for these settings (assistants backend)."""
         return f"{self.prefix}assistant:{name}:{model}"
 
+    def assistant_creation(self, name: str, model: str) -> str:
+        """A lock held by the one process creating that assistant, so only one does."""
+        return f"{self.prefix}assistant-creating:{name}:{model}"
+
     def chat_history(self, history_id: str) -> str:
         """A chat backend conversation's messages (a Redis list of JSON entries)."""
         return f"{self.prefix}chat:history:{history_id}"

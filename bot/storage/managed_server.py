@@ -2,15 +2,22 @@
 
 It lets `make run` work with nothing but Python and Debian's redis-server: data lives under
 the data folder (append-only file, so a restart keeps the conversation map), the server
-listens only on a Unix socket only this user can open, and it is stopped when the bot exits.
+listens only on a Unix socket only this user can open, and it is stopped when the bot exits,
+also when the bot is killed (on Linux the kernel sends it SIGTERM when the bot dies).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import shutil
+import signal
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -25,6 +32,53 @@ HOW_TO_GET_REDIS = (
 )
 # A Unix socket path must fit in sockaddr_un (108 bytes on Linux).
 MAX_SOCKET_PATH = 100
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has Linux send the child SIGTERM when this process dies, however.
+
+    Without it a SIGKILLed bot leaves its private redis-server running. prctl is looked up
+    here, before the fork, so the child only makes one system call before exec. Elsewhere
+    (macOS) there is no such call: None, and the server is only stopped by a living bot.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the bot died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Create the data folder if needed and make sure files can be written in it.
+
+    Raises ConfigError in plain words (a file in the way, no permission, a read-only disk).
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as error:
+        if data_dir.is_file():
+            problem = "it is a file, not a folder"
+        elif isinstance(error, NotADirectoryError):
+            problem = "a part of its path is a file"
+        else:
+            problem = (error.strerror or type(error).__name__).lower()
+        raise ConfigError(
+            f"TUTOR_DATA_DIR={data_dir} cannot hold the private Redis data: {problem}. "
+            "Set TUTOR_DATA_DIR to a folder this user can write, or set REDIS_URL."
+        ) from None
 
 
 class ManagedRedis:
@@ -56,7 +110,7 @@ class ManagedRedis:
                 f"The data folder path {self.data_dir} is too long for a Unix socket; "
                 "set TUTOR_DATA_DIR to a shorter path or set REDIS_URL."
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        check_data_dir(self.data_dir)
         if await self._answers_ping():
             log.info("reusing the private redis-server already serving %s", self.data_dir)
             return self.url
@@ -76,6 +130,8 @@ class ManagedRedis:
             # Its own session: Ctrl-C in a terminal signals the whole foreground process
             # group, and the server must outlive the bot's own shutdown (it is stopped last).
             start_new_session=True,
+            # ...but not the bot itself: killed, the bot takes its server along.
+            preexec_fn=die_with_parent(),
         )  # fmt: skip
         await self._wait_until_ready()
         log.info("started a private redis-server (data in %s)", self.data_dir)

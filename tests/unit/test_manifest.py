@@ -11,7 +11,8 @@ import yaml
 from referencing import Registry, Resource
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "slack-manifest-schema"
+# A copy of the official schema (MIT, slackapi/manifest-schema) kept with the tests.
+SCHEMAS = REPO / "tests" / "slack-manifest-schema"
 # The official top-level schema refers to the versioned ones by these URLs.
 SCHEMA_URL = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/{name}"
 

@@ -778,6 +778,23 @@ async def test_a_cut_chat_stream_breaks_off_without_a_finish(client: AsyncOpenAI
 # -- steering, inspection, the process ---------------------------------------------------------
 
 
+async def test_left_out_apis_answer_404_like_any_unknown_url(
+    client: AsyncOpenAI, stand_in: OpenAIStandIn
+) -> None:
+    stand_in.leave_out("conversations", "assistants")
+    with pytest.raises(openai.NotFoundError) as raised:
+        await client.conversations.create()
+    assert "Invalid URL (POST /v1/conversations)" in raised.value.message
+    with pytest.raises(openai.NotFoundError):
+        await client.beta.threads.create()
+    with pytest.raises(openai.NotFoundError):
+        await client.beta.assistants.create(model=MODEL)
+    response = await client.responses.create(model=MODEL, input="Still here?")
+    assert response.output_text == "Answer 1: Still here?"
+    with pytest.raises(ValueError, match="unknown APIs"):
+        stand_in.leave_out("embeddings")
+
+
 async def test_requests_are_recorded_in_order(client: AsyncOpenAI, stand_in: OpenAIStandIn) -> None:
     thread = await client.beta.threads.create(metadata={"a": "b"})
     await client.beta.threads.messages.list(thread.id, order="asc", limit=5)

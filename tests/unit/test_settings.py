@@ -4,6 +4,7 @@ import pytest
 
 from bot.__main__ import build_parser, main
 from bot.settings import SPECS, BackendKind, ConfigError, Settings, read_env_file
+from bot.storage.managed_server import check_data_dir
 
 
 def test_defaults_match_the_contract(tmp_path: Path) -> None:
@@ -69,3 +70,51 @@ def test_env_file_parsing(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text('A="x y"\nB=1\n\nnot a line\n')
     assert read_env_file(path) == {"A": "x y", "B": "1"}
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "problem"),
+    [
+        ("PORT", "abc", "must be a port number (0-65535)"),
+        ("PORT", "70000", "must be a port number (0-65535)"),
+        ("TUTOR_OPENAI_MAX_RETRIES", "-1", "must be 0 or more"),
+        ("TUTOR_OPENAI_MAX_RETRIES", "two", "must be a whole number"),
+        ("TUTOR_RUN_TIMEOUT", "soon", "must be a number"),
+        ("TUTOR_CONCURRENCY", "1.5", "must be a whole number"),
+    ],
+)
+def test_numbers_are_explained_in_plain_words(
+    tmp_path: Path, env: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.load({env: value}, env_file=tmp_path / "none")
+    assert str(raised.value) == f"{env}={value!r} is not valid: {problem}."
+
+
+def test_zero_retries_are_allowed(tmp_path: Path) -> None:
+    settings = Settings.load({"TUTOR_OPENAI_MAX_RETRIES": "0"}, env_file=tmp_path / "none")
+    assert settings.openai_max_retries == 0
+
+
+@pytest.mark.parametrize(
+    ("inside_the_file", "problem"),
+    [("", "it is a file, not a folder"), ("sub", "a part of its path is a file")],
+    ids=["a file", "under a file"],
+)
+def test_an_unusable_data_dir_is_explained(
+    tmp_path: Path, inside_the_file: str, problem: str
+) -> None:
+    (tmp_path / "file").touch()
+    data_dir = tmp_path / "file" / inside_the_file
+    with pytest.raises(ConfigError) as raised:
+        check_data_dir(data_dir)
+    message = str(raised.value)
+    assert message.startswith(f"TUTOR_DATA_DIR={data_dir} cannot hold the private Redis data")
+    assert problem in message and "REDIS_URL" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_a_missing_data_dir_is_created(tmp_path: Path) -> None:
+    check_data_dir(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+    assert list((tmp_path / "a" / "b").iterdir()) == [], "the write probe leaves nothing"
