@@ -167,7 +167,7 @@ class AssistantsBackend:
             return await runs.create(conversation_id, **request, **streaming)
 
         with translated_errors("start run"):
-            return await self._partials.create(create, _created_run_id, _text_delta)
+            return await self._partials.create(create, _created_run_id, _text_delta, _final_run)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         with translated_errors("look for message"):
@@ -190,8 +190,11 @@ class AssistantsBackend:
         return None
 
     async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        runs = self._client.beta.threads.runs
         with translated_errors("check run"):
-            run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=conversation_id)
+            run = await self._partials.unless_ended(
+                run_id, lambda: runs.retrieve(run_id, thread_id=conversation_id)
+            )
         with read_reply("check run"):
             status = RunStatus(run.status)
             error = None
@@ -249,6 +252,22 @@ class AssistantsBackend:
 
 def _created_run_id(event: AssistantStreamEvent) -> str | None:
     return event.data.id if event.event == "thread.run.created" else None
+
+
+FINAL_RUN_EVENTS = frozenset(
+    {
+        "thread.run.completed",
+        "thread.run.failed",
+        "thread.run.incomplete",
+        "thread.run.expired",
+        "thread.run.cancelled",
+    }
+)
+
+
+def _final_run(event: AssistantStreamEvent) -> Any:
+    """The run as the event that ends its stream carries it."""
+    return event.data if event.event in FINAL_RUN_EVENTS else None
 
 
 def _text_delta(event: AssistantStreamEvent) -> str | None:

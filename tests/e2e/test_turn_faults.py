@@ -69,7 +69,13 @@ async def test_a_stream_of_keep_alives_ends_the_turn_and_the_next_question_goes_
         assert thinking_left(harness) == []
 
 
-@pytest.mark.parametrize("backend", RESPONSES, ids=["responses"])
+STATUS_CHECK = {
+    BackendKind.RESPONSES: r"/responses/resp_",
+    BackendKind.ASSISTANTS: r"/threads/[^/]+/runs/run_",
+}
+
+
+@pytest.mark.parametrize("backend", list(STATUS_CHECK), ids=[b.value for b in STATUS_CHECK])
 async def test_hung_status_checks_still_show_a_streamed_answer(
     redis_server: RedisServer, redis_prefix: str, backend: BackendKind
 ) -> None:
@@ -77,7 +83,7 @@ async def test_hung_status_checks_still_show_a_streamed_answer(
     async with running_harness(
         redis_server.url, redis_prefix, backend, streaming=StreamingMode.EDIT, run_timeout=60.0
     ) as harness:
-        harness.openai.hold("GET", r"/responses/resp_")
+        harness.openai.hold("GET", STATUS_CHECK[backend])
         root = await ask(harness, "Who was Solon?")
         # Long before the run's deadline, which is all a hung check could wait for.
         replies = await harness.wait_for_bot_replies(CHANNEL, root, 1, timeout=8)

@@ -20,7 +20,7 @@ async def test_mention_posts_placeholder_edits_status_and_answers_in_thread(
     harness: Harness,
 ) -> None:
     status, _, ts = await harness.events.mention(
-        CHANNEL, USER, "<@UBOT> [slow:0.5] Who was Hypatia?"
+        CHANNEL, USER, "<@UBOT> [slow:2] Who was Hypatia?"
     )  # slow enough that a status is always seen before the answer
     assert status == 200
     replies = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
