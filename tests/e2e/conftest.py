@@ -5,9 +5,11 @@ Everything crosses real HTTP through the real SDKs; Redis is the session's redis
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -148,6 +150,20 @@ class running_harness:
         await h.events.close()
         await h.slack.stop()
         await h.openai.stop()
+
+
+@contextlib.asynccontextmanager
+async def harness_with_own_redis(
+    workdir: Path, prefix: str, backend: BackendKind, *, persistent: bool = False, **changes: object
+) -> AsyncIterator[tuple[Harness, RedisServer]]:
+    """A harness on a redis-server of its own, which the test may stop and start again."""
+    own_redis = RedisServer(workdir, persistent=persistent)
+    own_redis.start()
+    try:
+        async with running_harness(own_redis.url, prefix, backend, **changes) as harness:
+            yield harness, own_redis
+    finally:
+        own_redis.stop()
 
 
 @pytest.fixture

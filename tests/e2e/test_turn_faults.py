@@ -17,7 +17,7 @@ from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.turns.models import Turn, TurnSource
 from tests.conftest import RedisServer
-from tests.e2e.conftest import BOT_TOKEN, Harness, running_harness
+from tests.e2e.conftest import BOT_TOKEN, Harness, harness_with_own_redis, running_harness
 from tests.e2e.test_durability import queue_resumed
 
 CHANNEL = "C700"
@@ -156,25 +156,23 @@ async def test_a_short_redis_outage_during_a_turn_looks_like_a_pause(
     tmp_path: Path, redis_prefix: str, backend: BackendKind
 ) -> None:
     """Redis goes away for a few seconds while the model answers; it keeps its data."""
-    own_redis = RedisServer(tmp_path, persistent=True)
-    own_redis.start()
-    try:
-        async with running_harness(own_redis.url, redis_prefix, backend) as harness:
-            root = await ask(harness, "[slow:1] Who was Themistocles?")
-            await harness.slack.wait_for(lambda: bool(bot_texts(harness, root)))
-            own_redis.stop()
-            await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for something
-            own_redis.start()
-            await harness.slack.wait_for(
-                lambda: "Answer" in " ".join(bot_texts(harness, root)), timeout=40
-            )
-            await harness.wait_idle()
-            assert bot_texts(harness, root) == ["Answer 1: Who was Themistocles?"]
-            shown = [harness.slack.visible_text(c.args["channel"], c.args["ts"])
-                     for c in harness.slack.calls_to("chat.update")]  # fmt: skip
-            assert not any("Sorry" in text or "wrong" in text for text in shown)
-    finally:
+    async with harness_with_own_redis(tmp_path, redis_prefix, backend, persistent=True) as (
+        harness,
+        own_redis,
+    ):
+        root = await ask(harness, "[slow:1] Who was Themistocles?")
+        await harness.slack.wait_for(lambda: bool(bot_texts(harness, root)))
         own_redis.stop()
+        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for something
+        own_redis.start()
+        await harness.slack.wait_for(
+            lambda: "Answer" in " ".join(bot_texts(harness, root)), timeout=40
+        )
+        await harness.wait_idle()
+        assert bot_texts(harness, root) == ["Answer 1: Who was Themistocles?"]
+        shown = [harness.slack.visible_text(c.args["channel"], c.args["ts"])
+                 for c in harness.slack.calls_to("chat.update")]  # fmt: skip
+        assert not any("Sorry" in text or "wrong" in text for text in shown)
 
 
 @pytest.mark.parametrize("backend", RESPONSES, ids=["responses"])
@@ -182,19 +180,14 @@ async def test_a_command_that_cannot_be_recorded_is_refused_in_its_ack(
     tmp_path: Path, redis_prefix: str, backend: BackendKind
 ) -> None:
     """Slack never redelivers a command: it is recorded before the ack, or refused in it."""
-    own_redis = RedisServer(tmp_path)
-    own_redis.start()
-    try:
-        async with running_harness(own_redis.url, redis_prefix, backend) as harness:
-            own_redis.stop()
-            status, body = await harness.events.slash_command(
-                "/tutor", "Who was Lycurgus?", channel_id=CHANNEL, user_id=USER,
-                response_url=harness.slack.new_response_url(),
-            )  # fmt: skip
-            assert status == 200 and "can't take questions" in body
-            assert harness.slack.calls_to("chat.postMessage") == []
-    finally:
+    async with harness_with_own_redis(tmp_path, redis_prefix, backend) as (harness, own_redis):
         own_redis.stop()
+        status, body = await harness.events.slash_command(
+            "/tutor", "Who was Lycurgus?", channel_id=CHANNEL, user_id=USER,
+            response_url=harness.slack.new_response_url(),
+        )  # fmt: skip
+        assert status == 200 and "can't take questions" in body
+        assert harness.slack.calls_to("chat.postMessage") == []
 
 
 @pytest.mark.parametrize("backend", RESPONSES, ids=["responses"])
