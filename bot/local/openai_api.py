@@ -37,6 +37,7 @@ from bot.local.openai_common import (
 )
 from bot.local.openai_conversations import Conversation
 from bot.local.openai_responses import ResponseJob, ResponsesAPI, response_json
+from bot.local.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +216,13 @@ class OpenAIStandIn:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
         """Return as soon as `predicate()` holds, re-checking after every request received."""
-        try:
-            async with asyncio.timeout(timeout), self._received:
-                await self._received.wait_for(predicate)
-        except TimeoutError:
-            recent = "\n".join(f"  {r.method} {r.path}" for r in self.requests[-15:])
-            raise TimeoutError(
-                f"condition not met in {timeout}s; recent requests:\n{recent}"
-            ) from None
+
+        def recent() -> str:
+            return "recent requests:\n" + "\n".join(
+                f"  {r.method} {r.path}" for r in self.requests[-15:]
+            )
+
+        await wait_until(self._received, predicate, timeout, recent)
 
     def count(self, method: str, path_regex: str) -> int:
         """How many recorded requests match (method "*" matches any)."""

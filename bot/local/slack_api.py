@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.local.waiting import wait_until
+
 TEXT_LIMIT = 40_000  # Slack truncates `text` above this
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -258,14 +260,13 @@ class SlackStandIn:
 
         `timeout=None` waits as long as it takes (the local mode's chat watching the bot).
         """
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(predicate)
-        except TimeoutError:
-            recent = "\n".join(f"  {c.method} {c.args} ok={c.ok}" for c in self.calls[-15:])
-            raise TimeoutError(
-                f"condition not met in {timeout}s; recent calls:\n{recent}"
-            ) from None
+
+        def recent() -> str:
+            return "recent calls:\n" + "\n".join(
+                f"  {c.method} {c.args} ok={c.ok}" for c in self.calls[-15:]
+            )
+
+        await wait_until(self._changed, predicate, timeout, recent)
 
     # ---- HTTP ----------------------------------------------------------------------------
 
