@@ -151,7 +151,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_NAME", "tutor_name", "History Tutor", "the assistant's name"),
     SettingSpec("TUTOR_MODEL", "tutor_model", "gpt-4.1-mini", "the model to run"),
     SettingSpec("TUTOR_INSTRUCTIONS", "tutor_instructions", DEFAULT_INSTRUCTIONS, "the assistant's instructions"),
-    SettingSpec("TUTOR_POLL_INTERVAL", "poll_interval", "1.0", "seconds between run status checks", _positive_float),
+    SettingSpec("TUTOR_POLL_INTERVAL", "poll_interval", "2.0", "longest wait in seconds between two status checks of a run that is not streamed (checks start every 0.5 s and back off as a run goes on; a streamed run reports itself)", _positive_float),
     SettingSpec("TUTOR_RUN_TIMEOUT", "run_timeout", "120", "seconds a run may take before it is cancelled and the user told", _positive_float),
     SettingSpec("TUTOR_OPENAI_TIMEOUT", "openai_timeout", "30", "seconds one request to the model server may take", _positive_float),
     SettingSpec("TUTOR_OPENAI_MAX_RETRIES", "openai_max_retries", "2", "retries of a failed request to the model server (429, 5xx, timeouts); 0 or more", _non_negative_int),
@@ -187,7 +187,7 @@ class Settings:
     tutor_name: str = "History Tutor"
     tutor_model: str = "gpt-4.1-mini"
     tutor_instructions: str = DEFAULT_INSTRUCTIONS
-    poll_interval: float = 1.0
+    poll_interval: float = 2.0
     run_timeout: float = 120.0
     openai_timeout: float = 30.0
     openai_max_retries: int = 2

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,15 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Poll `condition` until it holds, failing after `timeout` seconds (for state that no
+    stand-in announces: their own `wait_for` re-checks on every request they receive)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(scope="session")

@@ -167,7 +167,9 @@ class AssistantsBackend:
             return await runs.create(conversation_id, **request, **streaming)
 
         with translated_errors("start run"):
-            return await self._partials.create(create, _created_run_id, _text_delta, _final_run)
+            return await self._partials.create(
+                create, _created_run_id, _text_delta, _final_run, _run_of
+            )
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         with translated_errors("look for message"):
@@ -195,6 +197,23 @@ class AssistantsBackend:
             run = await self._partials.unless_ended(
                 run_id, lambda: runs.retrieve(run_id, thread_id=conversation_id)
             )
+        state = self._state_of(run_id, run)
+        if state.status.is_final:
+            self._partials.forget(run_id)
+        return state
+
+    def streamed_state(self, run_id: str) -> RunState | None:
+        streamed = self._partials.get(run_id)
+        if streamed is None or streamed.latest is None or streamed.broken:
+            return None
+        return self._state_of(run_id, streamed.latest)
+
+    def stream_changed(self, run_id: str) -> asyncio.Event | None:
+        streamed = self._partials.get(run_id)
+        return None if streamed is None else streamed.changed
+
+    def _state_of(self, run_id: str, run: Any) -> RunState:
+        """The run state a run object shows; raises BackendError for one in an odd shape."""
         with read_reply("check run"):
             status = RunStatus(run.status)
             error = None
@@ -205,11 +224,7 @@ class AssistantsBackend:
             usage = None
             if run.usage is not None:
                 usage = Usage(run.usage.prompt_tokens or 0, run.usage.completion_tokens or 0)
-        partial = ""
-        if status.is_final:
-            self._partials.forget(run_id)
-        else:
-            partial = self._partials.text(run_id)
+        partial = "" if status.is_final else self._partials.text(run_id)
         return RunState(status, error=error, usage=usage, partial_text=partial)
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
@@ -263,6 +278,13 @@ FINAL_RUN_EVENTS = frozenset(
         "thread.run.cancelled",
     }
 )
+
+
+def _run_of(event: AssistantStreamEvent) -> Any:
+    """The run as an event about its state carries it (created, queued, in progress…)."""
+    return (
+        event.data if event.event.startswith("thread.run.") and "step" not in event.event else None
+    )
 
 
 def _final_run(event: AssistantStreamEvent) -> Any:

@@ -6,6 +6,7 @@ model API is one new module.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -61,6 +62,7 @@ class RunState:
     error: str | None = None
     usage: Usage | None = None
     partial_text: str = ""
+    poll_after: float | None = None  # seconds the server asks us to wait before asking again
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,16 @@ class Backend(Protocol):
 
     async def delete_conversation(self, conversation_id: str) -> None:
         """Delete a conversation the bot no longer uses, with its history (`/tutor new`)."""
+        ...
+
+    def streamed_state(self, run_id: str) -> RunState | None:
+        """What the run's event stream says now, without a request; None when this process
+        does not stream the run (or its stream broke off): then `run_state` must be asked."""
+        ...
+
+    def stream_changed(self, run_id: str) -> asyncio.Event | None:
+        """Set whenever the run's stream says something new (text, a status, its end), for
+        the engine to wait on instead of polling; None when nothing here streams the run."""
         ...
 
     def release(self, run_id: str) -> None:

@@ -93,6 +93,7 @@ class ChatBackend:
         self._token_field = token_field
         self._tasks: dict[str, asyncio.Task[None]] = {}  # strong references to running turns
         self._partials: dict[str, list[str]] = {}  # the text streamed so far, per running turn
+        self._changed: dict[str, asyncio.Event] = {}  # set when a run's stream says more
         # Runs that ended but could not be recorded (Redis unreachable): why they failed.
         self._unrecorded: dict[str, str] = {}
 
@@ -124,6 +125,21 @@ class ChatBackend:
     def _forget_task(self, run_id: str) -> None:
         self._tasks.pop(run_id, None)
         self._partials.pop(run_id, None)
+        changed = self._changed.get(run_id)
+        if changed is not None:
+            changed.set()  # the run ended here: its outcome is recorded, for the engine to read
+
+    def _changed_event(self, run_id: str) -> asyncio.Event:
+        return self._changed.setdefault(run_id, asyncio.Event())
+
+    def streamed_state(self, run_id: str) -> RunState | None:
+        """While this process streams the completion: in progress, with the text so far."""
+        if run_id not in self._tasks:
+            return None  # ended (or elsewhere): its outcome is read from Redis
+        return RunState(RunStatus.IN_PROGRESS, partial_text="".join(self._partials.get(run_id, ())))
+
+    def stream_changed(self, run_id: str) -> asyncio.Event | None:
+        return self._changed_event(run_id) if run_id in self._tasks else self._changed.get(run_id)
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return None  # adding is idempotent per turn: add_message finds it itself
@@ -180,6 +196,7 @@ class ChatBackend:
         """The completion goes on (its answer is recorded for whoever follows the run)."""
         if run_id not in self._tasks:
             self._partials.pop(run_id, None)
+            self._changed.pop(run_id, None)
 
     async def delete_conversation(self, conversation_id: str) -> None:
         """The history lives in Redis only: deleting it there forgets it."""
@@ -219,7 +236,7 @@ class ChatBackend:
             await self._fail(run_id, QUESTION_GONE)
             return
         messages = fit_to_budget(self._instructions, asked, self._token_budget)
-        streamed = Streamed(self._partials.setdefault(run_id, []))
+        streamed = Streamed(self._partials.setdefault(run_id, []), self._changed_event(run_id))
         try:
             await self._stream(messages, streamed)
         except BackendError as error:
@@ -321,6 +338,7 @@ class ChatBackend:
             for choice in chunk.choices:
                 if choice.delta.content:
                     streamed.parts.append(choice.delta.content)
+                    streamed.changed.set()
                 # Not a declared field: search models send citations this way.
                 streamed.citations.extend(url_citations(choice.delta))
                 streamed.finish_reason = choice.finish_reason or streamed.finish_reason
@@ -356,6 +374,7 @@ class Streamed:
     """What a completion stream delivered so far."""
 
     parts: list[str]
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set at every new part
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     citations: list[dict[str, Any]] = field(default_factory=list)

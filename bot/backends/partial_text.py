@@ -9,6 +9,7 @@ process that restarts) only stops the preview, never the turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -53,15 +54,21 @@ def refuses_streaming(error: openai.APIStatusError) -> bool:
 
 @dataclass
 class StreamedRun:
-    """What a run's event stream has told so far: its text, and its end if it has ended."""
+    """What a run's event stream has told so far: its text, its latest state, its end."""
 
     parts: list[str] = field(default_factory=list)
+    latest: Any = None  # the run's object as the latest event that carried it showed it
     final: Any = None  # the run's object as the stream's last event carried it
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # set with `final`
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set at every news
+    broken: bool = False  # the stream stopped before the run's end: ask the server
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    def news(self) -> None:
+        self.changed.set()
 
 
 class PartialTexts:
@@ -79,6 +86,7 @@ class PartialTexts:
         run_id_of: Callable[[Any], str | None],
         delta_of: DeltaOf,
         final_of: FinalOf = _no_final,
+        run_of: FinalOf = _no_final,
     ) -> str:
         """Create a run with `create(stream)`, streamed while the server accepts that.
 
@@ -94,7 +102,7 @@ class PartialTexts:
                 log.warning("the model server refused a streamed create; previews turned off")
                 self.enabled = False
             else:
-                return await self.follow(events, run_id_of, delta_of, final_of)
+                return await self.follow(events, run_id_of, delta_of, final_of, run_of)
         created = await create(False)
         return str(created.id)
 
@@ -104,8 +112,12 @@ class PartialTexts:
         run_id_of: Callable[[Any], str | None],
         delta_of: DeltaOf,
         final_of: FinalOf = _no_final,
+        run_of: FinalOf = _no_final,
     ) -> str:
         """Read the first event for the run id, then collect the rest in the background.
+
+        `delta_of` reads the text an event adds, `run_of` the run object an event carries
+        (its status), `final_of` the run object of the event that ends the run.
 
         A server that ignores `stream` and answers with the created object as JSON is
         followed by polling alone; one that names no run within `first_event_seconds`
@@ -125,10 +137,15 @@ class PartialTexts:
             await events.close()
             raise BackendError("the stream ended before the run was created")
         run = self._runs.setdefault(run_id, StreamedRun())
-        reader = asyncio.create_task(_collect(events, iterator, delta_of, final_of, run))
+        run.latest = run_of(first)
+        reader = asyncio.create_task(_collect(events, iterator, delta_of, final_of, run_of, run))
         self._readers[run_id] = reader
         reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
         return run_id
+
+    def get(self, run_id: str) -> StreamedRun | None:
+        """What the run's stream told, while it is followed here."""
+        return self._runs.get(run_id)
 
     def text(self, run_id: str) -> str:
         run = self._runs.get(run_id)
@@ -181,6 +198,7 @@ async def _collect(
     iterator: AsyncIterator[Any],
     delta_of: DeltaOf,
     final_of: FinalOf,
+    run_of: FinalOf,
     run: StreamedRun,
 ) -> None:
     try:
@@ -188,14 +206,24 @@ async def _collect(
             delta = delta_of(event)
             if delta:
                 run.parts.append(delta)
+                run.news()
+            latest = run_of(event)
+            if latest is not None:
+                run.latest = latest
+                run.news()
             final = final_of(event)
             if final is not None:
-                run.final = final
+                run.final = run.latest = final
                 run.ended.set()
+                run.news()
     except Exception as error:  # the transport's error type varies by SDK version
         log.info("run stream ended early: %s", type(error).__name__)
     finally:
-        await events.close()
+        if run.final is None:
+            run.broken = True
+            run.news()
+        with contextlib.suppress(Exception):  # closing what already failed: nothing to keep
+            await events.close()
 
 
 async def _id_of_plain_reply(events: AsyncStream[Any]) -> str:

@@ -6,6 +6,7 @@ runs the model in the background, and we poll the response's status like a run's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -104,7 +105,7 @@ class ResponsesBackend:
 
         with translated_errors("create response"):
             return await self._partials.create(
-                create, _created_response_id, _text_delta, _final_response
+                create, _created_response_id, _text_delta, _final_response, _response_of
             )
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
@@ -130,16 +131,34 @@ class ResponsesBackend:
             replies = await self._replies_after(conversation_id, run_id)
             return RunState(RunStatus.COMPLETED if replies else RunStatus.IN_PROGRESS)
         with translated_errors("check response"):
-            response = await self._partials.unless_ended(
-                run_id, lambda: self._client.responses.retrieve(run_id)
+            raw = await self._partials.unless_ended(
+                run_id, lambda: self._client.responses.with_raw_response.retrieve(run_id)
             )
+        response, poll_after = (raw, None) if isinstance(raw, Response) else _parsed(raw)
+        state = self._state_of(run_id, response)
+        if state.status.is_final:
+            self._partials.forget(run_id)
+        return RunState(
+            state.status, state.error, state.usage, state.partial_text, poll_after=poll_after
+        )
+
+    def streamed_state(self, run_id: str) -> RunState | None:
+        streamed = self._partials.get(run_id)
+        if streamed is None or streamed.latest is None or streamed.broken:
+            return None
+        return self._state_of(run_id, streamed.latest)
+
+    def stream_changed(self, run_id: str) -> asyncio.Event | None:
+        streamed = self._partials.get(run_id)
+        return None if streamed is None else streamed.changed
+
+    def _state_of(self, run_id: str, response: Response) -> RunState:
+        """The run state a response object shows (kept when an answer is to be read from it)."""
         status = STATUS_OF.get(response.status or "", RunStatus.IN_PROGRESS)
         partial = ""
-        if status.is_final:
-            if status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):  # `answer` comes next
-                self._keep_finished(run_id, response)
-            self._partials.forget(run_id)
-        else:
+        if status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):  # `answer` comes next
+            self._keep_finished(run_id, response)
+        elif not status.is_final:
             partial = self._partials.text(run_id)
         error = None
         if response.error is not None:
@@ -232,6 +251,20 @@ def _usage(response: Response) -> Usage | None:
 
 def _created_response_id(event: ResponseStreamEvent) -> str | None:
     return event.response.id if event.type == "response.created" else None
+
+
+def _response_of(event: ResponseStreamEvent) -> Response | None:
+    """The response as an event about its state carries it (created, queued, in progress…)."""
+    response = getattr(event, "response", None)
+    return response if isinstance(response, Response) else None
+
+
+def _parsed(raw: Any) -> tuple[Response, float | None]:
+    """The response of a raw reply, and how long the server asks us to wait before the next
+    check (`openai-poll-after-ms`), if it says."""
+    hint = raw.headers.get("openai-poll-after-ms")
+    poll_after = int(hint) / 1000 if hint and hint.isdigit() else None
+    return raw.parse(), poll_after
 
 
 def _final_response(event: ResponseStreamEvent) -> Response | None:

@@ -9,6 +9,7 @@ final steps (one last look for the answer, the cancel, the delivery).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,15 @@ MAX_POLL_FAILURES = 3
 STILL_WORKING_EVERY_SECONDS = 10.0
 # One status check may take this long before it counts as failed (a hung request).
 STATUS_CHECK_SECONDS = 10.0
+# A run that is not streamed is asked about this often at first, then less often: a
+# tenth of its age so far, up to the engine's poll_interval.
+SHORTEST_POLL_SECONDS = 0.5
+POLL_BACKOFF = 0.1
+# A streamed run tells its news itself; the server is asked this often all the same, in
+# case the stream stalled without breaking.
+SAFETY_NET_SECONDS = 5.0
+# How often the Stop button's request is looked for in Redis while a run works.
+STOP_CHECK_SECONDS = 0.5
 # Past the deadline: one last look whether the run finished, fetching its answer, and the
 # cancel each get this long, so a turn ends within run_timeout + 3 × this (+ Slack).
 FINAL_STEP_SECONDS = 4.0
@@ -295,38 +305,56 @@ class TurnEngine:
         surface: ReplySurface,
         deadline: Deadline,
     ) -> RunState | None:
-        """Poll the run until it ends, showing each status change; None past the deadline.
+        """Follow the run until it ends, showing each status change; None past the deadline.
 
-        While the backend streams, the answer so far is shown instead of the status. A stop
-        request cancels the run and ends it as cancelled. At the deadline the run gets one
-        last bounded look, so an answer that is ready is still shown.
+        A run this process streams is followed through its stream: every status, every bit
+        of text and its end wake the engine at once, and the server is asked only as a slow
+        safety net. Otherwise it is polled: every 0.5 s at first, less often as a long run
+        goes on (up to `poll_interval`), or when the server says (`openai-poll-after-ms`).
+        While the answer is being written it is shown instead of the status. A stop request
+        cancels the run and ends it as cancelled. At the deadline the run gets one last
+        bounded look, so an answer that is ready is still shown.
         """
         shown: RunStatus | None = None
         shown_at = 0.0
         partial_shown = 0  # characters of the answer shown so far (0: statuses are shown)
         failures = 0
+        next_ask: float | None = None  # when the server is asked next (elapsed seconds)
+        next_stop_check = 0.0
         while not deadline.passed:
-            if self._stops is not None and await self._stops.requested(turn_id):
-                await self._cancel(conversation_id, run_id)
-                return RunState(RunStatus.CANCELLED)
-            try:
-                seconds = min(STATUS_CHECK_SECONDS, deadline.remaining)
-                state = await bounded(
-                    self._backend.run_state(conversation_id, run_id), seconds, "check run"
-                )
-                failures = 0
-            except BackendError:
-                failures += 1
-                if failures >= MAX_POLL_FAILURES:
+            changed = self._backend.stream_changed(run_id)
+            if changed is not None:
+                changed.clear()  # news from here on wakes the wait below
+            if self._stops is not None and deadline.elapsed >= next_stop_check:
+                next_stop_check = deadline.elapsed + STOP_CHECK_SECONDS
+                if await self._stops.requested(turn_id):
                     await self._cancel(conversation_id, run_id)
-                    raise
-                if not partial_shown:
-                    await surface.show_status(
-                        shown or RunStatus.IN_PROGRESS, deadline.elapsed, retrying=True
+                    return RunState(RunStatus.CANCELLED)
+            state = self._backend.streamed_state(run_id)
+            if state is not None and next_ask is None:  # streamed: the server is a safety net
+                next_ask = deadline.elapsed + SAFETY_NET_SECONDS
+            if state is None or next_ask is None or deadline.elapsed >= next_ask:
+                try:
+                    seconds = min(STATUS_CHECK_SECONDS, deadline.remaining)
+                    state = await bounded(
+                        self._backend.run_state(conversation_id, run_id), seconds, "check run"
                     )
-                    shown = None  # the next status seen is shown again
-                await self._sleep(min(self._poll_interval, deadline.remaining))
-                continue
+                    failures = 0
+                except BackendError:
+                    failures += 1
+                    if failures >= MAX_POLL_FAILURES:
+                        await self._cancel(conversation_id, run_id)
+                        raise
+                    if not partial_shown:
+                        await surface.show_status(
+                            shown or RunStatus.IN_PROGRESS, deadline.elapsed, retrying=True
+                        )
+                        shown = None  # the next status seen is shown again
+                    await self._sleep(min(self._poll_delay(deadline, None), deadline.remaining))
+                    continue
+                streamed = self._backend.streamed_state(run_id) is not None
+                delay = SAFETY_NET_SECONDS if streamed else self._poll_delay(deadline, state)
+                next_ask = deadline.elapsed + delay
             if state.status.is_final:
                 return state
             if len(state.partial_text) > partial_shown and await surface.show_partial(
@@ -338,8 +366,29 @@ class TurnEngine:
             if not partial_shown and (state.status != shown or stale):
                 shown, shown_at = state.status, deadline.elapsed
                 await surface.show_status(state.status, deadline.elapsed)
-            await self._sleep(min(self._poll_interval, deadline.remaining))
+            assert next_ask is not None
+            wake_at = next_ask if self._stops is None else min(next_ask, next_stop_check)
+            await self._wait(changed, min(wake_at - deadline.elapsed, deadline.remaining))
         return await self._last_look(conversation_id, run_id)
+
+    def _poll_delay(self, deadline: Deadline, state: RunState | None) -> float:
+        """How long to wait before asking about a run that is not streamed here."""
+        shortest = min(SHORTEST_POLL_SECONDS, self._poll_interval)
+        delay = min(self._poll_interval, max(shortest, deadline.elapsed * POLL_BACKOFF))
+        if state is not None and state.poll_after is not None:
+            delay = max(shortest, min(state.poll_after, self._poll_interval * 4))
+        return delay
+
+    async def _wait(self, changed: asyncio.Event | None, seconds: float) -> None:
+        """Wait `seconds`, or less when the run's stream has news."""
+        if changed is None:
+            await self._sleep(max(seconds, 0.0))
+            return
+        if changed.is_set() or seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await changed.wait()
 
     async def _last_look(self, conversation_id: str, run_id: str) -> RunState | None:
         """The run's final state if it ended just now; None if it is still going (or unknown)."""

@@ -3,30 +3,19 @@ handed back at shutdown is asked again by the next process."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-
 import pytest
 
 from bot.backends.chat_history import ChatHistoryStore, ChatMessage
 from bot.settings import BackendKind
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
+from tests.conftest import until
 from tests.e2e.conftest import Harness, start_bot
 
 pytestmark = pytest.mark.parametrize("backend", [BackendKind.CHAT], ids=["chat"])
 CHANNEL = "C900"
 USER = "U900"
 COMPLETIONS = r"/chat/completions$"
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """For what the Slack stand-in does not see (its `wait_for` re-checks on Slack calls)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 def bot_texts(harness: Harness, root: str) -> list[str]:

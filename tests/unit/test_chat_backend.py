@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import openai
@@ -23,7 +23,7 @@ from bot.local.openai_api import OpenAIStandIn
 from bot.settings import TokenLimitField
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, until
 
 COMPLETIONS = r"/chat/completions$"
 QUESTION = UserMessage("Who was Solon?", "turn-1")
@@ -65,13 +65,6 @@ async def processes(stand_in: OpenAIStandIn, keys: Keys) -> AsyncIterator[Proces
     made = Processes(stand_in, keys)
     yield made
     await made.close()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def final_state(backend: ChatBackend, conversation: str, run_id: str) -> RunState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -21,6 +22,7 @@ from bot.turns.engine import TurnEngine, TurnOutcome
 from bot.turns.models import Turn, TurnSource
 from bot.turns.records import AnswerPlace, InMemoryJournal, PlaceKind, TurnProgress
 from bot.turns.surface import ReplyImpossible
+from tests.conftest import until
 
 
 @dataclass
@@ -88,6 +90,12 @@ class ScriptedBackend:
 
     def release(self, run_id: str) -> None:
         self.calls.append(f"release:{run_id}")
+
+    def streamed_state(self, run_id: str) -> RunState | None:
+        return None  # polled: see StreamingBackend for one that streams
+
+    def stream_changed(self, run_id: str) -> asyncio.Event | None:
+        return None
 
 
 @dataclass
@@ -354,7 +362,7 @@ async def test_a_placeholder_posted_before_a_crash_is_looked_for_first(
 async def test_a_long_run_is_shown_to_be_still_working(
     redis: Redis, keys: Keys, clock: FakeClock
 ) -> None:
-    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 25 + [RunStatus.COMPLETED])
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 30 + [RunStatus.COMPLETED])
     surface = RecordingSurface()
     await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
     assert surface.events.count("status:in_progress") == 3, "at 0 s, 10 s and 20 s"
@@ -415,3 +423,75 @@ async def test_a_reply_slack_refuses_for_good_ends_the_turn_and_cancels_its_run(
     assert outcome is TurnOutcome.UNDELIVERABLE
     assert journal.progress.delivered
     assert "cancel" in backend.calls
+
+
+class StreamingBackend(ScriptedBackend):
+    """A run this process streams: its news arrive through `push`, never through a poll."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = RunState(RunStatus.QUEUED)
+        self.changed = asyncio.Event()
+        self.polls = 0
+
+    async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+        self.polls += 1
+        return self.state
+
+    def streamed_state(self, run_id: str) -> RunState | None:
+        return self.state
+
+    def stream_changed(self, run_id: str) -> asyncio.Event | None:
+        return self.changed
+
+    def push(self, state: RunState) -> None:
+        self.state = state
+        self.changed.set()
+
+
+async def test_a_streamed_run_is_followed_by_its_stream_without_a_poll(
+    redis: Redis, keys: Keys
+) -> None:
+    backend, surface = StreamingBackend(), RecordingSurface()
+    store = ConversationStore(redis, keys, backend.name)
+    engine = TurnEngine(backend, store, poll_interval=1.0, run_timeout=60.0)
+    turn = asyncio.create_task(engine.run(make_turn(), surface))
+    await until(lambda: "status:queued" in surface.events)
+    backend.push(RunState(RunStatus.IN_PROGRESS, partial_text="An"))
+    await until(lambda: "partial:An" in surface.events)
+    backend.push(RunState(RunStatus.COMPLETED))
+    assert await turn is TurnOutcome.ANSWERED
+    assert backend.polls == 0, "the stream said everything; the server was never asked"
+    assert surface.events[-1] == "answer:An answer."
+
+
+async def test_a_run_that_is_not_streamed_is_asked_about_less_often_as_it_goes_on(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    """Over the whole run, never more often than the classic loop's every 0.5 s."""
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 200 + [RunStatus.COMPLETED])
+    store = ConversationStore(redis, keys, backend.name)
+    engine = TurnEngine(
+        backend, store, poll_interval=2.0, run_timeout=60.0, sleep=clock.sleep, clock=clock
+    )
+    await engine.run(make_turn(), RecordingSurface())
+    polls = backend._polls
+    assert polls <= clock.now / 0.5 + 1
+    assert polls < clock.now / 0.5 * 0.6, "backs off for a long run"
+
+
+async def test_the_servers_poll_after_hint_is_honoured(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    class Hinting(ScriptedBackend):
+        async def run_state(self, conversation_id: str, run_id: str) -> RunState:
+            state = await super().run_state(conversation_id, run_id)
+            return RunState(state.status, poll_after=1.5)
+
+    backend = Hinting(statuses=[RunStatus.IN_PROGRESS] * 4 + [RunStatus.COMPLETED])
+    store = ConversationStore(redis, keys, backend.name)
+    engine = TurnEngine(
+        backend, store, poll_interval=1.0, run_timeout=60.0, sleep=clock.sleep, clock=clock
+    )
+    await engine.run(make_turn(), RecordingSurface())
+    assert clock.now == pytest.approx(4 * 1.5)

@@ -16,6 +16,7 @@ class Responses:
 
     def __init__(self) -> None:
         self.retrieved = 0
+        self.with_raw_response = RawResponses(self)
 
     async def retrieve(self, response_id: str) -> Response:
         self.retrieved += 1
@@ -23,6 +24,17 @@ class Responses:
             id=response_id, status=response_id.split("_")[0], error=None,
             incomplete_details=None, usage=None, output=[],
         )  # fmt: skip
+
+
+class RawResponses:
+    """`client.responses.with_raw_response`: the same, with (no) headers."""
+
+    def __init__(self, responses: Responses) -> None:
+        self._responses = responses
+
+    async def retrieve(self, response_id: str) -> Any:
+        response = await self._responses.retrieve(response_id)
+        return SimpleNamespace(headers={}, parse=lambda: response)
 
 
 def backend_with(responses: Responses) -> ResponsesBackend:
