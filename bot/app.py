@@ -35,6 +35,7 @@ from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
+from bot.turns.early_placeholder import EarlyPlaceholders
 from bot.turns.engine import TurnEngine
 from bot.turns.intake import TurnIntake
 from bot.turns.lease import ConversationLeases
@@ -123,8 +124,20 @@ class TutorBot:
                 claim_every_seconds=min(5.0, settings.lease_seconds / 2),
             ),
         )
-        conversations = ConversationStore(redis, keys, backend.name)
-        intake = TurnIntake(TurnQueue(redis, keys), conversations, backend.delete_conversation)
+        background = BackgroundTasks()
+        intake_queue = TurnQueue(redis, keys)
+
+        async def busy() -> bool:
+            """More conversations wait or are answered than this process has slots for."""
+            return await intake_queue.unfinished() > settings.concurrency
+
+        early = EarlyPlaceholders(redis, keys, slack_surface, busy)
+        intake = TurnIntake(
+            intake_queue,
+            ConversationStore(redis, keys, backend.name),
+            backend.delete_conversation,
+            on_accepted=lambda accepted: background.spawn(early.show(accepted)),
+        )
         bolt_app = AsyncApp(
             client=web_client,
             signing_secret=settings.slack_signing_secret or "",
@@ -133,7 +146,6 @@ class TutorBot:
             # and one thread's messages are queued in the order Slack sent them.
             process_before_response=True,
         )
-        background = BackgroundTasks()
         assistant_threads = AssistantThreads(redis, keys)
         register_event_listeners(
             bolt_app,

@@ -6,8 +6,14 @@ from __future__ import annotations
 from bot.backends.base import RunStatus
 from bot.slack.render import escape_mrkdwn
 from bot.turns.models import Turn
+from bot.turns.surface import Waiting
 
 THINKING = "_Thinking…_"
+# A placeholder shown as soon as a question arrives, before a worker is free for it.
+WAITING_TEXT: dict[Waiting, str] = {
+    Waiting.BEHIND: "_Thinking… (I'll answer your earlier question first)_",
+    Waiting.BUSY: "_Thinking… (lots of questions right now; yours is in line)_",
+}
 STATUS_TEXT: dict[RunStatus, str] = {
     RunStatus.QUEUED: "_Thinking… (waiting for the model)_",
     RunStatus.IN_PROGRESS: "_Thinking… (writing an answer)_",

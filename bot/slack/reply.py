@@ -32,6 +32,7 @@ from bot.slack.placeholder import (
     RETRYING,
     STILL_WRITING,
     THINKING,
+    WAITING_TEXT,
     command_header,
     placeholder_blocks,
     placeholder_metadata,
@@ -49,7 +50,7 @@ from bot.slack.render import (
 )
 from bot.turns.models import Turn, TurnSource
 from bot.turns.records import AnswerPlace, Journal, PlaceKind
-from bot.turns.surface import ReplyImpossible
+from bot.turns.surface import ReplyImpossible, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ class SlackReplySurface:
 
     # Where the answer lives ---------------------------------------------------------------
 
-    async def show_placeholder(self) -> AnswerPlace:
-        text = with_header(self._header, THINKING)
+    async def show_placeholder(self, waiting: Waiting | None = None) -> AnswerPlace:
+        text = with_header(self._header, WAITING_TEXT[waiting] if waiting else THINKING)
         try:
             ts = await self._message.post(
                 text,

@@ -29,9 +29,9 @@ end
 local n = tonumber(ARGV[1])
 redis.call('HSET', KEYS[n + 1], 'turn', ARGV[3])
 redis.call('EXPIRE', KEYS[n + 1], ARGV[4])
-redis.call('RPUSH', KEYS[n + 2], ARGV[5])
+local waiting = redis.call('RPUSH', KEYS[n + 2], ARGV[5])
 redis.call('XADD', KEYS[n + 3], '*', 'conversation', ARGV[6])
-return 1
+return waiting
 """
 _CLAIM = """
 for i = 1, #KEYS do
@@ -63,8 +63,13 @@ class TurnQueue:
         keys = self._delivery_keys(delivery_id, channel, ts)
         return not keys or bool(await self._claim(keys=keys, args=[DELIVERY_TTL_SECONDS]))
 
-    async def enqueue(self, turn: Turn, delivery_id: str | None, message_ts: str | None) -> bool:
-        """Record and queue `turn` unless its delivery was seen before; True when queued."""
+    async def enqueue(
+        self, turn: Turn, delivery_id: str | None, message_ts: str | None
+    ) -> int | None:
+        """Record and queue `turn` unless its delivery was seen before.
+
+        Returns how many earlier turns of its conversation wait before it (None: a repeat).
+        """
         seen = self._delivery_keys(delivery_id, turn.channel_id, message_ts)
         keys = [
             *seen,
@@ -80,7 +85,8 @@ class TurnQueue:
             turn.turn_id,
             turn.conversation_key,
         ]
-        return bool(await self._enqueue(keys=keys, args=args))
+        waiting = int(await self._enqueue(keys=keys, args=args))
+        return waiting - 1 if waiting else None
 
     async def announce(self, conversation_key: str) -> None:
         """Say again that this conversation has turns waiting (after handing it back)."""
@@ -159,6 +165,14 @@ class TurnQueue:
     async def head(self, conversation_key: str) -> str | None:
         """The oldest turn id waiting in this conversation."""
         return await self._redis.lindex(self._keys.conversation_queue(conversation_key), 0)
+
+    async def first(self, conversation_key: str, count: int) -> list[str]:
+        """The ids of the oldest `count` turns waiting in this conversation."""
+        if count <= 0:
+            return []
+        return list(
+            await self._redis.lrange(self._keys.conversation_queue(conversation_key), 0, count - 1)
+        )
 
     async def remove(self, conversation_key: str, turn_id: str) -> None:
         await self._redis.lrem(self._keys.conversation_queue(conversation_key), 1, turn_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,6 +42,7 @@ class TurnProgress:
     """What has happened for a turn; None means "not done yet"."""
 
     posting_placeholder: bool = False  # the post was sent; its place may not be recorded
+    placeholder_claimed_at: float = 0.0  # when (epoch seconds) its post was claimed
     place: AnswerPlace | None = None
     conversation_id: str | None = None
     adding_message: bool = False  # the add was sent; its result may not have been recorded
@@ -77,10 +79,35 @@ class Journal:
     async def _save(self, fields: dict[str, str]) -> None:
         """Keep these encoded fields (before the caller moves on)."""
 
-    async def placeholder_posting(self) -> None:
-        """The placeholder is about to be posted (a crash now leaves it unrecorded)."""
+    async def _save_if_absent(self, name: str, value: str) -> bool:
+        """Keep this field unless it is kept already; True when it was not."""
+        return True
+
+    async def _drop(self, name: str) -> None:
+        """Forget this field."""
+
+    async def claim_placeholder(self) -> bool:
+        """Claim the posting of the placeholder; False when another attempt (the early post
+        at intake, or an attempt that died) claimed it first. A claimed post may have been
+        sent without its place being recorded."""
+        if self.progress.posting_placeholder:
+            return False
+        now = time.time()
+        claimed = await self._save_if_absent("posting_placeholder", f"{now:.3f}")
         self.progress.posting_placeholder = True
-        await self._save({"posting_placeholder": "1"})
+        if claimed:
+            self.progress.placeholder_claimed_at = now
+        return claimed
+
+    async def unclaim_placeholder(self) -> None:
+        """The claimed post failed before anything was sent: another attempt may post."""
+        self.progress.posting_placeholder = False
+        await self._drop("posting_placeholder")
+
+    async def place_recorded(self) -> AnswerPlace | None:
+        """The place recorded now (another process may have recorded it since loading), and
+        when its post was claimed (`progress.placeholder_claimed_at`)."""
+        return self.progress.place
 
     async def answer_placed(self, place: AnswerPlace) -> None:
         """The answer lives at `place` from now on (the placeholder, or a stream replacing it)."""
@@ -133,6 +160,20 @@ class TurnJournal(Journal):
     async def _save(self, fields: dict[str, str]) -> None:
         await self._redis.hset(self._key, mapping=fields)
 
+    async def _save_if_absent(self, name: str, value: str) -> bool:
+        return bool(await self._redis.hsetnx(self._key, name, value))
+
+    async def _drop(self, name: str) -> None:
+        await self._redis.hdel(self._key, name)
+
+    async def place_recorded(self) -> AnswerPlace | None:
+        kind, ref, claimed = await self._redis.hmget(
+            self._key, ["place", "placeholder_ts", "posting_placeholder"]
+        )
+        self.progress.place = _place(kind, ref)
+        self.progress.placeholder_claimed_at = _claimed_at(claimed)
+        return self.progress.place
+
 
 class TurnStore:
     """Loads turn records written by the queue at intake."""
@@ -154,19 +195,44 @@ class TurnStore:
         progress = decode_progress(stored)
         return decode_turn(stored["turn"]), TurnJournal(self._redis, self._keys, turn_id, progress)
 
+    async def peek(self, turn_id: str) -> tuple[Turn, TurnProgress] | None:
+        """The turn and its progress as recorded now, counting no attempt; None if gone."""
+        stored = await self._redis.hgetall(self._keys.turn(turn_id))
+        if "turn" not in stored:
+            return None
+        return decode_turn(stored["turn"]), decode_progress(stored)
+
+    async def all_placed(self, turn_ids: list[str]) -> bool:
+        """True when each of these turns has its placeholder recorded (or is gone)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for turn_id in turn_ids:
+                pipe.hmget(self._keys.turn(turn_id), ["turn", "placeholder_ts"])
+            found = await pipe.execute()
+        return all(turn is None or placed is not None for turn, placed in found)
+
     async def forget(self, turn_id: str) -> None:
         await self._redis.expire(self._keys.turn(turn_id), TURN_TTL_SECONDS // 7)
 
 
+def _place(kind: str | None, ref: str | None) -> AnswerPlace | None:
+    if ref is None:
+        return None
+    return AnswerPlace(PlaceKind(kind or PlaceKind.MESSAGE.value), ref)
+
+
+def _claimed_at(raw: str | None) -> float:
+    try:
+        return float(raw or 0)
+    except ValueError:
+        return 0.0
+
+
 def decode_progress(stored: dict[str, str]) -> TurnProgress:
     """The progress in a turn's hash (fields missing: not done yet)."""
-    place = None
-    if stored.get("placeholder_ts") is not None:
-        kind = PlaceKind(stored.get("place") or PlaceKind.MESSAGE.value)
-        place = AnswerPlace(kind, stored["placeholder_ts"])
     return TurnProgress(
-        posting_placeholder=stored.get("posting_placeholder") == "1",
-        place=place,
+        posting_placeholder=bool(stored.get("posting_placeholder")),
+        placeholder_claimed_at=_claimed_at(stored.get("posting_placeholder")),
+        place=_place(stored.get("place"), stored.get("placeholder_ts")),
         conversation_id=stored.get("conversation_id"),
         adding_message=stored.get("adding_message") == "1",
         message_id=stored.get("message_id"),

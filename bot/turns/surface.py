@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Protocol
 
 from bot.backends.base import RunStatus
 from bot.turns.models import Turn
 from bot.turns.records import AnswerPlace, Journal
+
+
+class Waiting(StrEnum):
+    """Why a question shown at once is not being answered yet."""
+
+    BEHIND = "behind"  # earlier questions of its conversation are answered first
+    BUSY = "busy"  # every slot is taken: it waits for free capacity
 
 
 class ReplyImpossible(Exception):
@@ -42,8 +50,9 @@ class ReplySurface(Protocol):
         that are not this surface's (a post that landed after its process lost the turn)."""
         ...
 
-    async def show_placeholder(self) -> AnswerPlace:
-        """Show that the question was received and is being worked on (once per turn)."""
+    async def show_placeholder(self, waiting: Waiting | None = None) -> AnswerPlace:
+        """Show that the question was received and is being worked on (once per turn);
+        `waiting` says why it is not answered yet, when it is shown before a worker is free."""
         ...
 
     async def show_status(

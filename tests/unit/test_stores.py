@@ -45,7 +45,7 @@ def make_turn(key: str = "T:C:1", text: str = "q") -> Turn:
 async def test_a_delivery_is_accepted_once(redis: Redis, keys: Keys) -> None:
     queue = TurnQueue(redis, keys)
     results = await asyncio.gather(*(queue.enqueue(make_turn(), "Ev1", "1.1") for _ in range(10)))
-    assert results.count(True) == 1
+    assert results.count(None) == 9 and results.count(0) == 1
     assert await queue.waiting("T:C:1") == 1
 
 
@@ -53,8 +53,8 @@ async def test_the_same_message_under_another_event_id_is_a_repeat(
     redis: Redis, keys: Keys
 ) -> None:
     queue = TurnQueue(redis, keys)
-    assert await queue.enqueue(make_turn(), "Ev1", "1.1")
-    assert not await queue.enqueue(make_turn(), "Ev2", "1.1")
+    assert await queue.enqueue(make_turn(), "Ev1", "1.1") == 0
+    assert await queue.enqueue(make_turn(), "Ev2", "1.1") is None
     assert not await queue.claim_delivery("Ev3", "C", "1.1")
     assert await queue.claim_delivery("Ev4", "C", "2.2")
     assert not await queue.claim_delivery("Ev4", "C", "3.3")
@@ -67,8 +67,8 @@ async def test_turns_wait_in_order_and_announcements_reach_one_consumer(
     await queue.ensure_group()
     await queue.ensure_group()  # idempotent
     first, second = make_turn(text="1"), make_turn(text="2")
-    await queue.enqueue(first, None, None)
-    await queue.enqueue(second, None, None)
+    assert await queue.enqueue(first, None, None) == 0
+    assert await queue.enqueue(second, None, None) == 1, "one earlier turn waits before it"
     assert await queue.head("T:C:1") == first.turn_id
     a = await queue.read_new("a", 10, 10)
     b = await queue.read_new("b", 10, 10)

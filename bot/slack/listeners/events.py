@@ -176,7 +176,9 @@ async def _hand_over(
     question, hint = _understood(turn.text)
     if question:
         turn = dataclasses.replace(turn, text=question)
-        accepted = await intake.accept(turn, delivery_id=event_id, message_ts=message_ts)
+        accepted = (
+            await intake.accept(turn, delivery_id=event_id, message_ts=message_ts) is not None
+        )
     else:
         accepted = await intake.claim(event_id, turn.channel_id, message_ts)
     if hint and accepted:  # said once, however often Slack delivers the message
