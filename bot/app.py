@@ -24,6 +24,7 @@ from bot.slack.client import make_web_client
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget
 from bot.slack.http_server import make_web_app
+from bot.slack.identity import BotIdentity
 from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
@@ -63,6 +64,7 @@ class TutorBot:
     web_client: AsyncWebClient
     bolt_app: AsyncApp
     background: BackgroundTasks
+    identity: BotIdentity
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
@@ -125,8 +127,14 @@ class TutorBot:
         )
         conversations = ConversationStore(redis, keys, backend.name)
         intake = TurnIntake(TurnQueue(redis, keys), conversations, backend.delete_conversation)
+        identity = BotIdentity(web_client)
         bolt_app = AsyncApp(
-            client=web_client,
+            # Bolt's documented way for an app that authorizes itself: the client lends its
+            # settings (URL, retries) to each request's client, `authorize` gives the token.
+            # Bolt's own single-workspace authorization would call auth.test per request
+            # until one succeeded; `identity` asks once, at start (see identity.py).
+            client=make_web_client(None, settings.slack_api_url),
+            authorize=identity,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
             # Listeners record the turn before the ack: an acked message is never lost,
@@ -156,6 +164,7 @@ class TutorBot:
             web_client,
             bolt_app,
             background,
+            identity,
             managed,
         )
 
@@ -165,8 +174,10 @@ class TutorBot:
     async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
         """Answer queued turns and serve POST /slack/events and GET /healthz.
 
-        Returns the port actually bound. Raises ConfigError when the port cannot be had.
+        Returns the port actually bound. Raises ConfigError when the port cannot be had or
+        Slack refuses the bot token.
         """
+        await self.identity.learn()
         wanted = self.settings.port if port is None else port
         secret = self.settings.slack_signing_secret or ""  # require_slack checked it
         self._runner = web.AppRunner(
@@ -186,10 +197,11 @@ class TutorBot:
     async def start_socket_mode(self) -> None:
         """Answer queued turns and connect to Slack over Socket Mode (no public URL needed).
 
-        Raises ConfigError when Slack refuses the app token; retries an unreachable Slack
-        until cancelled (`serve` cancels it when a stop is asked for).
+        Raises ConfigError when Slack refuses the bot or app token; retries an unreachable
+        Slack until cancelled (`serve` cancels it when a stop is asked for).
         """
         assert self.settings.slack_app_token is not None
+        await self.identity.learn()
         await self.worker.start()
         self._socket_handler = await connect_socket_mode(
             self.bolt_app, self.settings.slack_app_token
@@ -206,6 +218,7 @@ class TutorBot:
         if self._runner is not None:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
+        await self.identity.close()
         await self.background.drain(grace)
         await self.worker.stop(grace)
         await self.backend.close()

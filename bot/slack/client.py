@@ -10,10 +10,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 
-def make_web_client(token: str, base_url: str) -> AsyncWebClient:
+def make_web_client(token: str | None, base_url: str) -> AsyncWebClient:
     """A client that honours `Retry-After` on 429 and retries 5xx and dropped connections.
 
-    slack_sdk retries only connection errors unless told otherwise.
+    slack_sdk retries only connection errors unless told otherwise. Without a token it lends
+    only its settings: Bolt copies them into each request's client and puts the token from
+    `authorize` there.
     """
     return AsyncWebClient(
         token=token,
