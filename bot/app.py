@@ -153,7 +153,7 @@ class TutorBot:
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
-        register_action_listeners(bolt_app, StopRequests(redis, keys))
+        register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,

@@ -13,6 +13,7 @@ from bot.app import TutorBot
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
 from bot.settings import BackendKind, ConfigError
+from bot.slack.placeholder import STOP_ACTION
 from tests.conftest import RedisServer
 from tests.e2e.conftest import Harness, bot_settings, start_bot
 
@@ -38,6 +39,32 @@ async def test_a_burst_of_first_requests_asks_slack_who_the_bot_is_once(
     assert harness.slack.visible_text(channel, reply.ts) == "Answer 1: question 7", (
         "the bot's own mention is removed: the cached identity knows its user id"
     )
+
+
+async def test_a_stop_pressed_by_someone_else_is_acked_without_waiting_for_slack(
+    harness: Harness,
+) -> None:
+    """The note "only the asker can stop this" goes to a response_url that hangs: the click
+    is acked all the same (it would wait for the webhook's 30 s timeout before its ack)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        async with asyncio.timeout(5):
+            status, _ = await harness.events.click(
+                channel="C1", message_ts="1790000000.000001", user_id="U_OTHER",
+                action_id=STOP_ACTION, value="turn_x|U_ASKER",
+                response_url=f"http://127.0.0.1:{port}/hook",
+            )  # fmt: skip
+        assert status == 200
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
 
 
 async def test_a_refused_bot_token_stops_the_start_in_plain_words(
