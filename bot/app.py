@@ -22,7 +22,7 @@ from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
 from bot.slack.command_threads import CommandThreads
-from bot.slack.edit_budget import EditBudget
+from bot.slack.edit_budget import EditBudget, StatusEdits
 from bot.slack.http_server import make_web_app
 from bot.slack.identity import BotIdentity
 from bot.slack.listeners.actions import register_action_listeners
@@ -95,6 +95,10 @@ class TutorBot:
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
         assert settings.slack_bot_token is not None  # require_slack checked it
         web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+        # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
+        status_client = make_web_client(
+            settings.slack_bot_token, settings.slack_api_url, wait_out_rate_limits=False
+        )
         engine = TurnEngine(
             backend,
             ConversationStore(patient_redis, keys, backend.name),
@@ -104,12 +108,13 @@ class TutorBot:
             stops=StopRequests(patient_redis, keys),
         )
 
-        edit_budget = EditBudget()
+        # Shared by every process through Redis; the quick client: never wait out an outage.
+        status_edits = StatusEdits(EditBudget(redis, keys), status_client)
         command_threads = CommandThreads(patient_redis, keys)
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client, turn, journal, edit_budget, settings.streaming, command_threads
+                web_client, turn, journal, status_edits, settings.streaming, command_threads
             )
 
         worker = TurnWorker(

@@ -12,10 +12,10 @@ import pytest
 from bot.app import TutorBot
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
-from bot.settings import BackendKind, ConfigError
+from bot.settings import BackendKind, ConfigError, StreamingMode
 from bot.slack.placeholder import STOP_ACTION
 from tests.conftest import RedisServer
-from tests.e2e.conftest import Harness, bot_settings, start_bot
+from tests.e2e.conftest import Harness, bot_settings, running_harness, start_bot
 
 pytestmark = pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
 
@@ -125,3 +125,27 @@ async def test_a_slack_that_cannot_answer_at_start_is_asked_again_later(
     finally:
         await bot.stop(grace_seconds=1)
         await events.close()
+
+
+async def test_a_rate_limited_status_edit_pauses_status_edits_and_the_answer_goes_on(
+    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+) -> None:
+    """A status edit that gets 429 is dropped, not retried after Retry-After: no more status
+    edits for Retry-After (30 s), and the answer arrives at once."""
+    async with running_harness(
+        redis_server.url, redis_prefix, backend, streaming=StreamingMode.EDIT
+    ) as harness:
+        slack = harness.slack
+        slack.rate_limit("chat.update", retry_after=30)
+        await harness.events.dm("D1", "U1", "[slow:2] [long:1500] Tell me about Rome")
+
+        def answered() -> bool:
+            replies = [m for m in slack.channel_top_level("D1") if m.bot_id]
+            return any(len(slack.visible_text("D1", m.ts)) == 1500 for m in replies)
+
+        await slack.wait_for(answered, timeout=20)
+        await harness.wait_idle()
+        updates = [call for call in slack.calls if call.method == "chat.update"]
+        assert updates[0].error == "ratelimited", "the first edit was a status edit"
+        assert len(updates) == 2, "nothing but the answer after the 429"
+        assert updates[1].ok and "still writing" not in updates[1].args["text"]
