@@ -22,8 +22,9 @@ from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_web_client
 from bot.slack.command_threads import CommandThreads
-from bot.slack.edit_budget import EditBudget
+from bot.slack.edit_budget import EditBudget, StatusEdits
 from bot.slack.http_server import make_web_app
+from bot.slack.identity import BotIdentity
 from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
@@ -64,6 +65,7 @@ class TutorBot:
     web_client: AsyncWebClient
     bolt_app: AsyncApp
     background: BackgroundTasks
+    identity: BotIdentity
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
@@ -94,6 +96,10 @@ class TutorBot:
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
         assert settings.slack_bot_token is not None  # require_slack checked it
         web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+        # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
+        status_client = make_web_client(
+            settings.slack_bot_token, settings.slack_api_url, wait_out_rate_limits=False
+        )
         engine = TurnEngine(
             backend,
             ConversationStore(patient_redis, keys, backend.name),
@@ -103,12 +109,13 @@ class TutorBot:
             stops=StopRequests(patient_redis, keys),
         )
 
-        edit_budget = EditBudget()
+        # Shared by every process through Redis; the quick client: never wait out an outage.
+        status_edits = StatusEdits(EditBudget(redis, keys), status_client)
         command_threads = CommandThreads(patient_redis, keys)
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client, turn, journal, edit_budget, settings.streaming, command_threads
+                web_client, turn, journal, status_edits, settings.streaming, command_threads
             )
 
         worker = TurnWorker(
@@ -138,8 +145,14 @@ class TutorBot:
             backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
         )
+        identity = BotIdentity(web_client)
         bolt_app = AsyncApp(
-            client=web_client,
+            # Bolt's documented way for an app that authorizes itself: the client lends its
+            # settings (URL, retries) to each request's client, `authorize` gives the token.
+            # Bolt's own single-workspace authorization would call auth.test per request
+            # until one succeeded; `identity` asks once, at start (see identity.py).
+            client=make_web_client(None, settings.slack_api_url),
+            authorize=identity,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
             # Listeners record the turn before the ack: an acked message is never lost,
@@ -157,7 +170,7 @@ class TutorBot:
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
-        register_action_listeners(bolt_app, StopRequests(redis, keys))
+        register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,
@@ -168,6 +181,7 @@ class TutorBot:
             web_client,
             bolt_app,
             background,
+            identity,
             managed,
         )
 
@@ -177,8 +191,10 @@ class TutorBot:
     async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
         """Answer queued turns and serve POST /slack/events and GET /healthz.
 
-        Returns the port actually bound. Raises ConfigError when the port cannot be had.
+        Returns the port actually bound. Raises ConfigError when the port cannot be had or
+        Slack refuses the bot token.
         """
+        await self.identity.learn()
         wanted = self.settings.port if port is None else port
         secret = self.settings.slack_signing_secret or ""  # require_slack checked it
         self._runner = web.AppRunner(
@@ -198,10 +214,11 @@ class TutorBot:
     async def start_socket_mode(self) -> None:
         """Answer queued turns and connect to Slack over Socket Mode (no public URL needed).
 
-        Raises ConfigError when Slack refuses the app token; retries an unreachable Slack
-        until cancelled (`serve` cancels it when a stop is asked for).
+        Raises ConfigError when Slack refuses the bot or app token; retries an unreachable
+        Slack until cancelled (`serve` cancels it when a stop is asked for).
         """
         assert self.settings.slack_app_token is not None
+        await self.identity.learn()
         await self.worker.start()
         self._socket_handler = await connect_socket_mode(
             self.bolt_app, self.settings.slack_app_token
@@ -218,6 +235,7 @@ class TutorBot:
         if self._runner is not None:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
+        await self.identity.close()
         await self.background.drain(grace)
         await self.worker.stop(grace)
         await self.backend.close()

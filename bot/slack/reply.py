@@ -26,7 +26,7 @@ from bot.slack.answer_places import (
 )
 from bot.slack.answer_stream import NativeAnswerStream, can_stream_natively
 from bot.slack.command_threads import CommandThreads
-from bot.slack.edit_budget import EditBudget
+from bot.slack.edit_budget import StatusEdits
 from bot.slack.placeholder import (
     PANE_STATUS,
     RETRYING,
@@ -65,7 +65,7 @@ class SlackReplySurface:
         client: AsyncWebClient,
         turn: Turn,
         journal: Journal,
-        budget: EditBudget,
+        budget: StatusEdits,
         streaming: StreamingMode,
         command_threads: CommandThreads,
     ) -> None:
@@ -221,10 +221,10 @@ class SlackReplySurface:
         or by the answer, which is always delivered.
         """
         ts = self._message.ts
-        if ts is None or not self._budget.allow_status_edit(self._turn.team_id, ts):
+        if ts is None:
             return
         shown = with_header(self._header, text)
-        await self._message.edit(shown, placeholder_blocks(shown, self._turn))
+        await self._budget.edit(self._turn, ts, shown, placeholder_blocks(shown, self._turn))
 
     async def _retire_placeholder(self) -> None:
         """The answer now streams into its own message (recorded first): the placeholder goes."""
@@ -291,7 +291,7 @@ class SlackReplySurface:
         ts = self._message.ts
         if ts is None:
             return False
-        self._budget.count_final_edit(self._turn.team_id, ts)
+        await self._budget.count_final_edit(self._turn.team_id, ts)
         # The placeholder's own blocks (its Stop button) go with an empty list.
         if await self._message.edit(text, blocks):
             return True

@@ -85,3 +85,8 @@ class Keys:
     def usage(self, day: str) -> str:
         """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"
+
+    def edit_budget(self, team_id: str) -> str:
+        """A workspace's budget of placeholder status edits, shared by every process (a hash:
+        tokens, when last refilled, paused until after a 429)."""
+        return f"{self.prefix}edit-budget:{team_id}"

@@ -72,7 +72,7 @@ async def _assert_nothing_changed(
 ) -> None:
     await harness.wait_idle()
     await harness.bot.background.drain(5)
-    assert harness.slack.calls == []
+    assert [c.method for c in harness.slack.calls] == ["auth.test"], "only the start's"
     assert harness.openai.requests == []
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     refusals = [r for r in caplog.records if r.getMessage().startswith("refused a request")]

@@ -121,7 +121,7 @@ async def test_socket_mode_acks_malformed_payloads_and_changes_nothing(
         await slack.wait_for(lambda: all(e in slack.socket_acks for e in envelopes))
         await bot.worker.wait_idle()
         await bot.background.drain(5)
-        assert [c.method for c in slack.calls] == ["apps.connections.open"]
+        assert [c.method for c in slack.calls] == ["auth.test", "apps.connections.open"]
         assert openai.requests == []
         assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
         refusals = [r for r in caplog.records if r.getMessage().startswith("refused a Socket")]
