@@ -9,6 +9,7 @@ import socket
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -20,7 +21,7 @@ from bot.backends.factory import build_backend
 from bot.settings import ConfigError, Settings
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
-from bot.slack.client import make_web_client
+from bot.slack.client import make_session, make_web_client
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget, StatusEdits
 from bot.slack.http_server import make_web_app
@@ -66,6 +67,7 @@ class TutorBot:
     bolt_app: AsyncApp
     background: BackgroundTasks
     identity: BotIdentity
+    slack_session: aiohttp.ClientSession
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
@@ -95,10 +97,16 @@ class TutorBot:
         if not await is_reachable(redis):
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
         assert settings.slack_bot_token is not None  # require_slack checked it
-        web_client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+        slack_session = make_session()
+        web_client = make_web_client(
+            settings.slack_bot_token, settings.slack_api_url, session=slack_session
+        )
         # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
         status_client = make_web_client(
-            settings.slack_bot_token, settings.slack_api_url, wait_out_rate_limits=False
+            settings.slack_bot_token,
+            settings.slack_api_url,
+            wait_out_rate_limits=False,
+            session=slack_session,
         )
         engine = TurnEngine(
             backend,
@@ -151,7 +159,7 @@ class TutorBot:
             # settings (URL, retries) to each request's client, `authorize` gives the token.
             # Bolt's own single-workspace authorization would call auth.test per request
             # until one succeeded; `identity` asks once, at start (see identity.py).
-            client=make_web_client(None, settings.slack_api_url),
+            client=make_web_client(None, settings.slack_api_url, session=slack_session),
             authorize=identity,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
@@ -182,6 +190,7 @@ class TutorBot:
             bolt_app,
             background,
             identity,
+            slack_session,
             managed,
         )
 
@@ -238,6 +247,7 @@ class TutorBot:
         await self.identity.close()
         await self.background.drain(grace)
         await self.worker.stop(grace)
+        await self.slack_session.close()
         await self.backend.close()
         await self.redis.aclose()
         await self.patient_redis.aclose()

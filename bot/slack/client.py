@@ -7,6 +7,7 @@ edits for `Retry-After` (see edit_budget.py), while answers keep retrying on the
 
 from __future__ import annotations
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -14,9 +15,25 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+# Connections to Slack one process keeps open at most (shared by every turn).
+SLACK_CONNECTIONS = 100
+
+
+def make_session() -> aiohttp.ClientSession:
+    """One connection pool for every Slack call of the process.
+
+    Without it slack_sdk opens a new session, and a new connection, for every call: under a
+    thousand turns in flight that is a thousand handshakes. Close it when the bot stops.
+    """
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=SLACK_CONNECTIONS))
+
 
 def make_web_client(
-    token: str | None, base_url: str, *, wait_out_rate_limits: bool = True
+    token: str | None,
+    base_url: str,
+    *,
+    wait_out_rate_limits: bool = True,
+    session: aiohttp.ClientSession | None = None,
 ) -> AsyncWebClient:
     """A client that honours `Retry-After` on 429 (unless `wait_out_rate_limits` is False)
     and retries 5xx and dropped connections.
@@ -31,6 +48,7 @@ def make_web_client(
     return AsyncWebClient(
         token=token,
         base_url=base_url,
+        session=session,
         timeout=15,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
