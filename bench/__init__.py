@@ -28,8 +28,9 @@ What the table shows (medians, and p99 from 100 samples on, else the maximum):
   process's peak memory growth (VmRSS/VmHWM from /proc, over a baseline taken after warm-up
   turns) divided by the most turns in flight at once.
 
-Each model time gets a random extra of up to `--jitter` seconds, so a polling loop's tick
-lands anywhere in the run, as in life. Every batch starts with full rate-limit buckets (a
+Each model time gets a random extra of up to `--jitter` seconds (1 s, the bot's default
+poll interval and twice the classic loop's), so a polling loop's tick lands anywhere in its
+period, as in life. Every batch starts with full rate-limit buckets (a
 workspace quiet for a minute), each turn in a channel of its own. `python -m bench --help`
 lists the knobs (model times, turns, arrival rate, streaming modes, rate limits); every wait
 is bounded, the whole run stops at `--deadline` (285 s) with what it has, and Ctrl-C or

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 
 from bench.redis_server import free_port
-from bot.storage.managed_server import die_with_parent
+from bot.storage.managed_server import PR_SET_PDEATHSIG
 
 REPO = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "bench-signing-secret"
@@ -24,6 +26,29 @@ OPENAI_KEY = "sk-bench"
 HEALTHY_WITHIN_SECONDS = 30
 STOP_WITHIN_SECONDS = 10
 LOG_TAIL_LINES = 15
+
+
+def killed_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has Linux SIGKILL the child when the benchmark dies, however.
+
+    bot.storage.managed_server.die_with_parent sends SIGTERM, which a bot whose Redis and
+    stand-ins died with the benchmark takes its time over; a benchmark's bot needs no grace.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 class BotProcess:
@@ -69,7 +94,7 @@ class BotProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", cwd=self.workdir, env=self.environment,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=die_with_parent(),
+                preexec_fn=killed_with_parent(),
             )  # fmt: skip
         await self._wait_healthy()
 
@@ -115,12 +140,16 @@ class BotProcess:
             return 0
         return sum(" WARNING " in line or " ERROR " in line for line in text.splitlines())
 
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it takes longer than STOP_WITHIN_SECONDS."""
+    async def stop(self, *, at_once: bool = False) -> None:
+        """SIGTERM, then SIGKILL if it takes longer than STOP_WITHIN_SECONDS; `at_once`:
+        SIGKILL straight away (the benchmark was interrupted: nothing to finish)."""
         process, self.process = self.process, None
         if process is None or process.returncode is not None:
             return
-        process.send_signal(signal.SIGTERM)
+        if at_once:
+            process.kill()
+        else:
+            process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), STOP_WITHIN_SECONDS)
         except TimeoutError:

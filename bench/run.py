@@ -61,7 +61,7 @@ class Plan:
     model_seconds: tuple[float, ...] = (2.0, 10.0)
     turns: int = 20
     spread_seconds: float = 4.0
-    jitter: float = 0.5
+    jitter: float = 1.0  # the longest poll period measured: ticks land anywhere in it
     queued_seconds: float = 0.05
     classic: bool = True
     load_rate: float = 50.0
@@ -159,12 +159,16 @@ class Lab:
             **settings,
         )
         asker = BotAsker(bot.events_url, SIGNING_SECRET)
+        interrupted = False
         try:
             await bot.start()
             yield bot, asker
+        except BaseException:
+            interrupted = True
+            raise
         finally:
             await asker.close()
-            await bot.stop()
+            await bot.stop(at_once=interrupted)
 
     def model_times(self, count: int, seconds: float) -> list[float]:
         """`seconds` plus a random share of the jitter each, so poll ticks land anywhere."""

@@ -39,5 +39,8 @@ class BotAsker:
         turn.ack_seconds = time.monotonic() - turn.sent_at
 
     async def close(self) -> None:
+        """Give up on POSTs still unanswered (the benchmark has waited long enough)."""
+        for task in list(self._tasks):
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.sender.close()
