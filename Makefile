@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # uv syncs this folder whatever virtualenv the calling shell has active.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: test run lint format lock redis-server clean
+.PHONY: test run bench lint format lock redis-server clean
 
 # uv itself, pinned, from PyPI through the virtualenv's own pip. Debian's python3 makes no
 # virtualenv without its python3-venv package: as root, it is installed first.
@@ -69,6 +69,12 @@ test: $(STAMP) redis-server lint
 
 run: $(STAMP)
 	$(BIN)/python -m bot serve --or-local
+
+# The benchmark (bench/__init__.py says what it measures): one table, under 5 minutes. It
+# starts its own redis-server on a free port and bot processes, and stops them.
+# `make bench BENCH_ARGS="--help"` lists its knobs.
+bench: $(STAMP) redis-server
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

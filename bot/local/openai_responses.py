@@ -65,6 +65,9 @@ class ResponseJob:
     output: list[JSON] = field(default_factory=list)
     ended_at: int | None = None
     streaming: bool = False
+    # When it became final, on the monotonic clock (benchmarks time what follows from here):
+    # a streamed response when its stream says so, another when its schedule says.
+    finished_at: float | None = None
 
     @property
     def outcome(self) -> str:
@@ -383,6 +386,7 @@ class ResponsesAPI:
             return
         job.status = job.outcome
         job.ended_at = job.schedule.epoch(job.schedule.finished)
+        job.finished_at = time.monotonic() if job.streaming else job.schedule.finished
         if job.status == "failed":
             return
         job.output = [output_message(job, job.status, job.reply.text)]

@@ -3,6 +3,10 @@
 The real `slack_sdk` client talks to it over HTTP (`base_url=…/api/`). It records every
 call, keeps the messages as a person would see them, can answer 429s and errors on demand,
 and serves `response_url`s. Tests, benchmarks and the offline mode run against it.
+
+With `rate_limits=True` (or `enforce_rate_limits()`) it also holds the bot to Slack's
+published rate limits (PUBLISHED_RATE_LIMITS), answering 429 with `Retry-After` like Slack;
+without it (the default) only the 429s a test asks for with `rate_limit()` are sent.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +29,65 @@ from bot.local.waiting import wait_until
 
 TEXT_LIMIT = 40_000  # Slack truncates `text` above this
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class RateTier:
+    """One of Slack's rate limits: `per_minute` calls, up to `burst` of them at once.
+
+    Slack counts "per API method per workspace per app"; `per_channel` limits count per
+    channel instead (chat.postMessage). Modelled as a token bucket holding `burst` calls and
+    refilled at `per_minute` / 60 a second.
+    """
+
+    per_minute: float
+    burst: float
+    per_channel: bool = False
+
+
+# Slack's tiers (https://docs.slack.dev/apis/web-api/rate-limits): Tier 1 "1+ per minute",
+# Tier 2 "20+ per minute", Tier 3 "50+ per minute ... sporadic bursts are welcome", Tier 4
+# "100+ per minute ... generous burst behavior". Each bucket holds one minute's allowance, so
+# a burst of that many calls passes and the steady rate is the tier's figure.
+TIER_1 = RateTier(1, 1)
+TIER_2 = RateTier(20, 20)
+TIER_3 = RateTier(50, 50)
+TIER_4 = RateTier(100, 100)
+# The method pages, as of 2026: chat.update and chat.delete "Tier 3"
+# (https://api.slack.com/methods/chat.update, /methods/chat.delete); chat.stopStream "Tier 2"
+# (https://api.slack.com/methods/chat.stopStream); chat.startStream Tier 2 and
+# chat.appendStream Tier 4 (as slack-morphism's rate control encodes them); chat.postMessage
+# "Special": "1 per second [per channel]. Short bursts >1 allowed" plus an unpublished
+# workspace-wide limit, which is not modelled; assistant.threads.setStatus "Special rate
+# limits apply" (about 600 a minute); auth.test "allows hundreds of requests per minute"
+# (modelled as Tier 4, its floor); conversations.replies and conversations.history Tier 3.
+PUBLISHED_RATE_LIMITS: Mapping[str, RateTier] = {
+    "auth.test": TIER_4,
+    "chat.postMessage": RateTier(60, 3, per_channel=True),
+    "chat.update": TIER_3,
+    "chat.delete": TIER_3,
+    "chat.startStream": TIER_2,
+    "chat.appendStream": TIER_4,
+    "chat.stopStream": TIER_2,
+    "assistant.threads.setStatus": RateTier(600, 600),
+    "conversations.replies": TIER_3,
+    "conversations.history": TIER_3,
+}
+# Commercially distributed apps outside the Slack Marketplace, created since 2025-05-29 (and
+# all such installations since 2025-09-02): conversations.history and conversations.replies
+# at 1 request a minute (and at most 15 messages a call, not modelled here).
+# https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps
+NON_MARKETPLACE_RATE_LIMITS: Mapping[str, RateTier] = {
+    **PUBLISHED_RATE_LIMITS,
+    "conversations.replies": TIER_1,
+    "conversations.history": TIER_1,
+}
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
 
 
 class SlackError(Exception):
@@ -109,6 +173,7 @@ class SlackStandIn:
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
         team_id: str = "T1",
+        rate_limits: bool | Mapping[str, RateTier] = False,
     ) -> None:
         self.token = token
         self.app_token = app_token
@@ -124,6 +189,10 @@ class SlackStandIn:
         self.base_url = ""
         self._ts = itertools.count(1)
         self._rate_limits: dict[str, list[int]] = {}
+        self._tiers: Mapping[str, RateTier] = {}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self.clock: Callable[[], float] = time.monotonic  # what the rate limits count by
+        self._listeners: list[Callable[[ApiCall], None]] = []
         self._failures: dict[str, list[str | None]] = {}
         self._response_urls: dict[str, int] = {}
         self.socket_acks: dict[str, dict[str, Any]] = {}
@@ -151,6 +220,8 @@ class SlackStandIn:
             "views.publish": self._ok,
             "reactions.add": self._ok,
         }
+        if rate_limits:
+            self.enforce_rate_limits(PUBLISHED_RATE_LIMITS if rate_limits is True else rate_limits)
 
     # ---- running -------------------------------------------------------------------------
 
@@ -179,6 +250,14 @@ class SlackStandIn:
     def rate_limit(self, method: str, *, count: int = 1, retry_after: int = 1) -> None:
         """The next `count` calls of `method` answer HTTP 429 with `Retry-After`."""
         self._rate_limits.setdefault(method, []).extend([retry_after] * count)
+
+    def enforce_rate_limits(
+        self, limits: Mapping[str, RateTier] | None = PUBLISHED_RATE_LIMITS
+    ) -> None:
+        """Hold calls to `limits` (per method; None: no limits) from now on, starting with
+        full buckets: as a workspace that has been quiet for a minute."""
+        self._tiers = dict(limits or {})
+        self._buckets.clear()
 
     def fail(self, method: str, error: str, *, count: int = 1, after: int = 0) -> None:
         """The next `count` calls of `method` (once `after` more have passed) answer
@@ -230,6 +309,11 @@ class SlackStandIn:
 
     # ---- inspection ----------------------------------------------------------------------
 
+    def on_call(self, listener: Callable[[ApiCall], None]) -> None:
+        """Call `listener` with every call as it is recorded, while the messages it changed
+        are as it left them (benchmarks time what a person sees)."""
+        self._listeners.append(listener)
+
     def calls_to(self, method: str) -> list[ApiCall]:
         return [call for call in self.calls if call.method == method and call.ok]
 
@@ -276,8 +360,12 @@ class SlackStandIn:
         try:
             if not self._authorised(request, args, app_level=method == "apps.connections.open"):
                 raise SlackError("invalid_auth")
-            if self._rate_limits.get(method):
-                retry_after = self._rate_limits[method].pop(0)
+            retry_after = (
+                self._rate_limits[method].pop(0)
+                if self._rate_limits.get(method)
+                else self._over_limit(method, args)
+            )
+            if retry_after is not None:
                 await self._notify(ApiCall(method, args, ok=False, error="ratelimited"))
                 return web.json_response(
                     {"ok": False, "error": "ratelimited"},
@@ -308,6 +396,23 @@ class SlackStandIn:
         await self._notify(ApiCall("response_url", payload, ok=True))
         return web.Response(text="ok")
 
+    def _over_limit(self, method: str, args: dict[str, Any]) -> int | None:
+        """None when the call is within its tier (and counted); else Retry-After, in whole
+        seconds as Slack sends it: when the bucket next holds a call."""
+        tier = self._tiers.get(method)
+        if tier is None:
+            return None
+        scope = str(args.get("channel") or args.get("channel_id") or "") if tier.per_channel else ""
+        now = self.clock()
+        bucket = self._buckets.setdefault((method, scope), _Bucket(tier.burst, now))
+        rate = tier.per_minute / 60
+        bucket.tokens = min(tier.burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        return max(1, math.ceil((1 - bucket.tokens) / rate))
+
     def _authorised(self, request: web.Request, args: dict[str, Any], app_level: bool) -> bool:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() or str(args.get("token", ""))
@@ -315,6 +420,8 @@ class SlackStandIn:
 
     async def _notify(self, call: ApiCall) -> None:
         self.calls.append(call)
+        for listener in self._listeners:
+            listener(call)
         async with self._changed:
             self._changed.notify_all()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import aiohttp
 import pytest
@@ -13,7 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.local.slack_api import SlackStandIn
+from bot.local.slack_api import NON_MARKETPLACE_RATE_LIMITS, SlackStandIn
 from bot.local.slack_events import SlackEventSender, sign
 
 
@@ -77,6 +77,84 @@ async def test_rate_limits_answer_429_with_retry_after(
     assert raised.value.response.status_code == 429
     assert raised.value.response.headers["Retry-After"] == "7"
     await client.chat_update(channel="C1", ts=posted["ts"], text="y")
+
+
+class FakeClock:
+    """The stand-in's rate-limit clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def status_of(call: Awaitable[object]) -> tuple[int, str | None]:
+    """(HTTP status, Retry-After) of a Web API call made without retry handlers."""
+    try:
+        await call
+    except SlackApiError as error:
+        return error.response.status_code, error.response.headers.get("Retry-After")
+    return 200, None
+
+
+async def test_published_tiers_hold_chat_update_to_tier_3_per_workspace() -> None:
+    slack = SlackStandIn(token="xoxb-ok", rate_limits=True)
+    slack.clock = clock = FakeClock()
+    await slack.start()
+    try:
+        client = AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
+        posted = [
+            (await client.chat_postMessage(channel=f"C{i}", text="x"))["ts"] for i in range(51)
+        ]
+        edits = [
+            await status_of(client.chat_update(channel=f"C{i}", ts=ts, text="y"))
+            for i, ts in enumerate(posted)
+        ]
+        # A minute's allowance at once (Tier 3: 50), then 429 until the bucket refills.
+        assert edits == [(200, None)] * 50 + [(429, "2")]
+        assert slack.calls[-1].error == "ratelimited"
+        clock.now += 1.2  # 50 a minute: one more call after 1.2 s
+        assert await status_of(client.chat_update(channel="C50", ts=posted[50], text="y")) == (
+            200,
+            None,
+        )
+        assert (await status_of(client.chat_update(channel="C0", ts=posted[0], text="z")))[0] == 429
+    finally:
+        await slack.stop()
+
+
+async def test_published_tiers_limit_posts_per_channel_with_a_short_burst() -> None:
+    slack = SlackStandIn(token="xoxb-ok", rate_limits=True)
+    slack.clock = clock = FakeClock()
+    await slack.start()
+    try:
+        client = AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
+        in_c1 = [await status_of(client.chat_postMessage(channel="C1", text="x")) for _ in range(4)]
+        assert in_c1 == [(200, None)] * 3 + [(429, "1")]
+        assert await status_of(client.chat_postMessage(channel="C2", text="x")) == (200, None)
+        clock.now += 1.0
+        assert await status_of(client.chat_postMessage(channel="C1", text="x")) == (200, None)
+    finally:
+        await slack.stop()
+
+
+async def test_rate_limits_are_off_unless_asked_and_switchable(
+    slack: SlackStandIn, client: AsyncWebClient
+) -> None:
+    posted = await client.chat_postMessage(channel="C1", text="x")
+    for _ in range(60):  # beyond Tier 3's burst: no limits by default
+        await client.chat_update(channel="C1", ts=posted["ts"], text="y")
+    slack.clock = clock = FakeClock()
+    slack.enforce_rate_limits(NON_MARKETPLACE_RATE_LIMITS)
+    replies = [await status_of(client.conversations_replies(channel="C1", ts="1.1")) for _ in "ab"]
+    # Outside the Marketplace: one conversations.replies a minute.
+    assert replies == [(200, None), (429, "60")]
+    clock.now += 60
+    assert await status_of(client.conversations_replies(channel="C1", ts="1.1")) == (200, None)
+    slack.enforce_rate_limits(None)
+    replies = [await status_of(client.conversations_replies(channel="C1", ts="1.1")) for _ in "ab"]
+    assert replies == [(200, None), (200, None)]
 
 
 async def test_response_urls_take_five_messages(slack: SlackStandIn) -> None:
