@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,6 +19,9 @@ PATIENT_SECONDS = 30.0
 # Retries of the quick client that answers Slack, which needs an answer within 3 s.
 QUICK_RETRIES = 3
 BACKOFF_CAP_SECONDS = 1.0
+# Connections one client keeps to Redis at most, and how long a command waits for one.
+MAX_CONNECTIONS = 200
+POOL_WAIT_SECONDS = 2.0
 
 
 def connect(url: str, *, patience_seconds: float = 0.0) -> Redis:
@@ -29,8 +32,12 @@ def connect(url: str, *, patience_seconds: float = 0.0) -> Redis:
     for about that long while Redis is away, then raises.
     """
     retries = QUICK_RETRIES + int(patience_seconds / BACKOFF_CAP_SECONDS)
-    return Redis.from_url(
+    # Hundreds of turns share the pool: a command waits for a free connection (bounded)
+    # instead of failing with "Too many connections", redis-py's default at 100.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=max(POOL_WAIT_SECONDS, patience_seconds),
         decode_responses=True,
         retry=Retry(ExponentialBackoff(cap=BACKOFF_CAP_SECONDS, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
@@ -38,6 +45,7 @@ def connect(url: str, *, patience_seconds: float = 0.0) -> Redis:
         socket_connect_timeout=5,
         socket_timeout=10,
     )
+    return Redis.from_pool(pool)
 
 
 async def is_reachable(redis: Redis) -> bool:
