@@ -43,10 +43,10 @@ MAX_POLL_FAILURES = 3
 STILL_WORKING_EVERY_SECONDS = 10.0
 # One status check may take this long before it counts as failed (a hung request).
 STATUS_CHECK_SECONDS = 10.0
-# A run that is not streamed is asked about this often at first, then less often: a
-# tenth of its age so far, up to the engine's poll_interval.
+# A run that is not streamed is asked about every 0.5 s (first after 0.5 s, like the classic
+# loop), and past its first 10 s less often: a twentieth of its age, up to poll_interval.
 SHORTEST_POLL_SECONDS = 0.5
-POLL_BACKOFF = 0.1
+POLL_BACKOFF = 0.05
 # A streamed run tells its news itself; the server is asked this often all the same, in
 # case the stream stalled without breaking.
 SAFETY_NET_SECONDS = 5.0
@@ -320,6 +320,7 @@ class TurnEngine:
         partial_shown = 0  # characters of the answer shown so far (0: statuses are shown)
         failures = 0
         next_ask: float | None = None  # when the server is asked next (elapsed seconds)
+        was_streamed = False
         next_stop_check = 0.0
         while not deadline.passed:
             changed = self._backend.stream_changed(run_id)
@@ -331,9 +332,18 @@ class TurnEngine:
                     await self._cancel(conversation_id, run_id)
                     return RunState(RunStatus.CANCELLED)
             state = self._backend.streamed_state(run_id)
-            if state is not None and next_ask is None:  # streamed: the server is a safety net
-                next_ask = deadline.elapsed + SAFETY_NET_SECONDS
-            if state is None or next_ask is None or deadline.elapsed >= next_ask:
+            if next_ask is None:  # streamed: the server is a safety net; else asked soon
+                first = (
+                    SAFETY_NET_SECONDS if state is not None else self._poll_delay(deadline, None)
+                )
+                next_ask = deadline.elapsed + first
+            elif state is None and was_streamed:  # the stream ended without saying how: ask
+                next_ask = deadline.elapsed
+            was_streamed = state is not None
+            if state is None and deadline.elapsed < next_ask:  # a poll is not due yet
+                await self._wait(changed, min(next_ask - deadline.elapsed, deadline.remaining))
+                continue
+            if state is None or deadline.elapsed >= next_ask:
                 try:
                     seconds = min(STATUS_CHECK_SECONDS, deadline.remaining)
                     state = await bounded(

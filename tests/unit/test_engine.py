@@ -362,7 +362,7 @@ async def test_a_placeholder_posted_before_a_crash_is_looked_for_first(
 async def test_a_long_run_is_shown_to_be_still_working(
     redis: Redis, keys: Keys, clock: FakeClock
 ) -> None:
-    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 30 + [RunStatus.COMPLETED])
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 38 + [RunStatus.COMPLETED])
     surface = RecordingSurface()
     await make_engine(backend, redis, keys, clock).run(make_turn(), surface)
     assert surface.events.count("status:in_progress") == 3, "at 0 s, 10 s and 20 s"
@@ -494,4 +494,4 @@ async def test_the_servers_poll_after_hint_is_honoured(
         backend, store, poll_interval=1.0, run_timeout=60.0, sleep=clock.sleep, clock=clock
     )
     await engine.run(make_turn(), RecordingSurface())
-    assert clock.now == pytest.approx(4 * 1.5)
+    assert clock.now == pytest.approx(0.5 + 4 * 1.5), "the first check after 0.5 s"
