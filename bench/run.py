@@ -40,6 +40,7 @@ from bot.local.slack_api import (
     RateTier,
     SlackStandIn,
 )
+from bot.settings import Settings
 
 RATE_LIMITS: dict[str, Mapping[str, RateTier] | None] = {
     "published": PUBLISHED_RATE_LIMITS,
@@ -69,7 +70,7 @@ class Plan:
     load_model_seconds: float = 20.0
     load_streaming: str = "native"
     drain_seconds: float = 25.0
-    concurrency: int = 1000
+    concurrency: int = Settings().concurrency  # the bot's default
     rate_limits: str = "published"
     seed: int = 1
 

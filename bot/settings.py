@@ -161,7 +161,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_STREAMING", "streaming", "native", "show answers as they are written: native (Slack streams in threads, placeholder edits elsewhere), edit (placeholder edits only) or off", StreamingMode),
     SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
-    SettingSpec("TUTOR_CONCURRENCY", "concurrency", "32", "conversations one process answers at once", _positive_int),
+    SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
@@ -197,7 +197,7 @@ class Settings:
     streaming: StreamingMode = StreamingMode.NATIVE
     thread_followups: bool = True
     worker_name: str | None = None
-    concurrency: int = 32
+    concurrency: int = 200
     lease_seconds: float = 20.0
     shutdown_grace: float = 25.0
     log_level: str = "INFO"

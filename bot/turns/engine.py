@@ -49,7 +49,7 @@ SHORTEST_POLL_SECONDS = 0.5
 POLL_BACKOFF = 0.05
 # A streamed run tells its news itself; the server is asked this often all the same, in
 # case the stream stalled without breaking.
-SAFETY_NET_SECONDS = 5.0
+SAFETY_NET_SECONDS = 10.0
 # How often the Stop button's request is looked for in Redis while a run works.
 STOP_CHECK_SECONDS = 0.5
 # Past the deadline: one last look whether the run finished, fetching its answer, and the

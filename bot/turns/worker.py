@@ -38,7 +38,7 @@ REDIS_RETRY_SECONDS = 1.0
 @dataclasses.dataclass(frozen=True)
 class WorkerSettings:
     consumer: str  # this process's name in the consumer group
-    concurrency: int = 32  # conversations answered at once
+    concurrency: int = 200  # conversations answered at once
     lease_seconds: float = 20.0  # how long a dead process blocks its conversations
     # How often to look for turns dead processes left, and to trim the stream.
     claim_every_seconds: float = 5.0
