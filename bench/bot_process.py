@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 
 from bench.redis_server import free_port
-from bot.storage.managed_server import PR_SET_PDEATHSIG
+from bot.storage.managed_server import die_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "bench-signing-secret"
@@ -26,29 +24,6 @@ OPENAI_KEY = "sk-bench"
 HEALTHY_WITHIN_SECONDS = 30
 STOP_WITHIN_SECONDS = 10
 LOG_TAIL_LINES = 15
-
-
-def killed_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn that has Linux SIGKILL the child when the benchmark dies, however.
-
-    bot.storage.managed_server.die_with_parent sends SIGTERM, which a bot whose Redis and
-    stand-ins died with the benchmark takes its time over; a benchmark's bot needs no grace.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
 
 
 class BotProcess:
@@ -94,7 +69,9 @@ class BotProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", cwd=self.workdir, env=self.environment,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=killed_with_parent(),
+                # SIGKILL: a bot whose Redis and stand-ins died with the benchmark would take
+                # its time over a SIGTERM; a benchmark's bot needs no grace.
+                preexec_fn=die_with_parent(signal.SIGKILL),
             )  # fmt: skip
         await self._wait_healthy()
 

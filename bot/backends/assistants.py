@@ -203,14 +203,11 @@ class AssistantsBackend:
         return state
 
     def streamed_state(self, run_id: str) -> RunState | None:
-        streamed = self._partials.get(run_id)
-        if streamed is None or streamed.latest is None or streamed.broken:
-            return None
-        return self._state_of(run_id, streamed.latest)
+        latest = self._partials.latest(run_id)
+        return None if latest is None else self._state_of(run_id, latest)
 
     def stream_changed(self, run_id: str) -> asyncio.Event | None:
-        streamed = self._partials.get(run_id)
-        return None if streamed is None else streamed.changed
+        return self._partials.changed(run_id)
 
     def _state_of(self, run_id: str, run: Any) -> RunState:
         """The run state a run object shows; raises BackendError for one in an odd shape."""

@@ -143,9 +143,16 @@ class PartialTexts:
         reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
         return run_id
 
-    def get(self, run_id: str) -> StreamedRun | None:
-        """What the run's stream told, while it is followed here."""
-        return self._runs.get(run_id)
+    def latest(self, run_id: str) -> Any:
+        """The run's object as its stream showed it last; None when the run is not streamed
+        here, or its stream broke off before the run's end (then the server must be asked)."""
+        run = self._runs.get(run_id)
+        return None if run is None or run.broken else run.latest
+
+    def changed(self, run_id: str) -> asyncio.Event | None:
+        """Set whenever the run's stream tells something new; None when it is not streamed."""
+        run = self._runs.get(run_id)
+        return None if run is None else run.changed
 
     def text(self, run_id: str) -> str:
         run = self._runs.get(run_id)

@@ -35,8 +35,8 @@ MAX_SOCKET_PATH = 100
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn that has Linux send the child SIGTERM when this process dies, however.
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A preexec_fn that has Linux send the child `signum` when this process dies, however.
 
     Without it a SIGKILLed bot leaves its private redis-server running. prctl is looked up
     here, before the fork, so the child only makes one system call before exec. Elsewhere
@@ -52,9 +52,9 @@ def die_with_parent() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:  # the bot died before the request took effect
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signum)
 
     return preexec
 
