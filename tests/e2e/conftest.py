@@ -24,6 +24,12 @@ from tests.conftest import RedisServer
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test"
 BACKENDS = [BackendKind.ASSISTANTS, BackendKind.RESPONSES, BackendKind.CHAT]
+# The request that starts a run, per backend (to fail or hold it at the OpenAI stand-in).
+CREATE_PATH = {
+    BackendKind.ASSISTANTS: r"/threads/[^/]+/runs$",
+    BackendKind.RESPONSES: r"/responses$",
+    BackendKind.CHAT: r"/chat/completions$",
+}
 
 
 @dataclass
@@ -43,6 +49,11 @@ class Harness:
         await self.events.close()
         self.settings = dataclasses.replace(self.settings, **changes)  # type: ignore[arg-type]
         self.bot, self.events, self.base_url = await start_bot(self.settings)
+
+    def bot_texts(self, channel: str, thread_ts: str) -> list[str]:
+        """What the bot's messages in a thread show now, in order."""
+        thread = self.slack.thread(channel, thread_ts)
+        return [self.slack.visible_text(channel, m.ts) for m in thread if m.bot_id]
 
     async def wait_for_text(
         self, channel: str, ts: str, predicate: Callable[[str], bool], timeout: float = 10

@@ -8,23 +8,10 @@ import pytest
 from bot.settings import BackendKind
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import CREATE_PATH, Harness
 
 CHANNEL = "C200"
 USER = "U200"
-CREATE_PATH = {
-    BackendKind.ASSISTANTS: r"/threads/[^/]+/runs$",
-    BackendKind.RESPONSES: r"/responses$",
-    BackendKind.CHAT: r"/chat/completions$",
-}
-
-
-def answer_texts(harness: Harness, root: str) -> list[str]:
-    return [
-        harness.slack.visible_text(CHANNEL, m.ts)
-        for m in harness.slack.thread(CHANNEL, root)
-        if m.bot_id
-    ]
 
 
 async def ask(harness: Harness, text: str, thread_ts: str | None = None) -> str:
@@ -89,7 +76,7 @@ async def test_a_conversation_busy_elsewhere_is_waited_for(harness: Harness) -> 
 
     await ask(harness, "And his empire?", thread_ts=root)
     await harness.wait_for_bot_replies(CHANNEL, root, 2)
-    assert answer_texts(harness, root)[1] == "Answer 3: And his empire?"
+    assert harness.bot_texts(CHANNEL, root)[1] == "Answer 3: And his empire?"
     rejected = [r for r in harness.openai.requests if r.method == "POST"]
     assert len(rejected) >= 1
     await harness.wait_idle()
@@ -118,7 +105,7 @@ async def test_chat_stream_cut_off_midway_is_explained_and_not_remembered(
     assert "connection to the model was lost" in text
     await ask(harness, "Try again please", thread_ts=root)
     await harness.wait_for_bot_replies(CHANNEL, root, 2)
-    assert answer_texts(harness, root)[1] == "Answer 1: Try again please"
+    assert harness.bot_texts(CHANNEL, root)[1] == "Answer 1: Try again please"
     sent = harness.openai.requests[-1].json or {}
     roles = [m["role"] for m in sent["messages"]]
     assert roles == ["system", "user"], "neither the cut-off answer nor its question was sent"

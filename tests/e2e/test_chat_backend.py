@@ -18,11 +18,6 @@ USER = "U900"
 COMPLETIONS = r"/chat/completions$"
 
 
-def bot_texts(harness: Harness, root: str) -> list[str]:
-    thread = harness.slack.thread(CHANNEL, root)
-    return [harness.slack.visible_text(CHANNEL, m.ts) for m in thread if m.bot_id]
-
-
 def sent_roles(harness: Harness) -> list[list[str]]:
     """The roles of every chat completion the model server was asked for, in order."""
     return [
@@ -49,7 +44,7 @@ async def stored_history(harness: Harness, root: str) -> list[ChatMessage]:
 
 
 async def stop_with_the_button(harness: Harness, root: str) -> None:
-    await harness.slack.wait_for(lambda: len(bot_texts(harness, root)) == 2)
+    await harness.slack.wait_for(lambda: len(harness.bot_texts(CHANNEL, root)) == 2)
     placeholder = [m for m in harness.slack.thread(CHANNEL, root) if m.bot_id][1]
     button = placeholder.blocks[-1]["elements"][0]  # type: ignore[index]
     await harness.events.click(channel=CHANNEL, message_ts=placeholder.ts, user_id=USER,
@@ -78,11 +73,11 @@ async def test_after_a_failed_turn_the_thread_still_alternates_and_is_answered(
     if failure == "stop":
         await stop_with_the_button(harness, root)
     await harness.wait_for_bot_replies(CHANNEL, root, 2)
-    assert told in bot_texts(harness, root)[1]
+    assert told in harness.bot_texts(CHANNEL, root)[1]
 
     await harness.events.mention(CHANNEL, USER, "<@UBOT> And his laws?", thread_ts=root)
     await harness.wait_for_bot_replies(CHANNEL, root, 3)
-    assert bot_texts(harness, root)[2] == "Answer 2: And his laws?"
+    assert harness.bot_texts(CHANNEL, root)[2] == "Answer 2: And his laws?"
     roles = sent_roles(harness)
     assert all(alternates(r) for r in roles), roles
     assert roles[-1] == ["system", "user", "assistant", "user"]
@@ -107,5 +102,5 @@ async def test_a_turn_handed_back_at_shutdown_is_asked_again_by_the_next_process
     text = await harness.wait_for_text(CHANNEL, placeholder.ts, lambda t: "Thinking" not in t)
     assert text == "Answer 1: Who was Pericles?"
     await harness.wait_idle()
-    assert bot_texts(harness, root) == [text], "answered once, in the same placeholder"
+    assert harness.bot_texts(CHANNEL, root) == [text], "answered once, in the same placeholder"
     assert [m.role for m in await stored_history(harness, root)] == ["user", "assistant"]

@@ -24,14 +24,6 @@ CHANNEL = "C300"
 USER = "U300"
 
 
-def bot_texts(harness: Harness, root: str) -> list[str]:
-    return [
-        harness.slack.visible_text(CHANNEL, m.ts)
-        for m in harness.slack.thread(CHANNEL, root)
-        if m.bot_id
-    ]
-
-
 async def test_messages_sent_while_a_run_works_are_answered_after_it_in_order(
     harness: Harness,
 ) -> None:
@@ -39,7 +31,7 @@ async def test_messages_sent_while_a_run_works_are_answered_after_it_in_order(
     for text in ("second", "third", "fourth"):
         await harness.events.mention(CHANNEL, USER, f"<@UBOT> {text}", thread_ts=root)
     await harness.wait_for_bot_replies(CHANNEL, root, 4)
-    assert bot_texts(harness, root) == [
+    assert harness.bot_texts(CHANNEL, root) == [
         "Answer 1: first",
         "Answer 2: second",
         "Answer 3: third",
@@ -82,7 +74,10 @@ async def test_two_processes_share_the_work_without_duplicates(
                 roots.append(root)
             for index, root in enumerate(roots):
                 await harness.wait_for_bot_replies(CHANNEL, root, 2, timeout=20)
-                assert bot_texts(harness, root) == [f"Answer 1: q{index}", f"Answer 2: f{index}"]
+                assert harness.bot_texts(CHANNEL, root) == [
+                    f"Answer 1: q{index}",
+                    f"Answer 2: f{index}",
+                ]
             await second.worker.wait_idle()
             await harness.wait_idle()
             assert len(harness.slack.calls_to("chat.postMessage")) == 24
@@ -126,7 +121,7 @@ async def test_a_redelivered_burst_is_answered_once_each(harness: Harness) -> No
         await harness.wait_for_bot_replies(CHANNEL, root, 1)
     await harness.wait_idle()
     for index, root in enumerate(roots):
-        assert bot_texts(harness, root) == [f"Answer 1: burst {index}"]
+        assert harness.bot_texts(CHANNEL, root) == [f"Answer 1: burst {index}"]
 
 
 def interrupted_turn(harness: Harness, text: str = "Who?") -> Turn:
@@ -190,7 +185,7 @@ async def test_a_response_created_just_before_a_crash_is_followed_not_repeated(
     progress = {"conversation_id": conversation.id, "starting_run": "1"}
     await queue_resumed(harness, turn, progress, conversation.id)
     await harness.wait_for_bot_replies(CHANNEL, turn.thread_ts or "", 1)
-    assert bot_texts(harness, turn.thread_ts or "") == ["Answer 1: Who?"]
+    assert harness.bot_texts(CHANNEL, turn.thread_ts or "") == ["Answer 1: Who?"]
     assert harness.openai.count("POST", r"/responses$") == 1, "no second response was created"
 
 
@@ -205,5 +200,5 @@ async def test_a_placeholder_that_landed_after_the_takeover_is_removed(
     await queue_resumed(harness, turn, {"posting_placeholder": "1", "attempts": "1"})
     await harness.wait_for_bot_replies(CHANNEL, turn.thread_ts or "", 1)
     await harness.wait_idle()
-    assert bot_texts(harness, turn.thread_ts or "") == ["Answer 1: Who?"]
+    assert harness.bot_texts(CHANNEL, turn.thread_ts or "") == ["Answer 1: Who?"]
     assert len(harness.slack.calls_to("chat.delete")) == 1

@@ -26,14 +26,6 @@ RESPONSES = [BackendKind.RESPONSES]
 OUTAGE_SECONDS = 3.0
 
 
-def bot_texts(harness: Harness, root: str) -> list[str]:
-    return [
-        harness.slack.visible_text(CHANNEL, m.ts)
-        for m in harness.slack.thread(CHANNEL, root)
-        if m.bot_id
-    ]
-
-
 def thinking_left(harness: Harness) -> list[str]:
     return [
         text
@@ -63,9 +55,9 @@ async def test_a_stream_of_keep_alives_ends_the_turn_and_the_next_question_goes_
         assert time.monotonic() - started < 10, "bounded by TUTOR_OPENAI_TIMEOUT, not the run's"
         assert "did not start answering" in harness.slack.visible_text(CHANNEL, replies[0].ts)
         await ask(harness, "And Aspasia?", thread_ts=root)
-        await harness.slack.wait_for(lambda: "Answer" in " ".join(bot_texts(harness, root)))
+        await harness.slack.wait_for(lambda: "Answer" in " ".join(harness.bot_texts(CHANNEL, root)))
         await harness.wait_idle()
-        assert bot_texts(harness, root)[-1].endswith("And Aspasia?")
+        assert harness.bot_texts(CHANNEL, root)[-1].endswith("And Aspasia?")
         assert thinking_left(harness) == []
 
 
@@ -112,9 +104,9 @@ async def test_a_placeholder_slack_will_not_edit_is_replaced_by_the_answer(
 ) -> None:
     harness.slack.fail("chat.update", "cant_update_message", count=50)
     root = await ask(harness, "Who was Cleon?")
-    await harness.slack.wait_for(lambda: "Answer" in " ".join(bot_texts(harness, root)))
+    await harness.slack.wait_for(lambda: "Answer" in " ".join(harness.bot_texts(CHANNEL, root)))
     await harness.wait_idle()
-    assert bot_texts(harness, root) == ["Answer 1: Who was Cleon?"]
+    assert harness.bot_texts(CHANNEL, root) == ["Answer 1: Who was Cleon?"]
     assert len(harness.slack.calls_to("chat.delete")) == 1
     assert thinking_left(harness) == []
 
@@ -128,7 +120,7 @@ async def test_a_permanent_slack_error_ends_the_turn_once_and_others_go_on(
     caplog.set_level(logging.INFO)
     root = await ask(harness, "Who was Nicias?")
     await harness.wait_idle()
-    assert bot_texts(harness, root) == []
+    assert harness.bot_texts(CHANNEL, root) == []
     dropped = [r for r in caplog.records if "turn dropped" in r.getMessage()]
     assert len(dropped) == 1 and error in dropped[0].getMessage()
     assert harness.openai.requests == [], "no run for a turn that cannot be answered"
@@ -149,7 +141,7 @@ async def test_a_chunk_slack_refuses_ends_the_turn_and_the_thread_goes_on(
     dropped = [r for r in caplog.records if "turn dropped" in r.getMessage()]
     assert len(dropped) == 1 and "msg_too_long" in dropped[0].getMessage()
     await ask(harness, "Shorter, please.", thread_ts=root)
-    await harness.slack.wait_for(lambda: "Shorter" in bot_texts(harness, root)[-1])
+    await harness.slack.wait_for(lambda: "Shorter" in harness.bot_texts(CHANNEL, root)[-1])
 
 
 async def test_a_short_redis_outage_during_a_turn_looks_like_a_pause(
@@ -161,15 +153,15 @@ async def test_a_short_redis_outage_during_a_turn_looks_like_a_pause(
         own_redis,
     ):
         root = await ask(harness, "[slow:1] Who was Themistocles?")
-        await harness.slack.wait_for(lambda: bool(bot_texts(harness, root)))
+        await harness.slack.wait_for(lambda: bool(harness.bot_texts(CHANNEL, root)))
         own_redis.stop()
         await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for something
         own_redis.start()
         await harness.slack.wait_for(
-            lambda: "Answer" in " ".join(bot_texts(harness, root)), timeout=40
+            lambda: "Answer" in " ".join(harness.bot_texts(CHANNEL, root)), timeout=40
         )
         await harness.wait_idle()
-        assert bot_texts(harness, root) == ["Answer 1: Who was Themistocles?"]
+        assert harness.bot_texts(CHANNEL, root) == ["Answer 1: Who was Themistocles?"]
         shown = [harness.slack.visible_text(c.args["channel"], c.args["ts"])
                  for c in harness.slack.calls_to("chat.update")]  # fmt: skip
         assert not any("Sorry" in text or "wrong" in text for text in shown)
