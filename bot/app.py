@@ -6,6 +6,7 @@ import asyncio
 import errno
 import logging
 import socket
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
@@ -244,9 +245,10 @@ class TutorBot:
         if self._runner is not None:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
+        ends = time.monotonic() + grace  # one grace for all that is in flight
         await self.identity.close()
         await self.background.drain(grace)
-        await self.worker.stop(grace)
+        await self.worker.stop(max(0.0, ends - time.monotonic()))
         await self.slack_session.close()
         await self.backend.close()
         await self.redis.aclose()
