@@ -15,11 +15,12 @@ from openai import AsyncOpenAI
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bench.turns import Turn
+from bot.settings import Settings
 from bot.slack.client import make_web_client
 
 POLL_SECONDS = 0.5
 ACTIVE = ("queued", "in_progress")
-MODEL = "gpt-4.1-mini"
+MODEL = Settings().tutor_model  # what the bot asks for by default
 TURN_SLACK_SECONDS = 60  # beyond the model's time, for 429 waits
 
 log = logging.getLogger(__name__)

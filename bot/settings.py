@@ -149,7 +149,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_BACKEND", "backend", "responses", "responses, assistants or chat", BackendKind),
     SettingSpec("TUTOR_ASSISTANT_ID", "assistant_id", None, "assistants backend: the assistant to run; unset → created once from the settings below, its id kept in Redis"),
     SettingSpec("TUTOR_NAME", "tutor_name", "History Tutor", "the assistant's name"),
-    SettingSpec("TUTOR_MODEL", "tutor_model", "gpt-4.1-mini", "the model to run"),
+    SettingSpec("TUTOR_MODEL", "tutor_model", "gpt-5.4-mini", "the model to run (gpt-4.1-mini and gpt-4o-mini shut down on 2027-01-14)"),
     SettingSpec("TUTOR_INSTRUCTIONS", "tutor_instructions", DEFAULT_INSTRUCTIONS, "the assistant's instructions"),
     SettingSpec("TUTOR_POLL_INTERVAL", "poll_interval", "2.0", "longest wait in seconds between two status checks of a run that is not streamed (checks start every 0.5 s and back off as a run goes on; a streamed run reports itself)", _positive_float),
     SettingSpec("TUTOR_RUN_TIMEOUT", "run_timeout", "120", "seconds a run may take before it is cancelled and the user told", _positive_float),
@@ -185,7 +185,7 @@ class Settings:
     backend: BackendKind = BackendKind.RESPONSES
     assistant_id: str | None = None
     tutor_name: str = "History Tutor"
-    tutor_model: str = "gpt-4.1-mini"
+    tutor_model: str = "gpt-5.4-mini"
     tutor_instructions: str = DEFAULT_INSTRUCTIONS
     poll_interval: float = 2.0
     run_timeout: float = 120.0
