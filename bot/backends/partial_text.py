@@ -158,11 +158,6 @@ class PartialTexts:
         run = self._runs.get(run_id)
         return run.text if run is not None else ""
 
-    def final(self, run_id: str) -> Any:
-        """The run as its stream's final event showed it; None while it has not ended."""
-        run = self._runs.get(run_id)
-        return run.final if run is not None else None
-
     async def unless_ended(self, run_id: str, request: Callable[[], Awaitable[T]]) -> T | Any:
         """Await `request()` (a status check), unless the run's stream ends first: then its
         final object, without waiting for a request that may hang."""

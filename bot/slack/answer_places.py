@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.slack.client import slack_error_code
 from bot.slack.placeholder import THINKING, with_header
 from bot.turns.models import Turn
 from bot.turns.surface import ReplyImpossible
@@ -30,10 +31,6 @@ TRANSIENT_ERRORS = frozenset(
 )
 # Errors meaning "the bot may not post in this channel": a command answers via response_url.
 CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-
-
-def slack_error_code(error: SlackApiError) -> str:
-    return str(error.response.get("error", "unknown")) if error.response is not None else "?"
 
 
 def refused(error: SlackApiError) -> ReplyImpossible | None:

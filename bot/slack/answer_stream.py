@@ -15,6 +15,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.client import slack_error_code
 from bot.slack.render import MARKDOWN_LIMIT, neutralise_markdown
 from bot.turns.models import Turn, TurnSource
 
@@ -91,7 +92,7 @@ class NativeAnswerStream:
                 **recipient,
             )
         except SlackApiError as error:
-            log.info("no native stream here (%s) %s", _code(error), turn.log_context())
+            log.info("no native stream here (%s) %s", slack_error_code(error), turn.log_context())
             return False
         self.ts = str(response["ts"])
         self._sent = first
@@ -104,7 +105,9 @@ class NativeAnswerStream:
                 channel=self._turn.channel_id, ts=self.ts or "", markdown_text=delta
             )
         except SlackApiError as error:
-            log.warning("stream append failed (%s) %s", _code(error), self._turn.log_context())
+            log.warning(
+                "stream append failed (%s) %s", slack_error_code(error), self._turn.log_context()
+            )
             self._broken = True
             return
         self._sent += delta
@@ -116,12 +119,10 @@ class NativeAnswerStream:
                 channel=self._turn.channel_id, ts=self.ts or "", markdown_text=rest or None
             )
         except SlackApiError as error:
-            log.warning("stream stop failed (%s) %s", _code(error), self._turn.log_context())
+            log.warning(
+                "stream stop failed (%s) %s", slack_error_code(error), self._turn.log_context()
+            )
             self._broken = True
             return False
         self._sent += rest
         return True
-
-
-def _code(error: SlackApiError) -> str:
-    return str(error.response.get("error", "unknown")) if error.response is not None else "?"

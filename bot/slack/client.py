@@ -8,12 +8,21 @@ edits for `Retry-After` (see edit_budget.py), while answers keep retrying on the
 from __future__ import annotations
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+
+
+def slack_error_code(error: SlackApiError) -> str:
+    """The `error` field of Slack's answer ("?" when there was no answer to read)."""
+    if error.response is None:
+        return "?"
+    return str(error.response.get("error", "unknown_error"))
+
 
 # Connections to Slack one process keeps open at most (shared by every turn).
 SLACK_CONNECTIONS = 100

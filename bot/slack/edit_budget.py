@@ -28,7 +28,8 @@ from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.answer_places import Block, slack_error_code
+from bot.slack.answer_places import Block
+from bot.slack.client import slack_error_code
 from bot.storage.keys import Keys
 from bot.turns.models import Turn
 

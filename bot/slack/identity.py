@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import ConfigError
+from bot.slack.client import slack_error_code
 from bot.slack.socket_mode import REFUSED_TOKEN_ERRORS
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class BotIdentity(AsyncAuthorize):
             async with asyncio.timeout(self._check_seconds):
                 response = await self._client.auth_test()
         except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error"))
+            code = slack_error_code(error)
             if code in REFUSED_TOKEN_ERRORS:
                 raise ConfigError(
                     f"Slack refused SLACK_BOT_TOKEN ({code}). Use the Bot User OAuth Token "

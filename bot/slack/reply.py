@@ -22,9 +22,9 @@ from bot.slack.answer_places import (
     Block,
     ResponseUrlReply,
     SlackMessage,
-    slack_error_code,
 )
 from bot.slack.answer_stream import NativeAnswerStream, can_stream_natively
+from bot.slack.client import slack_error_code
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import StatusEdits
 from bot.slack.placeholder import (

@@ -27,6 +27,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.settings import ConfigError
+from bot.slack.client import slack_error_code
 from bot.slack.request_check import BadPayload, check_payload
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ async def _socket_url(handler: AsyncSocketModeHandler, app_token: str) -> str:
             response = await handler.client.web_client.apps_connections_open(app_token=app_token)
             return str(response["url"])
         except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error"))
+            code = slack_error_code(error)
             if code in REFUSED_TOKEN_ERRORS:
                 raise ConfigError(
                     f"Slack refused SLACK_APP_TOKEN ({code}). Use the app-level token "
