@@ -43,11 +43,15 @@ FINAL_STATUSES = frozenset(
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens one run used, as the server reports them (zero where it reports nothing)."""
+    """Tokens one run used, as the server reports them (zero where it reports nothing).
+
+    `estimated` marks figures the bot counted itself because the server reported none.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    estimated: bool = False
 
 
 @dataclass(frozen=True)

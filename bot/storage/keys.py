@@ -86,6 +86,10 @@ class Keys:
         """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"
 
+    def conversation_usage(self, conversation_key: str) -> str:
+        """Token totals of one Slack conversation (a hash); deleted when it is forgotten."""
+        return f"{self.prefix}usage:conversation:{conversation_key}"
+
     def edit_budget(self, team_id: str) -> str:
         """A workspace's budget of placeholder status edits, shared by every process (a hash:
         tokens, when last refilled, paused until after a 429)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -44,34 +45,51 @@ NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). T
 ACCEPT_SECONDS = 2.0
 
 
+# A subcommand gets the command's payload and its ack; it acks itself (within 3 s).
+Subcommand = Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
+
+
 def register_command_listeners(
     app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
 ) -> None:
+    subcommands = tutor_subcommands(intake, background)
+
     @app.command("/tutor")
     async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
         question = clean_text(command.get("text") or "").strip()
-        if not question or question.lower() == "help":
-            await ack(response_type="ephemeral", text=HELP)
-            return
-        # Slack does not redeliver commands, but a replayed request carries the same trigger.
-        delivery_id = command_delivery_id(command)
-        if question.lower() == "new":
-            if await _first_delivery(intake, delivery_id):
-                text = await start_over(intake, command, background)
-                await ack(response_type="ephemeral", text=text)
-            else:
-                await ack()
+        subcommand = subcommands.get(question.lower() or "help")
+        if subcommand is not None:
+            await subcommand(ack, command)
             return
         try:
             async with asyncio.timeout(ACCEPT_SECONDS):
                 await intake.accept(
-                    command_turn(command, question), delivery_id=delivery_id, message_ts=None
+                    command_turn(command, question),
+                    delivery_id=command_delivery_id(command),
+                    message_ts=None,
                 )
         except Exception as error:  # Redis unreachable: say so, nothing was recorded
             log.warning("could not accept a command (%s)", type(error).__name__)
             await ack(response_type="ephemeral", text=NOT_ACCEPTING)
             return
         await ack()
+
+
+def tutor_subcommands(intake: TurnIntake, background: BackgroundTasks) -> dict[str, Subcommand]:
+    """`/tutor <word>` → what it does; any other text is a question."""
+
+    async def show_help(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack(response_type="ephemeral", text=HELP)
+
+    async def new(ack: AsyncAck, command: dict[str, Any]) -> None:
+        # Slack does not redeliver commands, but a replayed request carries the same trigger.
+        if await _first_delivery(intake, command_delivery_id(command)):
+            text = await start_over(intake, command, background)
+            await ack(response_type="ephemeral", text=text)
+        else:
+            await ack()
+
+    return {"help": show_help, "new": new}
 
 
 def command_delivery_id(command: dict[str, Any]) -> str | None:
