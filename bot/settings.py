@@ -12,6 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
 DEFAULT_INSTRUCTIONS = (
     "You are a personal history tutor. Answer questions briefly, in three sentences or less."
 )
@@ -263,22 +265,14 @@ def _allowed_values(spec: SettingSpec) -> str:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: KEY=VALUE lines, optional `export`, quotes and # comments."""
+    """The `.env` file's settings (python-dotenv's parser: quotes, `export`, comments).
+
+    Nothing is interpolated, and a key without a value counts as unset.
+    """
     if not path.is_file():
         return {}
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
-    return values
+    values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def settings_help() -> str:
