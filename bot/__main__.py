@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
 from bot.app import serve
 from bot.local.local_mode import run_local
+from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, settings_help
 
-QUIET_LOGGERS = ("slack_bolt", "slack_sdk", "openai", "httpx", "aiohttp.access")
 GOING_LOCAL = (
     "No Slack credentials (no SLACK_BOT_TOKEN in the environment or .env): starting local mode, "
     "a terminal chat with the bot; README.md, 'Set up Slack', connects it to Slack."
@@ -47,15 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str) -> None:
-    """Our logs at `level`; the SDKs' only from WARNING (their DEBUG logs carry message text)."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
-
-
 def local_log_level(level: str) -> str:
     """Local mode keeps the chat readable: warnings and errors only, unless debugging."""
     return level if level == "DEBUG" else "WARNING"
@@ -82,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         if wants_local(args, settings):
             if args.command == "serve":
                 print(GOING_LOCAL, flush=True)
-            configure_logging(local_log_level(settings.log_level))
+            configure_logging(
+                local_log_level(settings.log_level), settings.log_format, settings.secrets
+            )
             asyncio.run(_run_until_signalled(lambda stop: run_local(settings, stop, sys.stdout)))
         else:
-            configure_logging(settings.log_level)
+            configure_logging(settings.log_level, settings.log_format, settings.secrets)
             asyncio.run(_run_until_signalled(lambda stop: serve(settings, stop)))
     except ConfigError as error:
         print(f"tutor-bot: {error}", file=sys.stderr)

@@ -14,6 +14,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from bot.logs import LogFormat
+
 DEFAULT_INSTRUCTIONS = (
     "You are a personal history tutor. Answer questions briefly, in three sentences or less."
 )
@@ -167,6 +169,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
+    SettingSpec("LOG_FORMAT", "log_format", "text", "text (readable lines) or json (one JSON object per line, with team, channel, thread, turn and run ids)", LogFormat),
 )  # fmt: skip
 
 
@@ -203,6 +206,7 @@ class Settings:
     lease_seconds: float = 20.0
     shutdown_grace: float = 25.0
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
 
     @classmethod
     def load(
@@ -230,6 +234,12 @@ class Settings:
         if problems:
             raise ConfigError("\n".join(problems))
         return cls(**parsed)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values of every secret setting, for masking in logs."""
+        values = (getattr(self, spec.attr) for spec in SPECS if spec.secret)
+        return tuple(value for value in values if isinstance(value, str) and value)
 
     @property
     def socket_mode(self) -> bool:

@@ -26,6 +26,7 @@ from bot.backends.base import (
     Usage,
     UserMessage,
 )
+from bot.logs import bind_ids
 from bot.turns.conversations import ConversationStore
 from bot.turns.footnotes import with_footnotes
 from bot.turns.models import Turn
@@ -237,6 +238,7 @@ class TurnEngine:
                 deadline=deadline,
             )
             await journal.run_started(run_id)
+            bind_ids(run=run_id)
             log.info("run %s started %s", run_id, turn.log_context())
         else:
             log.info("run %s resumed %s", run_id, turn.log_context())

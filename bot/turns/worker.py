@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from bot.logs import ids_bound
 from bot.turns.engine import TurnEngine
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
@@ -268,6 +269,10 @@ class TurnWorker:
     async def _answer(self, turn: Turn, journal: TurnJournal) -> None:
         if journal.progress.delivered:
             return
+        with ids_bound(**turn.log_context(), run=journal.progress.run_id):
+            await self._answer_now(turn, journal)
+
+    async def _answer_now(self, turn: Turn, journal: TurnJournal) -> None:
         surface = self._surfaces(turn, journal)
         if journal.progress.attempts > MAX_ATTEMPTS:
             log.error("giving up on a turn after %d attempts %s", MAX_ATTEMPTS, turn.log_context())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -20,7 +21,7 @@ async def test_the_bot_process_answers_and_stops_cleanly_on_sigterm(
     slack, openai = stand_ins
     port = free_port()
     env = {**bot_environment(slack, openai, port), "REDIS_URL": redis_server.url,
-           "TUTOR_REDIS_PREFIX": f"proc-{port}:"}  # fmt: skip
+           "TUTOR_REDIS_PREFIX": f"proc-{port}:", "LOG_FORMAT": "json"}  # fmt: skip
     process = await run_bot(env, tmp_path)
     try:
         await wait_healthy(port, process)
@@ -40,6 +41,11 @@ async def test_the_bot_process_answers_and_stops_cleanly_on_sigterm(
     assert "Traceback" not in output
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
     assert "Who was Hammurabi" not in output, "message text must not reach the INFO log"
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    answered = [line for line in lines if line["message"].startswith("turn answered")]
+    assert len(answered) == 1, output
+    assert {"team", "channel", "thread", "turn", "run"} <= answered[0].keys()
+    assert answered[0]["channel"] == "C1" and answered[0]["thread"] == ts
 
 
 async def test_without_redis_url_the_bot_runs_its_own_redis_under_data(
