@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
+from bot.metrics import Metrics
 from bot.settings import ConfigError, Settings
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
@@ -69,6 +71,8 @@ class TutorBot:
     background: BackgroundTasks
     identity: BotIdentity
     slack_session: aiohttp.ClientSession
+    metrics: Metrics
+    queue: TurnQueue  # the quick client's view of the turn queue (for /metrics)
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
@@ -86,9 +90,10 @@ class TutorBot:
         # turns behind the ack wait through a short Redis outage instead of failing.
         redis = connect(redis_url)
         patient_redis = connect(redis_url, patience_seconds=PATIENT_SECONDS)
+        metrics = Metrics()
         try:
             keys = Keys(settings.redis_prefix)
-            backend = build_backend(settings, patient_redis, keys)
+            backend = build_backend(settings, patient_redis, keys, on_api_error=metrics.api_error)
         except BaseException:
             await redis.aclose()
             await patient_redis.aclose()
@@ -100,7 +105,10 @@ class TutorBot:
         assert settings.slack_bot_token is not None  # require_slack checked it
         slack_session = make_session()
         web_client = make_web_client(
-            settings.slack_bot_token, settings.slack_api_url, session=slack_session
+            settings.slack_bot_token,
+            settings.slack_api_url,
+            session=slack_session,
+            on_error=metrics.api_error,
         )
         # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
         status_client = make_web_client(
@@ -108,6 +116,7 @@ class TutorBot:
             settings.slack_api_url,
             wait_out_rate_limits=False,
             session=slack_session,
+            on_error=metrics.api_error,
         )
         engine = TurnEngine(
             backend,
@@ -116,6 +125,7 @@ class TutorBot:
             run_timeout=settings.run_timeout,
             usage=UsageLedger(patient_redis, keys),
             stops=StopRequests(patient_redis, keys),
+            observer=metrics,
         )
 
         # Shared by every process through Redis; the quick client: never wait out an outage.
@@ -140,6 +150,7 @@ class TutorBot:
                 claim_every_seconds=min(5.0, settings.lease_seconds / 2),
             ),
         )
+        metrics.in_flight.set_function(lambda: worker.in_flight)
         background = BackgroundTasks()
         intake_queue = TurnQueue(redis, keys)
 
@@ -192,11 +203,33 @@ class TutorBot:
             background,
             identity,
             slack_session,
+            metrics,
+            intake_queue,
             managed,
         )
 
     async def redis_ok(self) -> bool:
         return await is_reachable(self.redis)
+
+    async def scrape(self, accept: str | None) -> tuple[bytes, str]:
+        """GET /metrics: the gauges read from Redis are refreshed first (when it answers)."""
+
+        async def refresh() -> None:
+            try:
+                async with asyncio.timeout(1.0):
+                    self.metrics.queue_depth.set(await self.queue.unfinished())
+            except (TimeoutError, RedisError):
+                pass  # the last known depth stays; /healthz says Redis is away
+
+        return await self.metrics.render(accept, refresh)
+
+    def _web_app(self, with_slack: bool) -> web.Application:
+        return make_web_app(
+            self.bolt_app if with_slack else None,
+            self.redis_ok,
+            self.settings.slack_signing_secret or "",
+            self.scrape,
+        )
 
     async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
         """Answer queued turns and serve POST /slack/events and GET /healthz.
@@ -206,11 +239,7 @@ class TutorBot:
         """
         await self.identity.learn()
         wanted = self.settings.port if port is None else port
-        secret = self.settings.slack_signing_secret or ""  # require_slack checked it
-        self._runner = web.AppRunner(
-            make_web_app(self.bolt_app, self.redis_ok, secret),
-            shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
-        )
+        self._runner = web.AppRunner(self._web_app(True), shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, host, wanted).start()
@@ -221,6 +250,23 @@ class TutorBot:
         log.info("serving Slack over HTTP on port %d (POST /slack/events)", bound)
         return int(bound)
 
+    async def serve_health(self, host: str = "0.0.0.0", port: int | None = None) -> int | None:
+        """Socket Mode: GET /healthz and /metrics on PORT for the platform, when PORT is free
+        (Slack needs no port in this mode, so a taken one is only a warning)."""
+        wanted = self.settings.port if port is None else port
+        runner = web.AppRunner(self._web_app(False), shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, wanted).start()
+        except OSError as error:
+            await runner.cleanup()
+            log.warning("no /healthz or /metrics: %s", _cannot_listen(wanted, error))
+            return None
+        self._runner = runner
+        bound = int(runner.addresses[0][1])
+        log.info("serving /healthz and /metrics on port %d", bound)
+        return bound
+
     async def start_socket_mode(self) -> None:
         """Answer queued turns and connect to Slack over Socket Mode (no public URL needed).
 
@@ -229,6 +275,7 @@ class TutorBot:
         """
         assert self.settings.slack_app_token is not None
         await self.identity.learn()
+        await self.serve_health()
         await self.worker.start()
         self._socket_handler = await connect_socket_mode(
             self.bolt_app, self.settings.slack_app_token

@@ -7,14 +7,19 @@ from redis.asyncio import Redis
 from bot.backends.assistants import AssistantsBackend
 from bot.backends.base import Backend
 from bot.backends.chat import ChatBackend
-from bot.backends.openai_client import make_client
+from bot.backends.openai_client import ApiErrorListener, make_client
 from bot.backends.responses import ResponsesBackend
 from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
 
 
-def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
-    """The configured backend; raises ConfigError when its settings are incomplete."""
+def build_backend(
+    settings: Settings, redis: Redis, keys: Keys, on_api_error: ApiErrorListener | None = None
+) -> Backend:
+    """The configured backend; raises ConfigError when its settings are incomplete.
+
+    `on_api_error` is told of every failed request to the model server (for metrics).
+    """
     if settings.backend is not BackendKind.CHAT and not (
         settings.openai_api_key or settings.openai_base_url
     ):
@@ -27,6 +32,7 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout,
         max_retries=settings.openai_max_retries,
+        on_error=on_api_error,
     )
     if settings.backend is BackendKind.ASSISTANTS:
         return AssistantsBackend(

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import openai
+
+try:  # the HTTP library under the SDK: httpx2 since openai 3, httpx before
+    import httpx2 as httpx
+except ModuleNotFoundError:  # pragma: no cover
+    import httpx  # type: ignore[no-redef]
 
 from bot.backends.base import BackendError, ConversationBusy
 
@@ -114,13 +119,55 @@ def read_reply(action: str) -> Iterator[None]:
         raise BackendError(f"{action}: unreadable reply", reason=UNREADABLE) from error
 
 
+# Told of every failed request to the model server: (service, HTTP status or error kind).
+ApiErrorListener = Callable[[str, str], None]
+
+
+class ErrorCountingTransport(httpx.AsyncBaseTransport):
+    """The SDK's transport, telling `listener` of each failed request (retries included):
+    its HTTP status from 400 up, or the kind of connection failure."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, listener: ApiErrorListener) -> None:
+        self._inner = inner
+        self._listener = listener
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            self._listener("openai", "timeout")
+            raise
+        except httpx.TransportError:
+            self._listener("openai", "connection")
+            raise
+        if response.status_code >= 400:
+            self._listener("openai", str(response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def make_client(
-    *, api_key: str | None, base_url: str | None, timeout: float, max_retries: int
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    timeout: float,
+    max_retries: int,
+    on_error: ApiErrorListener | None = None,
 ) -> openai.AsyncOpenAI:
     """The one AsyncOpenAI client of the process, configured from settings only."""
+    http_client = None
+    if on_error is not None:
+        # The SDK's own defaults (connection limits, redirects), with the counting transport.
+        transport = httpx.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+        http_client = openai.DefaultAsyncHttpxClient(
+            transport=ErrorCountingTransport(transport, on_error)
+        )
     return openai.AsyncOpenAI(
         api_key=api_key or "not-needed",
         base_url=base_url,
         timeout=timeout,
         max_retries=max_retries,
+        http_client=http_client,
     )

@@ -7,14 +7,23 @@ edits for `Retry-After` (see edit_budget.py), while answers keep retrying on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+
+# Told of every failed attempt of a Slack call: (service, error code).
+ApiErrorListener = Callable[[str, str], None]
 
 
 def slack_error_code(error: SlackApiError) -> str:
@@ -37,12 +46,46 @@ def make_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=SLACK_CONNECTIONS))
 
 
+class ErrorCounter(AsyncRetryHandler):
+    """Retries nothing: tells `listener` of each failed attempt (Slack's `error` code, HTTP
+    429 or 5xx, a connection error). slack_sdk shows every response to its retry handlers,
+    in order, so it goes first."""
+
+    def __init__(self, listener: ApiErrorListener) -> None:
+        super().__init__(max_retry_count=0)
+        self._listener = listener
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        code = None
+        if error is not None:
+            code = type(error).__name__
+        elif response is not None:
+            body = response.body if isinstance(response.body, dict) else {}
+            if response.status_code == 429:
+                code = "ratelimited"
+            elif response.status_code >= 400:
+                code = str(response.status_code)
+            elif body.get("ok") is False:
+                code = str(body.get("error") or "unknown_error")
+        if code is not None:
+            self._listener("slack", code)
+        return False
+
+
 def make_web_client(
     token: str | None,
     base_url: str,
     *,
     wait_out_rate_limits: bool = True,
     session: aiohttp.ClientSession | None = None,
+    on_error: ApiErrorListener | None = None,
 ) -> AsyncWebClient:
     """A client that honours `Retry-After` on 429 (unless `wait_out_rate_limits` is False)
     and retries 5xx and dropped connections.
@@ -60,6 +103,7 @@ def make_web_client(
         session=session,
         timeout=15,
         retry_handlers=[
+            *([ErrorCounter(on_error)] if on_error is not None else []),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             *rate_limits,
             AsyncServerErrorRetryHandler(max_retry_count=2),

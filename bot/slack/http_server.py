@@ -18,14 +18,20 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
 
 def make_web_app(
-    bolt_app: AsyncApp, redis_ok: Callable[[], Awaitable[bool]], signing_secret: str
+    bolt_app: AsyncApp | None,
+    redis_ok: Callable[[], Awaitable[bool]],
+    signing_secret: str,
+    metrics: Callable[[str | None], Awaitable[tuple[bytes, str]]] | None = None,
 ) -> web.Application:
-    """Events, slash commands and interactivity share one URL (Bolt's default).
+    """Events, slash commands and interactivity share one URL (Bolt's default); /healthz
+    and /metrics are for the platform (Socket Mode serves only those: no `bolt_app`).
 
     Bad input is refused before Bolt sees it (see request_check), with one log line.
+    `metrics` renders a scrape for the client's Accept header (body, content type).
     """
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -41,6 +47,7 @@ def make_web_app(
                 rejected.reason,
             )
             return web.Response(status=rejected.status, text=rejected.reason)
+        assert bolt_app is not None
         return await to_aiohttp_response(await bolt_app.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
@@ -48,9 +55,19 @@ def make_web_app(
             return web.json_response({"status": "ok", "redis": "ok"})
         return web.json_response({"status": "unavailable", "redis": "unreachable"}, status=503)
 
+    async def scrape(request: web.Request) -> web.Response:
+        assert metrics is not None
+        body, content_type = await metrics(request.headers.get("Accept"))
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
     web_app = web.Application()
-    web_app.router.add_post(EVENTS_PATH, slack_events)
+    if bolt_app is not None:
+        web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get(HEALTH_PATH, healthz)
+    if metrics is not None:
+        web_app.router.add_get(METRICS_PATH, scrape)
     return web_app
 
 

@@ -83,6 +83,14 @@ class UsageRecorder(Protocol):
     async def record(self, team_id: str, usage: Usage | None) -> None: ...
 
 
+class TurnObserver(Protocol):
+    """Who counts how turns go (see bot.metrics): outcomes, time, tokens."""
+
+    def turn_ended(self, outcome: str, seconds: float, model_seconds: float) -> None: ...
+
+    def tokens_used(self, usage: Usage) -> None: ...
+
+
 class TurnOutcome(StrEnum):
     """How a turn ended, for logs, metrics and tests."""
 
@@ -144,12 +152,15 @@ class TurnEngine:
         run_timeout: float,
         usage: UsageRecorder | None = None,
         stops: StopSignal | None = None,
+        observer: TurnObserver | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend = backend
         self._usage = usage
         self._stops = stops
+        self._observer = observer
+        self._model_seconds: dict[str, float] = {}  # turn id → time its run took (so far)
         self._conversations = conversations
         self._poll_interval = poll_interval
         self._run_timeout = run_timeout
@@ -178,9 +189,13 @@ class TurnEngine:
         finally:
             if journal.progress.run_id:
                 self._backend.release(journal.progress.run_id)
+            model_seconds = self._model_seconds.pop(turn.turn_id, 0.0)
         await journal.delivered()
         await tidy_after_resume(surface, journal, context)
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
+        if self._observer is not None:
+            seconds = time.time() - turn.accepted_at
+            self._observer.turn_ended(outcome.value, seconds, model_seconds)
         return outcome
 
     async def _answer_or_explain(
@@ -242,7 +257,11 @@ class TurnEngine:
             log.info("run %s started %s", run_id, turn.log_context())
         else:
             log.info("run %s resumed %s", run_id, turn.log_context())
-        state = await self._follow(turn.turn_id, conversation_id, run_id, surface, deadline)
+        following = self._clock()
+        try:
+            state = await self._follow(turn.turn_id, conversation_id, run_id, surface, deadline)
+        finally:
+            self._model_seconds[turn.turn_id] = self._clock() - following
         if state is None:
             raise PastDeadline
         if state.usage is not None:
@@ -252,6 +271,8 @@ class TurnEngine:
                 state.usage.input_tokens,
                 state.usage.output_tokens,
             )
+        if self._observer is not None and state.usage is not None:
+            self._observer.tokens_used(state.usage)
         if self._usage is not None:
             await self._usage.record(turn.team_id, state.usage)
         return await self._finish(

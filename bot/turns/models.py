@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,6 +39,7 @@ class Turn:
     response_url: str | None = None
     assistant_thread: bool = False  # a thread of Slack's AI app pane: status shown there too
     turn_id: str = field(default_factory=new_turn_id)
+    accepted_at: float = field(default_factory=time.time)  # epoch seconds it arrived
 
     def log_context(self) -> dict[str, str]:
         """Identifiers for log lines (never the text)."""

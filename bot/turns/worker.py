@@ -73,6 +73,11 @@ class TurnWorker:
         self._own_pending_after: str | None = "0"  # None once a previous run's are taken
         self._next_chores = 0.0
 
+    @property
+    def in_flight(self) -> int:
+        """Conversations this process is answering now."""
+        return len(self._in_flight)
+
     async def start(self) -> None:
         """Start taking turns (first those this consumer left pending before a restart)."""
         self._main = asyncio.create_task(self._read_loop())

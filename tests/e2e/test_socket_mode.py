@@ -28,6 +28,7 @@ async def socket_mode_bot(
         bot_settings(slack.base_url, openai.base_url, redis_url, prefix, BackendKind.RESPONSES),
         slack_signing_secret=None,
         slack_app_token=slack.app_token,
+        port=0,  # /healthz and /metrics on any free port
     )
     bot = await TutorBot.create(settings)
     await bot.start_socket_mode()
