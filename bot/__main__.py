@@ -1,4 +1,5 @@
-"""`python -m bot`: serve Slack; `python -m bot local`: try it in the terminal; `--help`."""
+"""`python -m bot`: serve Slack (`web` and `worker` split it in two); `python -m bot local`:
+try it in the terminal; `--help`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from bot.app import serve
+from bot.app import Role, serve
 from bot.local.local_mode import run_local
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, settings_help
@@ -36,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="without SLACK_BOT_TOKEN, start local mode instead of explaining what is missing "
         "(what `make run` does)",
+    )
+    commands.add_parser(
+        "web",
+        help="receive Slack only: record questions and post their placeholders; `worker` "
+        "processes answer them (scale each on its own, on one Redis)",
+    )
+    commands.add_parser(
+        "worker",
+        help="answer the questions `web` processes recorded (serves /healthz and /metrics "
+        "on PORT when it is free)",
     )
     commands.add_parser(
         "local",
@@ -78,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run_until_signalled(lambda stop: run_local(settings, stop, sys.stdout)))
         else:
             configure_logging(settings.log_level, settings.log_format, settings.secrets)
-            asyncio.run(_run_until_signalled(lambda stop: serve(settings, stop)))
+            role = Role(args.command) if args.command in ("web", "worker") else Role.BOTH
+            asyncio.run(_run_until_signalled(lambda stop: serve(settings, stop, role)))
     except ConfigError as error:
         print(f"tutor-bot: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import aiohttp
 from aiohttp import web
@@ -55,6 +56,14 @@ log = logging.getLogger(__name__)
 
 # Requests still in flight when the bot stops get this long (aiohttp's default is 60 s).
 HTTP_SHUTDOWN_SECONDS = 5.0
+
+
+class Role(StrEnum):
+    """What one process does; any number of each may share one Redis."""
+
+    BOTH = "both"  # receives Slack and answers turns (`python -m bot`)
+    WEB = "web"  # receives Slack: records turns, posts their placeholders
+    WORKER = "worker"  # answers the recorded turns
 
 
 @dataclass
@@ -231,8 +240,11 @@ class TutorBot:
             self.scrape,
         )
 
-    async def start_http(self, host: str = "0.0.0.0", port: int | None = None) -> int:
-        """Answer queued turns and serve POST /slack/events and GET /healthz.
+    async def start_http(
+        self, host: str = "0.0.0.0", port: int | None = None, *, answer_turns: bool = True
+    ) -> int:
+        """Serve POST /slack/events, GET /healthz and /metrics, and (unless `answer_turns`
+        is False: a web process) answer queued turns.
 
         Returns the port actually bound. Raises ConfigError when the port cannot be had or
         Slack refuses the bot token.
@@ -245,7 +257,8 @@ class TutorBot:
             await web.TCPSite(self._runner, host, wanted).start()
         except OSError as error:
             raise ConfigError(_cannot_listen(wanted, error)) from None
-        await self.worker.start()
+        if answer_turns:
+            await self.worker.start()
         bound = self._runner.addresses[0][1]
         log.info("serving Slack over HTTP on port %d (POST /slack/events)", bound)
         return int(bound)
@@ -267,8 +280,9 @@ class TutorBot:
         log.info("serving /healthz and /metrics on port %d", bound)
         return bound
 
-    async def start_socket_mode(self) -> None:
-        """Answer queued turns and connect to Slack over Socket Mode (no public URL needed).
+    async def start_socket_mode(self, *, answer_turns: bool = True) -> None:
+        """Connect to Slack over Socket Mode (no public URL needed) and (unless
+        `answer_turns` is False: a web process) answer queued turns.
 
         Raises ConfigError when Slack refuses the bot or app token; retries an unreachable
         Slack until cancelled (`serve` cancels it when a stop is asked for).
@@ -276,11 +290,22 @@ class TutorBot:
         assert self.settings.slack_app_token is not None
         await self.identity.learn()
         await self.serve_health()
-        await self.worker.start()
+        if answer_turns:
+            await self.worker.start()
         self._socket_handler = await connect_socket_mode(
             self.bolt_app, self.settings.slack_app_token
         )
         log.info("connected to Slack in Socket Mode")
+
+    async def start_worker(self) -> None:
+        """A worker process: answer queued turns; /healthz and /metrics on PORT if free.
+
+        Raises ConfigError when Slack refuses the bot token.
+        """
+        await self.identity.learn()
+        await self.serve_health()
+        await self.worker.start()
+        log.info("answering turns (worker process)")
 
     async def stop(self, grace_seconds: float | None = None) -> None:
         """Stop taking events, let turns in flight finish, hand back the rest, release all.
@@ -304,11 +329,17 @@ class TutorBot:
             await self.managed_redis.stop()
 
 
-async def serve(settings: Settings, stop_requested: asyncio.Event) -> None:
-    """Run the bot until `stop_requested` is set, also while it is still connecting."""
+async def serve(settings: Settings, stop_requested: asyncio.Event, role: Role = Role.BOTH) -> None:
+    """Run the bot in `role` until `stop_requested` is set, also while it is connecting."""
     bot = await TutorBot.create(settings)
     try:
-        start = bot.start_socket_mode() if settings.socket_mode else bot.start_http()
+        answer_turns = role is Role.BOTH
+        if role is Role.WORKER:
+            start = bot.start_worker()
+        elif settings.socket_mode:
+            start = bot.start_socket_mode(answer_turns=answer_turns)
+        else:
+            start = bot.start_http(answer_turns=answer_turns)
         if await unless_stopped(start, stop_requested):
             await stop_requested.wait()
         log.info("stopping")
