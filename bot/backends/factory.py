@@ -49,7 +49,7 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
             model=settings.tutor_model,
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
-            token_budget=settings.chat_token_budget,
+            token_budget=settings.context_tokens,
             token_field=settings.chat_token_field,
         )
     return ResponsesBackend(
