@@ -38,6 +38,7 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
             model=settings.tutor_model,
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
+            context_tokens=settings.context_tokens,
             stream=settings.streaming is not StreamingMode.OFF,
             stream_start_seconds=settings.openai_timeout,
         )
@@ -57,6 +58,7 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
         model=settings.tutor_model,
         instructions=settings.tutor_instructions,
         max_output_tokens=settings.max_output_tokens,
+        context_tokens=settings.context_tokens,
         stream=settings.streaming is not StreamingMode.OFF,
         stream_start_seconds=settings.openai_timeout,
     )
