@@ -17,8 +17,11 @@ from redis.asyncio import Redis
 
 from bot.backends.assistants import AssistantsBackend
 from bot.backends.base import Backend, RunState, UserMessage
+from bot.backends.chat import ChatBackend
+from bot.backends.chat_history import estimate_tokens
 from bot.backends.responses import ResponsesBackend
 from bot.local.openai_api import OpenAIStandIn
+from bot.settings import TokenLimitField
 from bot.storage.keys import Keys
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -146,3 +149,84 @@ async def test_assistants_runs_truncate_to_the_budget(
     assert body["truncation_strategy"] == {"type": "auto"}
     assert body.get("max_prompt_tokens") == (budget or None)
     assert state.usage is not None and state.usage.input_tokens > 0
+
+
+# -- chat ------------------------------------------------------------------------------------
+
+INSTRUCTIONS = "Teach. " * 640  # 4,480 characters: past the 1,024 tokens caching starts at
+
+
+def chat_backend(stand_in: OpenAIStandIn, redis: Redis, keys: Keys, budget: int) -> ChatBackend:
+    return ChatBackend(
+        client_of(stand_in), redis, keys, model="m", instructions=INSTRUCTIONS,
+        max_output_tokens=100, token_budget=budget, token_field=TokenLimitField.MAX_TOKENS,
+    )  # fmt: skip
+
+
+async def chat_turns(backend: ChatBackend, texts: list[str]) -> list[RunState]:
+    conversation = await backend.create_conversation("k")
+    try:
+        return [await turn(backend, conversation, text, f"t{n}") for n, text in enumerate(texts)]
+    finally:
+        await backend.close()
+
+
+async def test_chat_asks_for_usage_and_records_the_cached_prefix(
+    stand_in: OpenAIStandIn, redis: Redis, keys: Keys
+) -> None:
+    backend = chat_backend(stand_in, redis, keys, BUDGET)
+    first, second = await chat_turns(backend, ["Who was Solon?", "And Draco?"])
+    sent = bodies(stand_in, "/chat/completions")
+    assert all(body["stream_options"] == {"include_usage": True} for body in sent)
+    assert [body["messages"][0] for body in sent] == [
+        {"role": "system", "content": INSTRUCTIONS}
+    ] * 2
+    assert first.usage is not None and second.usage is not None
+    assert not first.usage.estimated and first.usage.cached_tokens == 0
+    assert second.usage.cached_tokens >= 1024  # the instructions and the first question
+
+
+@pytest.mark.parametrize("refuses", [True, False], ids=["refuses-option", "reports-nothing"])
+async def test_chat_estimates_usage_a_server_does_not_report(
+    stand_in: OpenAIStandIn,
+    redis: Redis,
+    keys: Keys,
+    refuses: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if refuses:
+        stand_in.chat.accepts_stream_options = False
+    else:
+        stand_in.chat.reports_usage = False
+    backend = chat_backend(stand_in, redis, keys, BUDGET)
+    with caplog.at_level(logging.WARNING, logger="bot.backends.chat"):
+        first, second = await chat_turns(backend, ["Who was Solon?", "And Draco?"])
+    assert first.status == second.status == "completed"
+    sent = bodies(stand_in, "/chat/completions")
+    options = ["stream_options" in body for body in sent]
+    assert options == ([True, False, False] if refuses else [True, True])
+    said = [r for r in caplog.records if "stream_options" in r.getMessage()]
+    assert len(said) == (1 if refuses else 0)
+    assert first.usage is not None and first.usage.estimated
+    # the estimate counts as the stand-in does: 4 a message, one per 4 characters
+    asked = [INSTRUCTIONS, "Who was Solon?"]
+    assert first.usage.input_tokens == sum(estimate_tokens(text) for text in asked)
+    assert first.usage.output_tokens == len("Answer 1: Who was Solon?") // 4
+
+
+@pytest.mark.parametrize("budget", [1000, 0])
+async def test_chat_sends_the_history_that_fits_the_budget(
+    stand_in: OpenAIStandIn, redis: Redis, keys: Keys, budget: int
+) -> None:
+    backend = ChatBackend(
+        client_of(stand_in), redis, keys, model="m", instructions="Teach.",
+        max_output_tokens=100, token_budget=budget, token_field=TokenLimitField.MAX_TOKENS,
+    )  # fmt: skip
+    await chat_turns(backend, [f"Question {n}: " + "x" * 400 for n in range(8)])
+    last = bodies(stand_in, "/chat/completions")[-1]["messages"]
+    assert last[0] == {"role": "system", "content": "Teach."}
+    if budget:
+        assert sum(estimate_tokens(m["content"]) for m in last) <= budget
+        assert len(last) < 1 + 2 * 7 + 1
+    else:
+        assert len(last) == 1 + 2 * 7 + 1  # all of it
