@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # uv syncs this folder whatever virtualenv the calling shell has active.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: test run bench lint format lock redis-server clean
+.PHONY: test run bench bench-context lint format lock redis-server clean
 
 # uv itself, pinned, from PyPI through the virtualenv's own pip. Debian's python3 makes no
 # virtualenv without its python3-venv package: as root, it is installed first.
@@ -75,6 +75,11 @@ run: $(STAMP)
 # `make bench BENCH_ARGS="--help"` lists its knobs.
 bench: $(STAMP) redis-server
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# What a turn of a 60-turn conversation is billed for, per backend, with and without the
+# context budget (bench/context.py; about half a minute).
+bench-context: $(STAMP) redis-server
+	$(BIN)/python -m bench.context
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.run import Batch, Load, Plan, Results
@@ -173,9 +173,16 @@ def rows(results: Results, plan: Plan) -> list[Row]:
 
 
 def table(found: list[Row]) -> str:
+    """The figures as a Markdown table."""
+    return markdown(
+        HEADER, [(r.figure, r.bot, r.classic, r.ratio, r.target, r.verdict) for r in found]
+    )
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table, its columns aligned for the terminal."""
-    cells = [HEADER, *[(r.figure, r.bot, r.classic, r.ratio, r.target, r.verdict) for r in found]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
+    cells = [header, *rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
         for row in cells

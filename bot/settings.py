@@ -56,6 +56,7 @@ class SettingSpec:
     help: str
     parse: Callable[[str], Any] = str
     secret: bool = False
+    alias: str | None = None  # a former name, still read when `env` is unset (deprecated)
 
 
 def _float(value: str) -> float:
@@ -95,6 +96,20 @@ def _non_negative_int(value: str) -> int:
     number = _int(value)
     if number < 0:
         raise ValueError("must be 0 or more")
+    return number
+
+
+# The Responses API compacts no earlier than at 1,000 tokens; a smaller budget fits no tutor.
+MIN_CONTEXT_TOKENS = 1000
+
+
+def _context_tokens(value: str) -> int:
+    """Tokens of context per turn, or 0 (`off`) for no budget."""
+    if value.lower() == "off":
+        return 0
+    number = _int(value, f"off, 0 or a whole number of at least {MIN_CONTEXT_TOKENS}")
+    if number != 0 and number < MIN_CONTEXT_TOKENS:
+        raise ValueError(f"must be off, 0 or at least {MIN_CONTEXT_TOKENS}")
     return number
 
 
@@ -160,7 +175,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_OPENAI_TIMEOUT", "openai_timeout", "30", "seconds one request to the model server may take", _positive_float),
     SettingSpec("TUTOR_OPENAI_MAX_RETRIES", "openai_max_retries", "2", "retries of a failed request to the model server (429, 5xx, timeouts); 0 or more", _non_negative_int),
     SettingSpec("TUTOR_MAX_OUTPUT_TOKENS", "max_output_tokens", "1024", "upper bound on the tokens of one answer", _positive_int),
-    SettingSpec("TUTOR_CHAT_TOKEN_BUDGET", "chat_token_budget", "6000", "chat backend: tokens of history (with instructions) sent per turn", _positive_int),
+    SettingSpec("TUTOR_CONTEXT_TOKENS", "context_tokens", "6000", "tokens of context (instructions and history) a turn may be billed for, on every backend: responses compacts the conversation past it, assistants truncates the thread to it, chat sends the most recent history that fits; off or 0: no budget (TUTOR_CHAT_TOKEN_BUDGET, its former name, is still read)", _context_tokens, alias="TUTOR_CHAT_TOKEN_BUDGET"),
     SettingSpec("TUTOR_CHAT_TOKEN_FIELD", "chat_token_field", "max_tokens", "chat backend: max_tokens (local servers) or max_completion_tokens (OpenAI reasoning models)", TokenLimitField),
     SettingSpec("TUTOR_STREAMING", "streaming", "native", "show answers as they are written: native (Slack streams in threads, placeholder edits elsewhere), edit (placeholder edits only) or off", StreamingMode),
     SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
@@ -197,7 +212,7 @@ class Settings:
     openai_timeout: float = 30.0
     openai_max_retries: int = 2
     max_output_tokens: int = 1024
-    chat_token_budget: int = 6000
+    context_tokens: int = 6000  # 0: no budget
     chat_token_field: TokenLimitField = TokenLimitField.MAX_TOKENS
     streaming: StreamingMode = StreamingMode.NATIVE
     thread_followups: bool = True
@@ -222,7 +237,10 @@ class Settings:
         parsed: dict[str, Any] = {}
         problems: list[str] = []
         for spec in SPECS:
-            raw = values.get(spec.env, spec.default)
+            name = spec.env
+            if name not in values and spec.alias in values:
+                name = spec.alias
+            raw = values.get(name, spec.default)
             if raw is None:
                 parsed[spec.attr] = None
                 continue
@@ -230,7 +248,7 @@ class Settings:
                 parsed[spec.attr] = spec.parse(raw.strip())
             except ValueError as error:
                 allowed = _allowed_values(spec)
-                problems.append(f"{spec.env}={raw!r} is not valid: {allowed or error}.")
+                problems.append(f"{name}={raw!r} is not valid: {allowed or error}.")
         if problems:
             raise ConfigError("\n".join(problems))
         return cls(**parsed)

@@ -1,6 +1,9 @@
 """The Assistants protocol backend: a Slack conversation is a thread, a turn is a run.
 
 OpenAI shut this API down on 2026-08-26; it serves the servers and proxies that still speak it.
+A run's context is bounded by the protocol's own means: `truncation_strategy: auto` with
+`max_prompt_tokens` set to the context budget, so the server drops the oldest messages
+that do not fit.
 """
 
 from __future__ import annotations
@@ -61,11 +64,13 @@ class AssistantsBackend:
         model: str,
         instructions: str,
         max_output_tokens: int,
+        context_tokens: int = 0,
         stream: bool = False,
         stream_start_seconds: float = FIRST_EVENT_SECONDS,
     ) -> None:
         self._client = client
         self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
+        self._context_tokens = context_tokens  # 0: no budget
         self._redis = redis
         self._keys = keys
         self._assistant_id = assistant_id
@@ -160,6 +165,8 @@ class AssistantsBackend:
             "truncation_strategy": {"type": "auto"},
             "metadata": {"turn_id": message.turn_id},
         }
+        if self._context_tokens:
+            request["max_prompt_tokens"] = self._context_tokens
 
         async def create(stream: bool) -> Any:
             runs = self._client.beta.threads.runs

@@ -3,10 +3,12 @@
 vLLM, Ollama, llama.cpp, LM Studio and LiteLLM all speak Chat Completions but keep no
 conversations, so the bot runs each turn itself: it streams a completion in a task and
 reports the same statuses as a server-side run, so the placeholder behaves the same way.
-Only the safe subset of parameters is sent (no `tool_choice`, no `stream_options`), and
-`usage` is recorded only when the server reports it. A completion lost with its process is
-asked again by the next one; what is sent always alternates user and assistant
-(see `chat_history`).
+Only the safe subset of parameters is sent (no `tool_choice`), plus `stream_options` asking
+for usage: a server that refuses it (a 400 naming it) is asked without it from then on, and
+where a server reports no usage the turn's usage is estimated (`Usage.estimated`). What is
+sent fits the context budget, instructions first (see `chat_history`). A completion lost
+with its process is asked again by the next one; what is sent always alternates user and
+assistant.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ from bot.backends.chat_history import (
     ChatHistoryStore,
     ChatMessage,
     answer_of,
+    estimate_output_tokens,
+    estimate_tokens,
     fit_to_budget,
     up_to_question,
 )
-from bot.backends.openai_client import translated_errors
+from bot.backends.openai_client import rejects_parameter, translated_errors
 from bot.settings import TokenLimitField
 from bot.storage.keys import Keys
 
@@ -57,6 +61,11 @@ UNEXPECTED = "unexpected error"
 FINISH_ATTEMPTS = 10  # tries of the finishing transaction while others touch the same keys
 CANCEL_WAIT_SECONDS = 0.1  # how long a cancelled run may take to end before it is cancelled again
 CANCEL_ATTEMPTS = 20
+USAGE_OPTION = {"include_usage": True}
+NO_STREAM_OPTIONS = (
+    "the model server refused stream_options: completions are asked without it from now on, "
+    "and their usage is estimated where the server reports none"
+)
 
 
 class ChatBackend:
@@ -89,8 +98,9 @@ class ChatBackend:
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
-        self._token_budget = token_budget
+        self._token_budget = token_budget  # 0: no budget
         self._token_field = token_field
+        self._ask_usage = True  # until the server refuses `stream_options`
         self._tasks: dict[str, asyncio.Task[None]] = {}  # strong references to running turns
         self._partials: dict[str, list[str]] = {}  # the text streamed so far, per running turn
         self._changed: dict[str, asyncio.Event] = {}  # set when a run's stream says more
@@ -170,7 +180,12 @@ class ChatBackend:
             self._spawn(record.get("conversation") or conversation_id, run_id, record["turn"])
         usage = None
         if "input_tokens" in record:
-            usage = Usage(int(record["input_tokens"]), int(record.get("output_tokens", 0)))
+            usage = Usage(
+                int(record["input_tokens"]),
+                int(record.get("output_tokens", 0)),
+                int(record.get("cached_tokens", 0)),
+                estimated=record.get("estimated") == "1",
+            )
         partial = "" if status.is_final else "".join(self._partials.get(run_id, ()))
         return RunState(
             status, error=record.get("error") or None, usage=usage, partial_text=partial
@@ -235,7 +250,10 @@ class ChatBackend:
         if asked is None:
             await self._fail(run_id, QUESTION_GONE)
             return
-        messages = fit_to_budget(self._instructions, asked, self._token_budget)
+        messages = [
+            ChatMessage("system", self._instructions),
+            *fit_to_budget(self._instructions, asked, self._token_budget),
+        ]
         streamed = Streamed(self._partials.setdefault(run_id, []), self._changed_event(run_id))
         try:
             await self._stream(messages, streamed)
@@ -246,6 +264,12 @@ class ChatBackend:
             await self._fail(run_id, STREAM_CUT)
             return
         length_cut = streamed.finish_reason == "length"
+        if not streamed.usage:  # the server reported none: counted here, and said so
+            streamed.usage = {
+                "input_tokens": sum(estimate_tokens(m.content) for m in messages),
+                "output_tokens": estimate_output_tokens(streamed.text),
+                "estimated": 1,
+            }
         ended = await self._record_unless_ended(
             run_id,
             history_id=conversation_id,
@@ -309,15 +333,12 @@ class ChatBackend:
         """
         request: dict[str, Any] = {
             "model": self._model,
-            "messages": [
-                {"role": "system", "content": self._instructions},
-                *({"role": m.role, "content": m.content} for m in messages),
-            ],
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
             self._token_field.value: self._max_output_tokens,
         }
         with translated_errors("chat completion"):
-            stream = await self._client.chat.completions.create(**request)
+            stream = await self._open(request)
             try:
                 # Closed however it ends, so a stopped turn stops the server generating too.
                 async with stream:
@@ -326,14 +347,30 @@ class ChatBackend:
                 log.warning("chat stream broke off: %s", type(error).__name__)
                 streamed.finish_reason = None
 
+    async def _open(self, request: dict[str, Any]) -> openai.AsyncStream[ChatCompletionChunk]:
+        """Start the completion stream, asking for its usage while the server takes that."""
+        asked = self._ask_usage
+        try:
+            options = {"stream_options": USAGE_OPTION} if asked else {}
+            return await self._client.chat.completions.create(**request, **options)
+        except openai.APIStatusError as error:
+            if not (asked and rejects_parameter(error, "stream_options")):
+                raise
+            if self._ask_usage:
+                self._ask_usage = False
+                log.warning(NO_STREAM_OPTIONS)
+            return await self._client.chat.completions.create(**request)
+
     @staticmethod
     async def _read(stream: openai.AsyncStream[ChatCompletionChunk], streamed: Streamed) -> None:
         """Collect the chunks into `streamed` as they arrive."""
         async for chunk in stream:
             if chunk.usage is not None:
+                details = chunk.usage.prompt_tokens_details
                 streamed.usage = {
                     "input_tokens": chunk.usage.prompt_tokens,
                     "output_tokens": chunk.usage.completion_tokens,
+                    "cached_tokens": (details.cached_tokens or 0) if details is not None else 0,
                 }
             for choice in chunk.choices:
                 if choice.delta.content:

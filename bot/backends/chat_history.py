@@ -5,11 +5,17 @@ turn failed, was stopped or timed out; the request sends only questions with the
 then the question being asked. Servers whose chat templates require user and assistant to
 alternate (Mistral, Gemma on vLLM or llama.cpp) reject anything else, and one unanswered
 question would otherwise break the conversation for good.
+
+What is sent fits the context budget (TUTOR_CONTEXT_TOKENS), and its beginning changes as
+seldom as it can: the instructions come first, byte for byte the same every turn, and the
+oldest exchange kept moves forward in steps, so a server's prefix cache (llama.cpp, vLLM,
+OpenAI's prompt cache) keeps serving the start of the prompt from one turn to the next.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import asdict, dataclass
 
 from redis.asyncio import Redis
@@ -19,11 +25,14 @@ from bot.storage.keys import Keys
 
 # Older messages than this are dropped from Redis: they would never fit a budget anyway.
 MAX_STORED_MESSAGES = 400
+# The oldest exchange sent can only be an "anchor", about one exchange in this many (chosen
+# by a hash of its question, so the choice survives the store dropping its oldest messages).
+ANCHOR_EVERY = 4
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    role: str  # "user" or "assistant"
+    role: str  # "user" or "assistant" (stored); "system" for the instructions sent
     content: str
     turn_id: str = ""
 
@@ -36,11 +45,17 @@ class ChatMessage:
 
 
 def estimate_tokens(text: str) -> int:
-    """A rough token count (about 4 characters a token, plus per-message overhead).
+    """A rough token count of a message (about 4 characters a token, plus 4 for its role).
 
-    Used only to choose how much history fits; the server's reported usage is what counts.
+    Used to choose how much history fits, and as the usage of a turn whose server reports
+    none (marked as estimated); the server's reported usage is what counts.
     """
     return len(text) // 4 + 4
+
+
+def estimate_output_tokens(text: str) -> int:
+    """A rough token count of generated text (no message overhead)."""
+    return max(1, len(text) // 4)
 
 
 def up_to_question(history: list[ChatMessage], turn_id: str) -> list[ChatMessage] | None:
@@ -84,25 +99,40 @@ def alternating(history: list[ChatMessage]) -> list[ChatMessage]:
 
 
 def fit_to_budget(instructions: str, history: list[ChatMessage], budget: int) -> list[ChatMessage]:
-    """The most recent exchanges of `history` that fit `budget` tokens with the instructions.
+    """The most recent exchanges of `history` that fit `budget` tokens with the instructions
+    (all of them when `budget` is 0: no budget).
 
     The result alternates user and assistant (see `alternating`): whole exchanges are
     dropped, oldest first, never half of one. The final question is always kept, so a long
-    question is still asked.
+    question is still asked. Once some must go, the oldest exchange kept is the first
+    anchor (`is_anchor`) among those that fit, so the same one stays first for several turns
+    (a prefix cache keeps hitting); unless that would send less than half of what fits.
     """
     shaped = alternating(history)
+    if budget <= 0:
+        return shaped
     question = [shaped.pop()] if shaped and shaped[-1].role == "user" else []
+    exchanges = [shaped[start : start + 2] for start in range(0, len(shaped), 2)]
     remaining = budget - estimate_tokens(instructions)
     remaining -= sum(estimate_tokens(m.content) for m in question)
-    kept: list[ChatMessage] = []
-    for start in range(len(shaped) - 2, -1, -2):
-        exchange = shaped[start : start + 2]
-        cost = sum(estimate_tokens(m.content) for m in exchange)
-        if (kept or question) and cost > remaining:
+    first = len(exchanges)  # the oldest exchange that fits, with all after it
+    for index in range(len(exchanges) - 1, -1, -1):
+        cost = sum(estimate_tokens(m.content) for m in exchanges[index])
+        if (first < len(exchanges) or question) and cost > remaining:
             break
-        kept[:0] = exchange
-        remaining -= cost
-    return kept + question
+        first, remaining = index, remaining - cost
+    start = first
+    if first > 0:
+        anchors = (i for i in range(first, len(exchanges)) if is_anchor(exchanges[i][0]))
+        anchor = next(anchors, len(exchanges))
+        start = anchor if 2 * (len(exchanges) - anchor) >= len(exchanges) - first else first
+    return [message for exchange in exchanges[start:] for message in exchange] + question
+
+
+def is_anchor(question: ChatMessage) -> bool:
+    """Whether an exchange may be the oldest one sent: about one in ANCHOR_EVERY is."""
+    identity = (question.turn_id or question.content).encode()
+    return zlib.crc32(identity) % ANCHOR_EVERY == 0
 
 
 class ChatHistoryStore:

@@ -44,6 +44,7 @@ def build_backend(
             model=settings.tutor_model,
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
+            context_tokens=settings.context_tokens,
             stream=settings.streaming is not StreamingMode.OFF,
             stream_start_seconds=settings.openai_timeout,
         )
@@ -55,7 +56,7 @@ def build_backend(
             model=settings.tutor_model,
             instructions=settings.tutor_instructions,
             max_output_tokens=settings.max_output_tokens,
-            token_budget=settings.chat_token_budget,
+            token_budget=settings.context_tokens,
             token_field=settings.chat_token_field,
         )
     return ResponsesBackend(
@@ -63,6 +64,7 @@ def build_backend(
         model=settings.tutor_model,
         instructions=settings.tutor_instructions,
         max_output_tokens=settings.max_output_tokens,
+        context_tokens=settings.context_tokens,
         stream=settings.streaming is not StreamingMode.OFF,
         stream_start_seconds=settings.openai_timeout,
     )

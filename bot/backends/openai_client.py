@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterator
 
 import openai
@@ -47,6 +48,21 @@ def is_busy_error(error: openai.APIStatusError) -> bool:
     return code == "conversation_locked" or (
         error.status_code == 400 and ("while a run" in text or "already has an active run" in text)
     )
+
+
+def rejects_parameter(error: openai.APIStatusError, name: str) -> bool:
+    """True for a 400/422 about the request parameter `name` itself (nothing was created):
+    its `param` names it (or a part of it), or its message does.
+
+    Any other 400 (a request too long, a refused input) says nothing about that parameter.
+    """
+    if error.status_code not in (400, 422) or is_busy_error(error):
+        return False
+    body = error.body if isinstance(error.body, dict) else {}
+    param = body.get("param") or (body.get("error") or {}).get("param")
+    if isinstance(param, str) and re.fullmatch(rf"{re.escape(name)}([.\[].*)?", param):
+        return True
+    return re.search(rf"\b{re.escape(name)}\b", str(error), re.IGNORECASE) is not None
 
 
 @contextlib.contextmanager

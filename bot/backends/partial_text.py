@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,7 +20,7 @@ import openai
 from openai import AsyncStream
 
 from bot.backends.base import BackendError
-from bot.backends.openai_client import is_busy_error
+from bot.backends.openai_client import rejects_parameter
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +40,8 @@ NO_FIRST_EVENT = "the model server did not start answering"
 
 
 def refuses_streaming(error: openai.APIStatusError) -> bool:
-    """True for a 400/422 that is about the `stream` parameter itself (nothing was created).
-
-    Any other 400 (a request too long, a refused input) says nothing about streaming.
-    """
-    if error.status_code not in (400, 422) or is_busy_error(error):
-        return False
-    body = error.body if isinstance(error.body, dict) else {}
-    param = body.get("param") or (body.get("error") or {}).get("param")
-    return param == "stream" or re.search(r"\bstream\b", str(error), re.IGNORECASE) is not None
+    """True for a 400/422 that is about the `stream` parameter itself (nothing was created)."""
+    return rejects_parameter(error, "stream")
 
 
 @dataclass

@@ -2,11 +2,19 @@
 
 A turn is one background response on that conversation: the server stores the history,
 runs the model in the background, and we poll the response's status like a run's.
+
+What a turn costs is bounded by the API's own context management: with a context budget,
+server-side compaction past it (`context_management`), else `truncation: "auto"` (which
+drops the oldest items only at the model's context window). A server that refuses
+`context_management` (a 400 naming it: nothing was created) gets the same create with
+truncation instead, and no compaction from then on. Each conversation has its own
+`prompt_cache_key`, so its stable prefix is billed at the cached rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any
 
@@ -22,7 +30,7 @@ from bot.backends.base import (
     Usage,
     UserMessage,
 )
-from bot.backends.openai_client import translated_errors
+from bot.backends.openai_client import rejects_parameter, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,11 @@ METADATA_VALUE_LIMIT = 512
 # Finished responses kept for their answer; a turn that never asks for it (it stopped or
 # timed out in between) leaves one behind, dropped once this many newer ones are kept.
 FINISHED_KEPT = 64
+NO_COMPACTION = (
+    "the model server refused context_management (server-side compaction): responses use "
+    "truncation=auto from now on, which bounds a turn's context only at the model's window, "
+    "not at TUTOR_CONTEXT_TOKENS"
+)
 
 
 class ResponsesBackend:
@@ -59,6 +72,7 @@ class ResponsesBackend:
         model: str,
         instructions: str,
         max_output_tokens: int,
+        context_tokens: int = 0,
         stream: bool = False,
         stream_start_seconds: float = FIRST_EVENT_SECONDS,
     ) -> None:
@@ -67,6 +81,9 @@ class ResponsesBackend:
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
+        self._context_tokens = context_tokens  # 0: no budget
+        # Compaction until the server refuses it (then truncation, for this process's life).
+        self._compaction = context_tokens > 0
         # The last state read of each response that finished with an answer, so `answer`
         # needs no second request (oldest first).
         self._finished: dict[str, Response] = {}
@@ -87,6 +104,19 @@ class ResponsesBackend:
 
         A background response outlives its stream: if the stream breaks, polling carries on.
         """
+        compaction = self._compaction
+        with translated_errors("create response"):
+            try:
+                return await self._create(conversation_id, message, compaction)
+            except openai.APIStatusError as error:
+                if not (compaction and rejects_parameter(error, "context_management")):
+                    raise
+                if self._compaction:
+                    self._compaction = False
+                    log.warning(NO_COMPACTION)
+                return await self._create(conversation_id, message, compaction=False)
+
+    async def _create(self, conversation_id: str, message: UserMessage, compaction: bool) -> str:
         request: dict[str, Any] = {
             "model": self._model,
             "conversation": conversation_id,
@@ -94,19 +124,23 @@ class ResponsesBackend:
             "instructions": self._instructions,
             "background": True,
             "store": True,
-            "truncation": "auto",
             "max_output_tokens": self._max_output_tokens,
             "metadata": {"turn_id": message.turn_id},
+            "prompt_cache_key": prompt_cache_key(conversation_id),
         }
+        if compaction:
+            threshold = self._context_tokens
+            request["context_management"] = [{"type": "compaction", "compact_threshold": threshold}]
+        else:
+            request["truncation"] = "auto"
 
         async def create(stream: bool) -> Any:
             streaming = {"stream": True} if stream else {}
             return await self._client.responses.create(**request, **streaming)
 
-        with translated_errors("create response"):
-            return await self._partials.create(
-                create, _created_response_id, _text_delta, _final_response, _response_of
-            )
+        return await self._partials.create(
+            create, _created_response_id, _text_delta, _final_response, _response_of
+        )
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice
@@ -233,6 +267,11 @@ class ResponsesBackend:
     async def close(self) -> None:
         await self._partials.close()
         await self._client.close()
+
+
+def prompt_cache_key(conversation_id: str) -> str:
+    """The cache bucket of a conversation's turns: stable, and naming nothing but a hash."""
+    return "tutor-" + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
 
 
 def _usage(response: Response) -> Usage | None:

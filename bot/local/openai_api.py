@@ -4,6 +4,9 @@ It serves the Assistants protocol (assistants, threads, messages, runs), Convers
 Responses (plain, background and streamed) and Chat Completions (plain and streamed), answered
 by the deterministic scripted model (`bot.local.scripted_model`). Tests steer it with directives
 in the user's text and with `fail_next` / `hold`, and inspect what it received and holds.
+It counts tokens and keeps prompts within the model's context window as the APIs do
+(truncation, compaction, prompt caching: `bot.local.context_window`); `context_window` and
+`accepts_compaction` set that model.
 `without_apis` makes it a server that lacks some of those APIs (as self-hosted servers lack
 Conversations and Assistants): their paths answer 404 like any unknown URL.
 
@@ -24,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.local.context_window import DEFAULT_WINDOW_TOKENS, ContextLimits
 from bot.local.openai_assistants import AssistantsAPI, Run, TextShape, Thread
 from bot.local.openai_chat import ChatAPI
 from bot.local.openai_common import (
@@ -130,14 +134,16 @@ class OpenAIStandIn:
         queued_seconds: float = 0.05,
         in_progress_seconds: float = 0.1,
         without_apis: Iterable[str] = (),
+        context_window: int = DEFAULT_WINDOW_TOKENS,
     ) -> None:
         self.pacing = Pacing(queued_seconds, in_progress_seconds)
+        self.limits = ContextLimits(window_tokens=context_window)
         self.without_apis: set[str] = set()
         self.leave_out(*without_apis)
         self.timers = Timers()
-        self._assistants = AssistantsAPI(self.pacing, self.timers)
-        self._responses = ResponsesAPI(self.pacing, self.timers)
-        self._chat = ChatAPI()
+        self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits)
+        self._responses = ResponsesAPI(self.pacing, self.timers, self.limits)
+        self._chat = ChatAPI(self.limits)
         self.requests: list[RecordedRequest] = []
         self._received = asyncio.Condition()  # notified on every request recorded
         self._failures: list[_Failure] = []
@@ -172,6 +178,29 @@ class OpenAIStandIn:
     @require_alternation.setter
     def require_alternation(self, value: bool) -> None:
         self._chat.require_alternation = value
+
+    @property
+    def context_window(self) -> int:
+        """The served model's context window in tokens (`bot.local.context_window` counts)."""
+        return self.limits.window_tokens
+
+    @context_window.setter
+    def context_window(self, value: int) -> None:
+        self.limits.window_tokens = value
+
+    @property
+    def accepts_compaction(self) -> bool:
+        """Whether Responses take `context_management` (off: 400 naming it)."""
+        return self.limits.accepts_compaction
+
+    @accepts_compaction.setter
+    def accepts_compaction(self, value: bool) -> None:
+        self.limits.accepts_compaction = value
+
+    @property
+    def chat(self) -> ChatAPI:
+        """Chat Completions' switches: `accepts_stream_options`, `reports_usage`."""
+        return self._chat
 
     # -- state for assertions --------------------------------------------------------------
 

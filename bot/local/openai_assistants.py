@@ -2,6 +2,11 @@
 
 A run's status is computed from the clock whenever it is read (and by timers, so state moves on
 even unread); its answer is appended to the thread exactly once, when completion is first seen.
+
+A run reads the thread as the API's `truncation_strategy` says (`auto`, the default: the most
+recent messages that fit; `last_messages`: that many) within `max_prompt_tokens` (else the
+model's context window, `bot.local.context_window`); a prompt still past that limit ends the
+run `incomplete` (reason `max_prompt_tokens`) without an answer.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.local.context_window import ContextLimits, Part, prompt_tokens, truncated
 from bot.local.openai_common import (
     JSON,
     ApiError,
@@ -37,6 +43,8 @@ from bot.local.scripted_model import Reply, pieces, respond
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 FINAL = frozenset({"cancelled", "failed", "completed", "incomplete", "expired"})
 EXPIRY_SECONDS = 600
+MIN_PROMPT_TOKENS = 256  # the API's lower bound for `max_prompt_tokens`
+PROMPT_LIMITED = "max_prompt_tokens"
 FAILURE = {"code": "server_error", "message": "The model failed (scripted)."}
 RUN_PARAMS = (
     "max_prompt_tokens",
@@ -80,6 +88,14 @@ class Run:
     cancel_deadline: float | None = None
     message_id: str | None = None
     streamed_message_id: str | None = None  # the id its stream announced for the answer
+    incomplete_reason: str = "max_completion_tokens"  # or PROMPT_LIMITED: then no answer
+
+    @property
+    def answers(self) -> bool:
+        """Whether it writes an answer (unless it is cancelled first)."""
+        return self.outcome in ("completed", "incomplete") and self.incomplete_reason != (
+            PROMPT_LIMITED
+        )
 
 
 def outcome_of(reply: Reply) -> str:
@@ -134,7 +150,7 @@ def _expires_at(run: Run) -> int | None:
 
 
 def _incomplete_details(run: Run) -> JSON | None:
-    return {"reason": "max_completion_tokens"} if run.status == "incomplete" else None
+    return {"reason": run.incomplete_reason} if run.status == "incomplete" else None
 
 
 def _usage(reply: Reply) -> JSON:
@@ -251,9 +267,10 @@ def shaped_delta(chunk: str, shape: TextShape) -> list[JSON] | str:
 class AssistantsAPI:
     """State and handlers of /assistants and /threads."""
 
-    def __init__(self, pacing: Pacing, timers: Timers) -> None:
+    def __init__(self, pacing: Pacing, timers: Timers, limits: ContextLimits | None = None) -> None:
         self.pacing = pacing
         self.timers = timers
+        self.limits = limits or ContextLimits()
         self.assistants: dict[str, JSON] = {}
         self.threads: dict[str, Thread] = {}
         self.runs: dict[str, Run] = {}
@@ -448,7 +465,7 @@ class AssistantsAPI:
 
     async def _stream_text(self, run: Run, send: Callable[[str, JSON], Awaitable[None]]) -> None:
         """The answer's text deltas, spread over the run's working time."""
-        if run.outcome not in ("completed", "incomplete"):
+        if not run.answers:
             return
         run.streamed_message_id = new_id("msg_")
         draft = message_json(run.thread_id, "assistant", [], id=run.streamed_message_id)
@@ -476,8 +493,10 @@ class AssistantsAPI:
         instructions = body.get("instructions") or assistant.get("instructions") or ""
         if body.get("additional_instructions"):
             instructions = f"{instructions}\n\n{body['additional_instructions']}".strip()
-        seen = self._seen(thread, instructions, body.get("truncation_strategy"))
+        limit = self._prompt_limit(body.get("max_prompt_tokens"))
+        seen = self._seen(thread, instructions, _truncation(body.get("truncation_strategy")), limit)
         reply = respond(seen)
+        over = prompt_tokens(seen) > limit
         working = reply.directives.slow
         schedule = Schedule.begin(
             self.pacing.queued_seconds,
@@ -492,20 +511,34 @@ class AssistantsAPI:
             instructions=instructions,
             schedule=schedule,
             reply=reply,
-            outcome=outcome_of(reply),
+            outcome="incomplete" if over else outcome_of(reply),
             metadata=check_metadata(body.get("metadata")),
             params=params,
+            incomplete_reason=PROMPT_LIMITED if over else "max_completion_tokens",
         )
 
+    def _prompt_limit(self, value: Any) -> int:
+        """The tokens a run's prompt may have: `max_prompt_tokens`, within the context window."""
+        if value is None:
+            return self.limits.window_tokens
+        if not isinstance(value, int) or value < MIN_PROMPT_TOKENS:
+            raise ApiError(
+                400,
+                "Invalid 'max_prompt_tokens': integer below minimum value. Expected a value >= "
+                f"{MIN_PROMPT_TOKENS}, but got {value} instead.",
+                code="integer_below_min_value",
+                param="max_prompt_tokens",
+            )
+        return min(value, self.limits.window_tokens)
+
     @staticmethod
-    def _seen(thread: Thread, instructions: str, truncation: Any) -> list[tuple[str, str]]:
-        """What the model reads: the instructions, then the thread (maybe its last messages)."""
-        messages = thread.messages
-        if isinstance(truncation, dict) and truncation.get("type") == "last_messages":
-            keep = int(truncation.get("last_messages") or 0)
-            messages = messages[-keep:] if keep else []
-        seen = [("system", instructions)] if instructions else []
-        return seen + [(m["role"], message_text(m)) for m in messages]
+    def _seen(thread: Thread, instructions: str, last: int | None, limit: int) -> list[Part]:
+        """What the model reads: the instructions, then the thread: its `last` messages, or
+        (`auto`, last None) the most recent that fit `limit`."""
+        messages = thread.messages if last is None else thread.messages[-last:]
+        seen: list[Part] = [("system", instructions)] if instructions else []
+        seen += [(m["role"], message_text(m)) for m in messages]
+        return truncated(seen, limit, keep_last=1) if last is None else seen
 
     async def list_runs(self, request: web.Request) -> web.Response:
         thread = self.thread(request.match_info["thread_id"])
@@ -580,7 +613,7 @@ class AssistantsAPI:
         run.status = status
         run.ended_at = run.schedule.epoch(moment)
         thread = self.threads.get(run.thread_id)
-        if status not in ("completed", "incomplete") or thread is None:
+        if status not in ("completed", "incomplete") or not run.answers or thread is None:
             return
         extra: JSON = {"assistant_id": run.assistant_id, "run_id": run.id}
         extra |= {"created_at": run.ended_at, "completed_at": run.ended_at}
@@ -593,6 +626,24 @@ class AssistantsAPI:
         message = message_json(thread.id, "assistant", content, **extra)
         thread.messages.append(message)
         run.message_id = message["id"]
+
+
+def _truncation(value: Any) -> int | None:
+    """How many of the thread's last messages a `truncation_strategy` keeps (None: `auto`)."""
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "auto":
+        return None
+    last = value.get("last_messages") if isinstance(value, dict) else None
+    if kind != "last_messages" or not isinstance(last, int) or last < 1:
+        raise ApiError(
+            400,
+            "Invalid 'truncation_strategy': expected {'type': 'auto'} or "
+            "{'type': 'last_messages', 'last_messages': n} with n >= 1.",
+            param="truncation_strategy",
+        )
+    return last
 
 
 def thread_json(thread: Thread) -> JSON:

@@ -1,4 +1,10 @@
-"""Chat Completions of the OpenAI stand-in: POST /chat/completions, whole or streamed."""
+"""Chat Completions of the OpenAI stand-in: POST /chat/completions, whole or streamed.
+
+Like the API, it never shortens a prompt: one past the model's context window is refused
+(400 `context_length_exceeded`). A prompt that repeats the previous one's beginning (same
+model and `prompt_cache_key`) is billed cached for that prefix, as OpenAI's prompt cache and
+local servers' prefix caches do (see `bot.local.context_window`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.local.context_window import ContextLimits, PromptCache, bucket, prompt_tokens
 from bot.local.openai_common import (
     JSON,
     ApiError,
@@ -28,6 +35,8 @@ FAILURE_MESSAGE = "The model failed (scripted)."
 # What vLLM and llama.cpp answer (HTTP 400) when a chat template that requires alternation
 # (Mistral's, Gemma's) meets two user or two assistant messages in a row.
 ALTERNATION_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
+# What servers that predate `stream_options` answer (HTTP 400) when it is sent.
+UNKNOWN_STREAM_OPTIONS = "Unrecognized request argument supplied: stream_options"
 
 
 def chat_messages(value: Any) -> list[tuple[str, str]]:
@@ -56,12 +65,24 @@ def check_alternation(messages: list[tuple[str, str]]) -> None:
             raise ApiError(400, ALTERNATION_MESSAGE)
 
 
-def usage_json(reply: Reply) -> JSON:
+def check_window(tokens: int, limits: ContextLimits) -> None:
+    """OpenAI's refusal of a prompt past the model's context window."""
+    if tokens > limits.window_tokens:
+        raise ApiError(
+            400,
+            f"This model's maximum context length is {limits.window_tokens} tokens. However, "
+            f"your messages resulted in {tokens} tokens. Please reduce the length of the messages.",
+            code="context_length_exceeded",
+            param="messages",
+        )
+
+
+def usage_json(reply: Reply, cached_tokens: int = 0) -> JSON:
     return {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
         "total_tokens": reply.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     }
 
@@ -74,11 +95,17 @@ class ChatAPI:
     """The handler of /chat/completions.
 
     `require_alternation` makes it refuse what strict chat templates refuse (see
-    `check_alternation`); OpenAI itself takes any order of roles.
+    `check_alternation`); OpenAI itself takes any order of roles. `accepts_stream_options`
+    off makes it a server that refuses that parameter (400), `reports_usage` off one that
+    never reports usage, as some local servers do.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: ContextLimits | None = None) -> None:
         self.require_alternation = False
+        self.accepts_stream_options = True
+        self.reports_usage = True
+        self.limits = limits or ContextLimits()
+        self.cache = PromptCache()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/chat/completions", self.create)]
@@ -90,13 +117,21 @@ class ChatAPI:
         messages = chat_messages(body.get("messages"))
         if self.require_alternation:
             check_alternation(messages)
+        if "stream_options" in body and not self.accepts_stream_options:
+            raise ApiError(400, UNKNOWN_STREAM_OPTIONS)
+        check_window(prompt_tokens(messages), self.limits)
         reply = respond(messages)
         if reply.directives.fail:
             raise ApiError(500, FAILURE_MESSAGE, code="server_error", type="server_error")
-        completion = Completion(new_id("chatcmpl-"), body["model"], reply)
+        cached = self.cache.cached_tokens(
+            bucket(body["model"], body.get("prompt_cache_key")), messages
+        )
+        usage = usage_json(reply, cached) if self.reports_usage else None
+        completion = Completion(new_id("chatcmpl-"), body["model"], reply, usage)
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            return await completion.stream(request, bool(options.get("include_usage")))
+            include_usage = bool(options.get("include_usage")) and usage is not None
+            return await completion.stream(request, include_usage)
         await asyncio.sleep(reply.directives.slow or 0)
         return web.json_response(completion.whole())
 
@@ -104,10 +139,11 @@ class ChatAPI:
 class Completion:
     """One completion's answer, as one object or as a stream of chunks."""
 
-    def __init__(self, completion_id: str, model: str, reply: Reply) -> None:
+    def __init__(self, completion_id: str, model: str, reply: Reply, usage: JSON | None) -> None:
         self.id = completion_id
         self.model = model
         self.reply = reply
+        self.usage = usage
         self.created = now()
 
     def whole(self) -> JSON:
@@ -117,7 +153,7 @@ class Completion:
         return {
             **self._envelope("chat.completion"),
             "choices": [{**choice, "finish_reason": finish_reason(self.reply)}],
-            "usage": usage_json(self.reply),
+            "usage": self.usage,
         }
 
     async def stream(self, request: web.Request, include_usage: bool) -> web.StreamResponse:
@@ -142,7 +178,7 @@ class Completion:
         await stream.write(sse(self._chunk({}, finish_reason(self.reply), extra)))
         if include_usage:
             usage_chunk = {**self._envelope("chat.completion.chunk"), "choices": []}
-            await stream.write(sse({**usage_chunk, "usage": usage_json(self.reply)}))
+            await stream.write(sse({**usage_chunk, "usage": self.usage}))
         await stream.write(sse("[DONE]"))
         return stream
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.local.context_window import Part, Summary
 from bot.local.openai_common import (
     JSON,
     ApiError,
@@ -109,6 +110,25 @@ def messages_of(items: list[JSON]) -> list[tuple[str, str]]:
         for item in items
         if item.get("type") == "message"
     ]
+
+
+def compaction_item(summary: Summary) -> JSON:
+    """The item server-side compaction outputs: opaque, standing for all that came before."""
+    return {"id": new_id("cmp_"), "type": "compaction", "encrypted_content": summary.encoded()}
+
+
+def parts_of(items: list[JSON]) -> list[Part]:
+    """What the model reads from items: from the latest compaction item on (its summary in
+    place of all before it), then the messages."""
+    starts = [index for index, item in enumerate(items) if item.get("type") == "compaction"]
+    parts: list[Part] = []
+    for item in items[starts[-1] if starts else 0 :]:
+        if item.get("type") == "compaction":
+            summary = Summary.decoded(str(item.get("encrypted_content", "")))
+            parts.extend([summary] if summary is not None else [])
+        elif item.get("type") == "message":
+            parts.extend(messages_of([item]))
+    return parts
 
 
 class ConversationsAPI:

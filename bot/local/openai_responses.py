@@ -2,6 +2,14 @@
 
 A background response's status comes from the clock; a streamed one is driven by its stream.
 Either way it becomes final in `_finish`, once, which also appends its output to the conversation.
+
+The prompt is kept within the model's context as the API does (`bot.local.context_window`):
+with `context_management` compaction, a prompt past `compact_threshold` has its history
+replaced by a compaction item (output before the message, and kept on the conversation, whose
+later prompts start there); past the context window, `truncation: "disabled"` (the default)
+answers 400 `context_length_exceeded` and `"auto"` drops the oldest history. Usage counts the
+prompt the model read, cached as far as it repeats the previous prompt of the same model and
+`prompt_cache_key`.
 """
 
 from __future__ import annotations
@@ -12,6 +20,16 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.local.context_window import (
+    MIN_COMPACT_THRESHOLD,
+    ContextLimits,
+    Part,
+    PromptCache,
+    bucket,
+    compacted,
+    prompt_tokens,
+    truncated,
+)
 from bot.local.openai_common import (
     JSON,
     ApiError,
@@ -31,8 +49,10 @@ from bot.local.openai_common import (
 from bot.local.openai_conversations import (
     Conversation,
     ConversationsAPI,
+    compaction_item,
     message_item,
     messages_of,
+    parts_of,
     stored_items,
     text_part,
 )
@@ -44,7 +64,12 @@ FAILURE = {"code": "server_error", "message": "The model failed (scripted)."}
 LOCKED = (
     "Another process is currently operating on this conversation. Please retry after a few seconds."
 )
-ECHOED = ("instructions", "max_output_tokens", "previous_response_id")
+ECHOED = ("instructions", "max_output_tokens", "previous_response_id", "prompt_cache_key")
+OVERFLOW = (
+    "Your input exceeds the context window of this model. Please adjust your input and try again."
+)
+NO_COMPACTION = "Unsupported parameter: 'context_management' is not supported with this request."
+DEFAULT_COMPACT_SHARE = 0.8  # of the context window, where a compaction entry names no threshold
 
 
 @dataclass
@@ -55,7 +80,7 @@ class ResponseJob:
     request: JSON
     schedule: Schedule
     reply: Reply
-    history: list[tuple[str, str]]
+    history: list[Part]  # what a response chained to this one reads before its own input
     background: bool
     store: bool
     conversation_id: str | None
@@ -65,9 +90,16 @@ class ResponseJob:
     output: list[JSON] = field(default_factory=list)
     ended_at: int | None = None
     streaming: bool = False
+    compaction: JSON | None = None  # the compaction item it outputs before its message
+    cached_tokens: int = 0
     # When it became final, on the monotonic clock (benchmarks time what follows from here):
     # a streamed response when its stream says so, another when its schedule says.
     finished_at: float | None = None
+
+    @property
+    def message_index(self) -> int:
+        """Where its message stands in its output (after a compaction item, if any)."""
+        return 0 if self.compaction is None else 1
 
     @property
     def outcome(self) -> str:
@@ -104,10 +136,9 @@ def response_json(job: ResponseJob) -> JSON:
         "top_p": request.get("top_p", 1.0),
         "top_logprobs": 0,
         "truncation": request.get("truncation") or "disabled",
-        "usage": _usage(job.reply) if job.output else None,
+        "usage": _usage(job.reply, job.cached_tokens) if job.output else None,
         "user": None,
         "metadata": job.metadata,
-        "prompt_cache_key": None,
         "safety_identifier": None,
     }
 
@@ -116,10 +147,10 @@ def _incomplete_details(job: ResponseJob) -> JSON | None:
     return {"reason": "max_output_tokens"} if job.status == "incomplete" else None
 
 
-def _usage(reply: Reply) -> JSON:
+def _usage(reply: Reply, cached_tokens: int) -> JSON:
     return {
         "input_tokens": reply.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": 0},
         "output_tokens": reply.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": reply.total_tokens,
@@ -156,16 +187,22 @@ class EventWriter:
         await self.send(kind, response=response_json(self.job))
 
     async def part(self, kind: str, text: str, **fields: Any) -> None:
-        place = {"item_id": self.job.item_id, "output_index": 0, "content_index": 0}
+        place = {
+            "item_id": self.job.item_id,
+            "output_index": self.job.message_index,
+            "content_index": 0,
+        }
         await self.send(kind, **place, **fields, part=text_part("assistant", text))
 
 
 class ResponsesAPI:
     """State and handlers of /responses; owns the conversations it reads and extends."""
 
-    def __init__(self, pacing: Pacing, timers: Timers) -> None:
+    def __init__(self, pacing: Pacing, timers: Timers, limits: ContextLimits | None = None) -> None:
         self.pacing = pacing
         self.timers = timers
+        self.limits = limits or ContextLimits()
+        self.cache = PromptCache()
         self.jobs: dict[str, ResponseJob] = {}
         self.conversations_api = ConversationsAPI(self)
 
@@ -237,10 +274,21 @@ class ResponsesAPI:
         background, store = bool(body.get("background")), body.get("store") is not False
         if background and not store:
             raise ApiError(400, "Background mode requires store=true.", param="background")
+        threshold = self._compact_threshold(body.get("context_management"))
+        truncation = _truncation(body.get("truncation"))
         conversation = self._conversation(body)
         items = stored_items(body["input"], "input")
-        history = self._history(body, conversation) + messages_of(items)
-        reply = respond(self._instructions(body) + history)
+        earlier, new = self._history(body, conversation), messages_of(items)
+        instructions = self._instructions(body)
+        prompt: list[Part] = [*instructions, *earlier, *new]
+        history: list[Part] = [*earlier, *new]
+        compaction = None
+        if threshold is not None and earlier and prompt_tokens(prompt) > threshold:
+            prompt = [*instructions, compacted(earlier), *new]
+            summary = compacted(history)  # what the compaction item stands for
+            history, compaction = [summary], compaction_item(summary)
+        prompt = self._within_window(prompt, truncation, keep_last=len(new))
+        reply = respond(prompt)
         job = ResponseJob(
             id=new_id("resp_"),
             request=body,
@@ -252,6 +300,10 @@ class ResponsesAPI:
             conversation_id=conversation.id if conversation else None,
             metadata=check_metadata(body.get("metadata")),
             status="queued" if background else "in_progress",
+            compaction=compaction,
+            cached_tokens=self.cache.cached_tokens(
+                bucket(body["model"], body.get("prompt_cache_key")), prompt
+            ),
         )
         if conversation is not None:
             conversation.items.extend(items)
@@ -274,10 +326,52 @@ class ResponsesAPI:
         self.ensure_unlocked(conversation)
         return conversation
 
-    def _history(self, body: JSON, conversation: Conversation | None) -> list[tuple[str, str]]:
-        """What came before this input: the conversation's items or the previous response."""
+    def _compact_threshold(self, value: Any) -> int | None:
+        """The threshold `context_management` asks compaction at; 400 where it is refused."""
+        if value is None:
+            return None
+        param = "context_management"
+        if not self.limits.accepts_compaction:
+            raise ApiError(400, NO_COMPACTION, code="unsupported_parameter", param=param)
+        if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+            raise ApiError(400, f"Invalid '{param}': expected an array of objects.", param=param)
+        thresholds = []
+        for index, entry in enumerate(value):
+            if entry.get("type") != "compaction":
+                raise ApiError(
+                    400,
+                    f"Invalid value for '{param}[{index}].type': only 'compaction' is supported.",
+                    code="invalid_value",
+                    param=f"{param}[{index}].type",
+                )
+            threshold = entry.get("compact_threshold")
+            if threshold is None:
+                threshold = int(self.limits.window_tokens * DEFAULT_COMPACT_SHARE)
+            if not isinstance(threshold, int) or threshold < MIN_COMPACT_THRESHOLD:
+                raise ApiError(
+                    400,
+                    f"Invalid '{param}[{index}].compact_threshold': integer below minimum value. "
+                    f"Expected a value >= {MIN_COMPACT_THRESHOLD}, but got {threshold} instead.",
+                    code="integer_below_min_value",
+                    param=f"{param}[{index}].compact_threshold",
+                )
+            thresholds.append(threshold)
+        return min(thresholds, default=None)
+
+    def _within_window(self, prompt: list[Part], truncation: str, keep_last: int) -> list[Part]:
+        """The prompt as the model's context window lets it be read (maybe truncated), or 400."""
+        limit = self.limits.window_tokens
+        if truncation == "auto":
+            prompt = truncated(prompt, limit, keep_last)
+        if prompt_tokens(prompt) > limit:
+            raise ApiError(400, OVERFLOW, code="context_length_exceeded", param="input")
+        return prompt
+
+    def _history(self, body: JSON, conversation: Conversation | None) -> list[Part]:
+        """What came before this input: the conversation's items (from its latest compaction
+        on) or the previous response's."""
         if conversation is not None:
-            return messages_of(conversation.items)
+            return parts_of(conversation.items)
         previous_id = body.get("previous_response_id")
         if not previous_id:
             return []
@@ -289,7 +383,7 @@ class ResponsesAPI:
                 param="previous_response_id",
             )
         self.refresh(previous)
-        answered = [("assistant", previous.reply.text)] if previous.output else []
+        answered: list[Part] = [("assistant", previous.reply.text)] if previous.output else []
         return previous.history + answered
 
     @staticmethod
@@ -343,18 +437,24 @@ class ResponsesAPI:
         if job.status in FINAL:  # cancelled while streaming
             return
         self._finish(job)
-        await events.send("response.output_item.done", output_index=0, item=job.output[0])
+        index = job.message_index
+        await events.send("response.output_item.done", output_index=index, item=job.output[index])
         await events.state(f"response.{job.status}")
 
     async def _play_text(self, request: web.Request, job: ResponseJob, events: EventWriter) -> None:
-        """The message's events up to its text being done, spread over the working time."""
+        """The message's events up to its text being done, spread over the working time (a
+        compaction item, if any, comes whole before it)."""
+        if job.compaction is not None:
+            for kind in ("response.output_item.added", "response.output_item.done"):
+                await events.send(kind, output_index=0, item=job.compaction)
+        index = job.message_index
         item = output_message(job, "in_progress", None)
-        await events.send("response.output_item.added", output_index=0, item=item)
+        await events.send("response.output_item.added", output_index=index, item=item)
         await events.part("response.content_part.added", "")
         chunks = pieces(job.reply.text)
         start = time.monotonic()
         step = max(0.0, job.schedule.finished - start) / max(1, len(chunks))
-        place = {"item_id": job.item_id, "output_index": 0, "content_index": 0}
+        place = {"item_id": job.item_id, "output_index": index, "content_index": 0}
         cut = job.reply.directives.cut
         for index, chunk in enumerate(chunks):
             if cut and index == cut_point(len(chunks)):
@@ -389,10 +489,11 @@ class ResponsesAPI:
         job.finished_at = time.monotonic() if job.streaming else job.schedule.finished
         if job.status == "failed":
             return
-        job.output = [output_message(job, job.status, job.reply.text)]
+        compaction = [] if job.compaction is None else [job.compaction]
+        job.output = [*compaction, output_message(job, job.status, job.reply.text)]
         conversation = self.conversations.get(job.conversation_id or "")
         if conversation is not None:
-            conversation.items.append(dict(job.output[0]))
+            conversation.items.extend(dict(item) for item in job.output)
 
     def refresh_conversation(self, conversation: Conversation) -> None:
         for response_id in conversation.response_ids:
@@ -406,3 +507,16 @@ class ResponsesAPI:
             job = self.jobs.get(response_id)
             if job is not None and job.status in ACTIVE:
                 raise ApiError(400, LOCKED, code="conversation_locked")
+
+
+def _truncation(value: Any) -> str:
+    if value is None:
+        return "disabled"
+    if value not in ("auto", "disabled"):
+        raise ApiError(
+            400,
+            f"Invalid value for 'truncation': '{value}'. Expected 'auto' or 'disabled'.",
+            code="invalid_value",
+            param="truncation",
+        )
+    return str(value)

@@ -1,8 +1,9 @@
 """The deterministic model behind the local OpenAI stand-in.
 
-It answers `Answer {n}: {last user text}`, where n counts the user messages it saw, so a test can
-tell whether context was kept. Directives in square brackets in the last user message steer it
-(and the stand-in's timing and outcome); they are stripped from the echoed text.
+It answers `Answer {n}: {last user text}`, where n counts the user messages it saw (those a
+compaction summarised included), so a test can tell whether context was kept. Directives in
+square brackets in the last user message steer it (and the stand-in's timing and outcome);
+they are stripped from the echoed text.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from bot.local.context_window import Part, output_tokens, prompt_tokens, questions
 
 DIRECTIVE = re.compile(
     r"[ \t]*\[(slow:\d+(?:\.\d+)?|long:\d+|fail|expire|incomplete|echo|markdown|cut|cite)\][ \t]*",
@@ -51,8 +54,6 @@ LOREM = (
 PARAGRAPH_LENGTH = 400
 PARAGRAPH_SEPARATOR = "\n\n"
 
-Message = tuple[str, str]
-
 
 @dataclass(frozen=True)
 class Directives:
@@ -81,7 +82,7 @@ class ScriptedCitation:
 
 @dataclass(frozen=True)
 class Reply:
-    """One answer with its token counts (4 characters a token, at least 1)."""
+    """One answer with its token counts (see `bot.local.context_window`)."""
 
     text: str
     directives: Directives
@@ -112,15 +113,15 @@ def _directive_value(name: str, value: str) -> object:
     return True
 
 
-def respond(messages: Sequence[Message]) -> Reply:
-    """The answer to a conversation of (role, text) messages, as the stand-in's model gives it."""
-    user_texts = [text for role, text in messages if role == "user"]
+def respond(prompt: Sequence[Part]) -> Reply:
+    """The answer to a prompt of (role, text) messages (and maybe a compaction's summary),
+    as the stand-in's model gives it."""
+    user_texts = [part[1] for part in prompt if isinstance(part, tuple) and part[0] == "user"]
     last = user_texts[-1] if user_texts else ""
     clean, directives = parse_directives(last)
-    text = compose(len(user_texts), clean, directives)
-    prompt_tokens = max(1, sum(len(text) for _, text in messages) // 4)
+    text = compose(questions(prompt), clean, directives)
     citations = cited_passages(text) if directives.cite else ()
-    return Reply(text, directives, prompt_tokens, max(1, len(text) // 4), citations)
+    return Reply(text, directives, prompt_tokens(prompt), output_tokens(text), citations)
 
 
 def compose(count: int, clean: str, directives: Directives) -> str:

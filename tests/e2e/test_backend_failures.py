@@ -118,14 +118,15 @@ async def test_chat_sends_only_the_safe_subset_and_no_history_leaves_redis(
     root = await ask(harness, "Who was Hatshepsut?")
     await harness.wait_for_bot_replies(CHANNEL, root, 1)
     request = next(r for r in harness.openai.requests if r.path.endswith("/chat/completions"))
-    assert set(request.json or {}) <= {"model", "messages", "stream", "max_tokens"}
+    safe = {"model", "messages", "stream", "max_tokens"}
+    assert set(request.json or {}) <= safe | {"stream_options"}  # dropped where refused
     assert not any(
         "conversations" in r.path or "threads" in r.path for r in harness.openai.requests
     )
 
 
 @pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
-async def test_responses_requests_are_background_stored_and_truncated(harness: Harness) -> None:
+async def test_responses_requests_are_background_stored_and_compacted(harness: Harness) -> None:
     root = await ask(harness, "Who was Cleopatra?")
     await harness.wait_for_bot_replies(CHANNEL, root, 1)
     create = next(
@@ -133,7 +134,9 @@ async def test_responses_requests_are_background_stored_and_truncated(harness: H
     )
     body = create.json or {}
     assert body["background"] is True and body["store"] is True
-    assert body["truncation"] == "auto"
+    threshold = harness.settings.context_tokens
+    assert body["context_management"] == [{"type": "compaction", "compact_threshold": threshold}]
+    assert body["prompt_cache_key"].startswith("tutor-")
     assert body["conversation"].startswith("conv_")
     assert body["metadata"]["turn_id"].startswith("turn_")
 

@@ -120,6 +120,28 @@ def test_the_newest_message_is_kept_even_when_it_alone_is_too_big() -> None:
     assert fit_to_budget("i", history, 100) == [history[2]]
 
 
+def test_no_budget_sends_everything() -> None:
+    history = [message("user", 4000), message("assistant", 4000), message("user", 40)]
+    assert fit_to_budget("i", history, 0) == history
+
+
+def test_the_oldest_exchange_sent_moves_in_steps_so_the_prefix_stays_the_same() -> None:
+    """A long conversation past its budget: what is sent starts with the same exchange for
+    several turns in a row (a prefix cache hits), and always fits."""
+    history: list[ChatMessage] = []
+    budget = 1000
+    firsts = []
+    for n in range(80):
+        history.append(ChatMessage("user", f"question {n} " + "x" * 100, f"turn-{n}"))
+        sent = fit_to_budget("i", history, budget)
+        assert sum(estimate_tokens(m.content) for m in sent) + estimate_tokens("i") <= budget
+        firsts.append(sent[0].turn_id)
+        history.append(ChatMessage("assistant", "y" * 100, f"turn-{n}"))
+    changes = sum(a != b for a, b in itertools.pairwise(firsts))
+    trimmed_turns = 80 - firsts.count("turn-0")
+    assert changes <= trimmed_turns / 2  # trimming one exchange a turn would change every turn
+
+
 async def test_history_round_trips_and_ignores_a_repeated_append(redis: Redis, keys: Keys) -> None:
     store = ChatHistoryStore(redis, keys)
     first = await store.append("h1", ChatMessage("user", "Who?", "turn-1"))

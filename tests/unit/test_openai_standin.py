@@ -103,7 +103,8 @@ def test_directives_are_parsed_from_the_text_and_stripped() -> None:
 def test_the_answer_counts_user_messages_and_tokens() -> None:
     reply = respond([("system", "Be brief."), ("user", "one"), ("assistant", "x"), ("user", "two")])
     assert reply.text == "Answer 2: two"
-    assert reply.prompt_tokens == max(1, len("Be brief.onextwo") // 4)
+    # 4 tokens a message, plus one per 4 characters of its text (rounded down)
+    assert reply.prompt_tokens == 4 * 4 + len("Be brief.") // 4
     assert reply.completion_tokens == len("Answer 2: two") // 4
 
 

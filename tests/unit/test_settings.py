@@ -118,3 +118,16 @@ def test_a_missing_data_dir_is_created(tmp_path: Path) -> None:
     check_data_dir(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b").is_dir()
     assert list((tmp_path / "a" / "b").iterdir()) == [], "the write probe leaves nothing"
+
+
+def test_the_context_budget_takes_off_and_its_former_name(tmp_path: Path) -> None:
+    none = tmp_path / "none"
+    assert Settings.load({}, env_file=none).context_tokens == 6000
+    assert Settings.load({"TUTOR_CONTEXT_TOKENS": "off"}, env_file=none).context_tokens == 0
+    assert Settings.load({"TUTOR_CONTEXT_TOKENS": "0"}, env_file=none).context_tokens == 0
+    former = {"TUTOR_CHAT_TOKEN_BUDGET": "12000"}
+    assert Settings.load(former, env_file=none).context_tokens == 12000
+    both = {**former, "TUTOR_CONTEXT_TOKENS": "8000"}
+    assert Settings.load(both, env_file=none).context_tokens == 8000
+    with pytest.raises(ConfigError, match=r"TUTOR_CHAT_TOKEN_BUDGET='500'.*at least 1000"):
+        Settings.load({"TUTOR_CHAT_TOKEN_BUDGET": "500"}, env_file=none)
