@@ -70,11 +70,12 @@ test: $(STAMP) redis-server lint
 run: $(STAMP)
 	$(BIN)/python -m bot serve --or-local
 
-# The benchmark (bench/__init__.py says what it measures): one table, under 5 minutes. It
-# starts its own redis-server on a free port and bot processes, and stops them.
-# `make bench BENCH_ARGS="--help"` lists its knobs.
+# The benchmarks (bench/__init__.py says what they measure): the speed table, under 5
+# minutes, then the context-budget table. They start their own redis-server on a free port
+# and bot processes, and stop them. `make bench BENCH_ARGS="--help"` lists the knobs.
 bench: $(STAMP) redis-server
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.context
 
 # What a turn of a 60-turn conversation is billed for, per backend, with and without the
 # context budget (bench/context.py; about half a minute).
