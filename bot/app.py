@@ -31,6 +31,7 @@ from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
+from bot.slack.listeners.feedback import register_feedback_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
@@ -48,6 +49,7 @@ from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.tutor.feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +182,7 @@ class TutorBot:
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
+        register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
         answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,

@@ -27,6 +27,7 @@ from bot.slack.answer_stream import NativeAnswerStream, can_stream_natively
 from bot.slack.client import slack_error_code
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import StatusEdits
+from bot.slack.feedback_blocks import feedback_block
 from bot.slack.placeholder import (
     PANE_STATUS,
     RETRYING,
@@ -248,7 +249,8 @@ class SlackReplySurface:
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
         markdown = f"{text}\n\n_{note}_" if note else text
         if self._stream is not None and self._stream.started:
-            if await self._stream.finish(markdown):
+            feedback = [feedback_block(self._turn.turn_id)]
+            if await self._stream.finish(markdown, feedback):
                 return
             self._message.ts = self._stream.ts  # too long to stream: replace it instead
         await self._deliver(markdown, markdown=True)
@@ -274,7 +276,7 @@ class SlackReplySurface:
             self._message_of(part, index == 0, markdown) for index, part in enumerate(parts)
         ]
         if self._response_url is not None:
-            await self._response_url.deliver([text for text, _ in messages])
+            await self._response_url.deliver(messages)
             return
         shown = self._journal.progress.chunks_delivered
         for index, (text, blocks) in enumerate(messages):
@@ -308,11 +310,15 @@ class SlackReplySurface:
             await self._message.post(text, blocks)
 
     def _message_of(self, part: str, first: bool, markdown: bool) -> tuple[str, list[Block]]:
-        """(text, blocks) of one message of a reply; the first carries a /tutor header."""
+        """(text, blocks) of one message of a reply; the first carries a /tutor header, and
+        every message of an answer Slack's feedback buttons."""
         header = self._header if first else ""
         if not markdown:
             return with_header(header, part), []
-        blocks: list[Block] = [{"type": "markdown", "text": neutralise_markdown(part)}]
+        blocks: list[Block] = [
+            {"type": "markdown", "text": neutralise_markdown(part)},
+            feedback_block(self._turn.turn_id),
+        ]
         if header:
             blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": header}})
         return with_header(header, markdown_to_mrkdwn(part)), blocks
