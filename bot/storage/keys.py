@@ -96,6 +96,10 @@ class Keys:
         """The latest comments on answers in one channel, newest first (a capped list)."""
         return f"{self.prefix}feedback:comments:{team_id}:{channel_id}"
 
+    def agent_session_titled(self, conversation_key: str) -> str:
+        """Set once the agent session of a thread's conversation was given its title."""
+        return f"{self.prefix}agent-session-titled:{conversation_key}"
+
     def usage(self, day: str) -> str:
         """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"
