@@ -23,6 +23,7 @@ from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.metrics import Metrics
 from bot.settings import ConfigError, Settings
+from bot.slack.agent_sessions import AgentSessions
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_session, make_web_client
@@ -31,9 +32,11 @@ from bot.slack.edit_budget import EditBudget, StatusEdits
 from bot.slack.http_server import make_web_app
 from bot.slack.identity import BotIdentity
 from bot.slack.listeners.actions import register_action_listeners
+from bot.slack.listeners.agent_sessions import register_agent_session_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
+from bot.slack.listeners.feedback import register_feedback_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
@@ -51,6 +54,7 @@ from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.tutor.feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +144,18 @@ class TutorBot:
         # Shared by every process through Redis; the quick client: never wait out an outage.
         status_edits = StatusEdits(EditBudget(redis, keys), status_client)
         command_threads = CommandThreads(patient_redis, keys)
+        # Cosmetic like status edits: the quick Redis client, never waiting out an outage.
+        sessions = AgentSessions(settings.agent_sessions, web_client, status_client, redis, keys)
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client, turn, journal, status_edits, settings.streaming, command_threads
+                web_client,
+                turn,
+                journal,
+                status_edits,
+                settings.streaming,
+                command_threads,
+                sessions=sessions,
             )
 
         worker = TurnWorker(
@@ -200,6 +212,16 @@ class TutorBot:
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
+        register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
+        register_agent_session_listeners(
+            bolt_app,
+            StopRequests(redis, keys),
+            intake_queue,
+            TurnStore(redis, keys),
+            CommandThreads(redis, keys),
+            sessions,
+            background,
+        )
         answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,

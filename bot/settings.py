@@ -46,6 +46,14 @@ class StreamingMode(StrEnum):
     OFF = "off"  # only the finished answer
 
 
+class AgentSessionsMode(StrEnum):
+    """Whether Slack's agent sessions (status, title, native Stop) are used."""
+
+    AUTO = "auto"  # tried; a workspace where the app is no agent (not_authorized) is left out
+    ON = "on"  # always used (failures are logged, never shown)
+    OFF = "off"  # never used: the app is no agent
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """One environment variable: its name, default and what it means (for --help and README)."""
@@ -178,6 +186,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_CONTEXT_TOKENS", "context_tokens", "6000", "tokens of context (instructions and history) a turn may be billed for, on every backend: responses compacts the conversation past it, assistants truncates the thread to it, chat sends the most recent history that fits; off or 0: no budget (TUTOR_CHAT_TOKEN_BUDGET, its former name, is still read)", _context_tokens, alias="TUTOR_CHAT_TOKEN_BUDGET"),
     SettingSpec("TUTOR_CHAT_TOKEN_FIELD", "chat_token_field", "max_tokens", "chat backend: max_tokens (local servers) or max_completion_tokens (OpenAI reasoning models)", TokenLimitField),
     SettingSpec("TUTOR_STREAMING", "streaming", "native", "show answers as they are written: native (Slack streams in threads, placeholder edits elsewhere), edit (placeholder edits only) or off", StreamingMode),
+    SettingSpec("TUTOR_AGENT_SESSIONS", "agent_sessions", "auto", "Slack agent sessions in threads (status, title, the native Stop button): auto (used where the app is an agent), on or off", AgentSessionsMode),
     SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
@@ -215,6 +224,7 @@ class Settings:
     context_tokens: int = 6000  # 0: no budget
     chat_token_field: TokenLimitField = TokenLimitField.MAX_TOKENS
     streaming: StreamingMode = StreamingMode.NATIVE
+    agent_sessions: AgentSessionsMode = AgentSessionsMode.AUTO
     thread_followups: bool = True
     worker_name: str | None = None
     concurrency: int = 200

@@ -38,6 +38,12 @@ CLICK: dict[str, Any] = {
 
 
 MISSING: Any = object()  # a field left out
+# Slack's native Stop (agent_session_stopped), as its event reference shows it.
+NATIVE_STOP = {"type": "agent_session_stopped", "channel": "C1", "thread_ts": "1700000000.000001",
+               "user": "U1", "streaming_message_ts": ["1700000000.000002"],
+               "event_ts": "1700000001.000001"}  # fmt: skip
+FEEDBACK = {"type": "feedback_buttons", "action_id": "tutor_feedback", "block_id": "b1",
+            "text": {"type": "plain_text", "text": "👍"}, "value": "up:turn_1"}  # fmt: skip
 
 
 def _changed(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +69,13 @@ def event_with(**changes: Any) -> bytes:
     """EVENT with fields of its `event` changed (to MISSING: left out)."""
     envelope = copy.deepcopy(EVENT)
     envelope["event"] = _changed(EVENT["event"], changes)
+    return _json(envelope)
+
+
+def native_stop(**changes: Any) -> bytes:
+    """EVENT carrying an agent_session_stopped with fields changed (to MISSING: left out)."""
+    envelope = copy.deepcopy(EVENT)
+    envelope["event"] = _changed(NATIVE_STOP, changes)
     return _json(envelope)
 
 
@@ -120,6 +133,9 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("click action value a number", click(actions=[{"action_id": "stop_turn", "value": 1}]), FORM),
     ("click without user", click(user=MISSING), FORM),
     ("click user a number", click(user=5), FORM),
+    ("native stop without thread_ts", native_stop(thread_ts=MISSING), JSON),
+    ("native stop without user", native_stop(user=""), JSON),
+    ("native stop streams not a list", native_stop(streaming_message_ts="1.2"), JSON),
 ]
 
 WELL_FORMED: list[tuple[str, bytes, str]] = [
@@ -144,5 +160,8 @@ WELL_FORMED: list[tuple[str, bytes, str]] = [
     ("command mentioning payload", command(text="what is a payload?"), FORM),
     ("command without text", command(text=MISSING), FORM),
     ("click", click(), FORM),
+    ("feedback click", click(actions=[FEEDBACK]), FORM),
+    ("native stop", native_stop(), JSON),
+    ("native stop with no stream", native_stop(streaming_message_ts=[]), JSON),
     ("ssl_check", b"ssl_check=1&token=t", FORM),
 ]

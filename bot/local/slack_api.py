@@ -28,6 +28,9 @@ from aiohttp import web
 from bot.local.waiting import wait_until
 
 TEXT_LIMIT = 40_000  # Slack truncates `text` above this
+# agents.sessions.setStatus and chat.stopStream's session_status take only these.
+SESSION_STATUSES = frozenset({"processing", "active", "suspended", "closed"})
+SESSION_TITLE_LIMIT = 200
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -127,6 +130,15 @@ class Message:
     metadata: dict[str, Any] | None = None
 
 
+@dataclass
+class AgentSession:
+    """An agent session of a thread (apps declared as agents): its status and title."""
+
+    status: str
+    title: str | None = None
+    initiator: str | None = None
+
+
 def blocks_text(blocks: list[dict[str, Any]]) -> str:
     """The readable text of section, markdown, header, context and rich_text blocks."""
     parts: list[str] = []
@@ -186,6 +198,10 @@ class SlackStandIn:
         self.messages: dict[tuple[str, str], Message] = {}
         self.response_url_posts: list[dict[str, Any]] = []
         self.ephemerals: list[dict[str, Any]] = []
+        # The app is declared an agent: agents.sessions.* work. False: they answer
+        # not_authorized, as for any other app.
+        self.agent_app = True
+        self.agent_sessions: dict[tuple[str, str], AgentSession] = {}
         self.base_url = ""
         self._ts = itertools.count(1)
         self._rate_limits: dict[str, list[int]] = {}
@@ -217,6 +233,8 @@ class SlackStandIn:
             "assistant.threads.setStatus": self._ok,
             "assistant.threads.setSuggestedPrompts": self._ok,
             "assistant.threads.setTitle": self._ok,
+            "agents.sessions.setStatus": self._set_session_status,
+            "agents.sessions.rename": self._rename_session,
             "views.publish": self._ok,
             "reactions.add": self._ok,
         }
@@ -263,6 +281,18 @@ class SlackStandIn:
         """The next `count` calls of `method` (once `after` more have passed) answer
         `{"ok": false, "error": error}`."""
         self._failures.setdefault(method, []).extend([None] * after + [error] * count)
+
+    def stop_streams(self, channel: str, thread_ts: str) -> list[str]:
+        """What Slack does when someone clicks the native Stop of a thread's agent session:
+        the app's streams open in that thread stop (their ts, for agent_session_stopped's
+        `streaming_message_ts`). The session's status is left to the app."""
+        stopped = []
+        for message in self.thread(channel, thread_ts):
+            if message.stream_open:
+                message.stream_open = False
+                message.edits.append(shown_text(message))
+                stopped.append(message.ts)
+        return stopped
 
     def new_response_url(self) -> str:
         token = f"R{next(self._ts)}"
@@ -557,10 +587,57 @@ class SlackStandIn:
         message = self._find(args)
         if not message.stream_open:
             raise SlackError("message_not_in_streaming_state")
+        session_status = args.get("session_status")
+        if session_status is not None and session_status not in SESSION_STATUSES:
+            raise SlackError("invalid_arguments")
         message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text") or "")
+        blocks = _json_arg(args.get("blocks"))
+        if blocks:  # "rendered at the bottom of the finalized message"
+            message.blocks = blocks
         message.stream_open = False
+        if session_status is not None and self.agent_app and message.thread_ts:
+            self._session(message.channel, message.thread_ts).status = str(session_status)
         message.edits.append(message.markdown_text)
         return {"channel": message.channel, "ts": message.ts, "message": _as_json(message)}
+
+    async def _set_session_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        """agents.sessions.setStatus: creates the thread's session if needed; a title is
+        used only on creation. Free text as a status is invalid_arguments."""
+        if not self.agent_app:
+            raise SlackError("not_authorized")
+        status = args.get("status")
+        channel, thread_ts = str(args.get("channel_id") or ""), str(args.get("thread_ts") or "")
+        if status not in SESSION_STATUSES or not channel or not thread_ts:
+            raise SlackError("invalid_arguments")
+        self._check_channel(channel)
+        title = args.get("title")
+        if title is not None and len(str(title)) > SESSION_TITLE_LIMIT:
+            raise SlackError("invalid_arguments")
+        session = self.agent_sessions.get((channel, thread_ts))
+        if session is None:
+            initiator = args.get("initiator_user_id")
+            session = AgentSession(
+                str(status), str(title) if title else None, str(initiator) if initiator else None
+            )
+            self.agent_sessions[(channel, thread_ts)] = session
+        session.status = str(status)
+        return {"status": session.status, "title": session.title or ""}
+
+    async def _rename_session(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.agent_app:
+            raise SlackError("not_authorized")
+        title = str(args.get("title") or "")
+        key = (str(args.get("channel_id") or ""), str(args.get("thread_ts") or ""))
+        if not key[0] or not 1 <= len(title) <= SESSION_TITLE_LIMIT:
+            raise SlackError("invalid_arguments")
+        session = self.agent_sessions.get(key)
+        if session is None:
+            raise SlackError("session_not_found")
+        session.title = title
+        return {"title": title}
+
+    def _session(self, channel: str, thread_ts: str) -> AgentSession:
+        return self.agent_sessions.setdefault((channel, thread_ts), AgentSession("active"))
 
     def _find(self, args: dict[str, Any]) -> Message:
         key = (str(args.get("channel", "")), str(args.get("ts", "")))

@@ -171,23 +171,96 @@ class SlackEventSender:
         response_url: str,
     ) -> tuple[int, str]:
         """A button click (`block_actions`), form-encoded as `payload=<json>` like Slack."""
+        action = {"type": "button", "action_id": action_id, "block_id": "b1", "value": value}
+        return await self.block_action(
+            action, channel=channel, message_ts=message_ts, user_id=user_id,
+            response_url=response_url,
+        )  # fmt: skip
+
+    async def feedback_click(
+        self,
+        element: dict[str, Any],
+        *,
+        positive: bool,
+        channel: str,
+        message_ts: str,
+        user_id: str,
+        response_url: str,
+        block_id: str = "fb1",
+    ) -> tuple[int, str]:
+        """A click on one of a `feedback_buttons` element's buttons (the element as the bot
+        sent it), as Slack reports it: the clicked button's text and value."""
+        button = element["positive_button" if positive else "negative_button"]
+        action = {
+            "type": "feedback_buttons",
+            "action_id": element["action_id"],
+            "block_id": block_id,
+            "text": button["text"],
+            "value": button["value"],
+        }
+        return await self.block_action(
+            action, channel=channel, message_ts=message_ts, user_id=user_id,
+            response_url=response_url,
+        )  # fmt: skip
+
+    async def input_entered(
+        self,
+        input_block: dict[str, Any],
+        text: str,
+        *,
+        channel: str,
+        message_ts: str,
+        user_id: str,
+        response_url: str,
+    ) -> tuple[int, str]:
+        """Enter pressed in a `plain_text_input` with `dispatch_action` (the input block as the
+        bot sent it) in an ephemeral message: Slack sends the text as a `block_actions`."""
+        element = input_block["element"]
+        action = {"type": "plain_text_input", "action_id": element["action_id"],
+                  "block_id": input_block["block_id"], "value": text}  # fmt: skip
+        return await self.block_action(
+            action, channel=channel, message_ts=message_ts, user_id=user_id,
+            response_url=response_url, ephemeral=True,
+        )  # fmt: skip
+
+    async def block_action(
+        self,
+        action: dict[str, Any],
+        *,
+        channel: str,
+        message_ts: str,
+        user_id: str,
+        response_url: str,
+        ephemeral: bool = False,
+    ) -> tuple[int, str]:
+        """One `block_actions` interaction on a message, form-encoded as `payload=<json>`."""
+        container: dict[str, Any] = {"type": "message", "message_ts": message_ts,
+                                     "channel_id": channel, "is_ephemeral": ephemeral}  # fmt: skip
         payload = {
             "type": "block_actions",
             "team": {"id": self.team_id},
             "user": {"id": user_id, "team_id": self.team_id},
             "api_app_id": self.api_app_id,
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "container": container,
             "channel": {"id": channel},
-            "message": {"ts": message_ts, "type": "message"},
             "response_url": response_url,
             "trigger_id": f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}",
-            "actions": [
-                {"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
-                 "action_ts": str(time.time())}
-            ],
-        }  # fmt: skip
+            "actions": [{**action, "action_ts": str(time.time())}],
+        }
+        if not ephemeral:
+            payload["message"] = {"ts": message_ts, "type": "message"}
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)
+
+    async def agent_session_stopped(
+        self, channel: str, thread_ts: str, user: str, streaming_message_ts: list[str]
+    ) -> tuple[int, str]:
+        """Someone clicked the native Stop of a thread's agent session (`streaming_message_ts`:
+        the app's streams Slack stopped for it)."""
+        event = {"type": "agent_session_stopped", "channel": channel, "thread_ts": thread_ts,
+                 "user": user, "streaming_message_ts": streaming_message_ts,
+                 "event_ts": self.next_ts()}  # fmt: skip
+        return await self.send_event(event)
 
     async def url_verification(self, challenge: str) -> tuple[int, str]:
         body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})

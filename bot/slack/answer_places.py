@@ -111,11 +111,16 @@ class ResponseUrlReply:
             text=with_header(self._header, THINKING), response_type="ephemeral"
         )
 
-    async def deliver(self, chunks: list[str]) -> None:
+    async def deliver(self, messages: list[tuple[str, list[Block]]]) -> None:
+        """Show the reply's messages, each (text, blocks) as it would be posted."""
         await self._webhook.send(delete_original=True)
-        if len(chunks) > self.MAX_ANSWER_MESSAGES:
-            kept = chunks[: self.MAX_ANSWER_MESSAGES]
-            kept[-1] += "\n\n_(The rest of this answer did not fit; invite me to the channel.)_"
-            chunks = kept
-        for chunk in chunks:
-            await self._webhook.send(text=chunk, response_type="in_channel")
+        if len(messages) > self.MAX_ANSWER_MESSAGES:
+            kept = messages[: self.MAX_ANSWER_MESSAGES]
+            text, blocks = kept[-1]
+            note = "_(The rest of this answer did not fit; invite me to the channel.)_"
+            cut: list[Block] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}]
+            # Under the text, above the feedback buttons that end an answer's blocks.
+            kept[-1] = (f"{text}\n\n{note}", [*blocks[:-1], *cut, blocks[-1]] if blocks else [])
+            messages = kept
+        for text, blocks in messages:
+            await self._webhook.send(text=text, blocks=blocks or None, response_type="in_channel")

@@ -21,6 +21,8 @@ from bot.turns.models import Turn, TurnSource
 
 log = logging.getLogger(__name__)
 
+Block = dict[str, object]
+
 # chat.appendStream is Tier 4 (100+/min); one append a second per answer reads smoothly.
 APPEND_EVERY_SECONDS = 1.0
 
@@ -61,22 +63,26 @@ class NativeAnswerStream:
                 await self._append(delta)
         return True
 
-    async def finish(self, markdown: str) -> bool:
-        """End the stream with the whole answer; False if it did not fit and must be replaced."""
+    async def finish(
+        self, markdown: str, blocks: list[Block], session_status: str | None = None
+    ) -> bool:
+        """End the stream with the whole answer and `blocks` under it (the feedback
+        buttons); False if it did not fit and must be replaced. `session_status`: the agent
+        session's status from now on (None: the session is not the bot's to set)."""
         text = neutralise_markdown(markdown)
         if not self._broken and len(text) <= MARKDOWN_LIMIT and text.startswith(self._sent):
-            if await self._stop(text[len(self._sent) :]):
+            if await self._stop(text[len(self._sent) :], blocks, session_status):
                 return True
         else:
             await self._stop("")  # even after a failed append: out of the streaming state
         return False
 
-    async def fail(self, message: str) -> bool:
+    async def fail(self, message: str, session_status: str | None = None) -> bool:
         """End the stream with a plain-language error after what was written so far."""
         if self._broken:
             await self._stop("")
             return False
-        return await self._stop(f"\n\n⚠️ {message}")
+        return await self._stop(f"\n\n⚠️ {message}", session_status=session_status)
 
     async def _start(self, text: str) -> bool:
         turn = self._turn
@@ -113,10 +119,16 @@ class NativeAnswerStream:
         self._sent += delta
         self._last_append = self._clock()
 
-    async def _stop(self, rest: str) -> bool:
+    async def _stop(
+        self, rest: str, blocks: list[Block] | None = None, session_status: str | None = None
+    ) -> bool:
         try:
             await self._client.chat_stopStream(
-                channel=self._turn.channel_id, ts=self.ts or "", markdown_text=rest or None
+                channel=self._turn.channel_id,
+                ts=self.ts or "",
+                markdown_text=rest or None,
+                blocks=blocks or None,
+                session_status=session_status,
             )
         except SlackApiError as error:
             log.warning(

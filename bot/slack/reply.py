@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import RunStatus
 from bot.settings import StreamingMode
+from bot.slack.agent_sessions import AgentSessions, SessionStatus, session_thread, status_after
 from bot.slack.answer_places import (
     CANNOT_POST_HERE,
     Block,
@@ -27,6 +28,7 @@ from bot.slack.answer_stream import NativeAnswerStream, can_stream_natively
 from bot.slack.client import slack_error_code
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import StatusEdits
+from bot.slack.feedback_blocks import feedback_block
 from bot.slack.placeholder import (
     PANE_STATUS,
     RETRYING,
@@ -68,6 +70,7 @@ class SlackReplySurface:
         budget: StatusEdits,
         streaming: StreamingMode,
         command_threads: CommandThreads,
+        sessions: AgentSessions | None = None,
     ) -> None:
         self._client = client
         self._turn = turn
@@ -83,6 +86,9 @@ class SlackReplySurface:
         self._stream: NativeAnswerStream | None = None
         if streaming is StreamingMode.NATIVE and can_stream_natively(turn):
             self._stream = NativeAnswerStream(client, turn)
+        self._sessions = sessions
+        self._session_ts = session_thread(turn)  # the thread of its agent session, if any
+        self._session_begun = False
 
     # Where the answer lives ---------------------------------------------------------------
 
@@ -108,6 +114,7 @@ class SlackReplySurface:
         if place.kind is PlaceKind.STREAM:
             await self._end_interrupted_stream(place.ref)
         await self._use_message(place.ref)
+        await self._begin_session()  # a worker takes the turn up now
 
     async def find_placeholder(self) -> AnswerPlace | None:
         """Search recent messages for this turn's placeholder (by its metadata).
@@ -188,6 +195,7 @@ class SlackReplySurface:
     async def show_status(
         self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
     ) -> None:
+        await self._begin_session()
         text = RETRYING if retrying else status_text(status, elapsed_seconds)
         if text is None or self._message.ts is None:
             return
@@ -196,6 +204,7 @@ class SlackReplySurface:
 
     async def show_partial(self, text: str) -> bool:
         """Stream the answer so far, or edit it into the placeholder (throttled)."""
+        await self._begin_session()
         if self._streaming is StreamingMode.OFF or self._response_url is not None:
             return False
         if self._stream is not None:
@@ -243,22 +252,64 @@ class SlackReplySurface:
         except SlackApiError as error:  # cosmetic
             log.info("setStatus failed (%s) %s", slack_error_code(error), self._context)
 
+    def _in_session(self) -> bool:
+        """Whether this turn's thread is an agent session the bot keeps up to date."""
+        return (
+            self._sessions is not None
+            and self._session_ts is not None
+            and self._sessions.enabled(self._turn.team_id)
+        )
+
+    async def _begin_session(self) -> None:
+        """The thread's session is processing (Slack shows its Stop button); the first
+        question of the conversation gives it its title. Once per turn and worker."""
+        if self._session_begun or not self._in_session():
+            return
+        self._session_begun = True
+        assert self._sessions is not None and self._session_ts is not None
+        turn = self._turn
+        if await self._sessions.set_status(
+            turn.team_id,
+            turn.channel_id,
+            self._session_ts,
+            SessionStatus.PROCESSING,
+            initiator=turn.user_id,
+        ):
+            await self._sessions.give_title(turn, self._session_ts)
+
+    def _final_session_status(self, status: SessionStatus) -> str | None:
+        """The status a stream's end gives the session (chat.stopStream's session_status)."""
+        return status.value if self._session_begun and self._in_session() else None
+
+    async def _end_session(self, status: SessionStatus) -> None:
+        """The reply is there: the session leaves processing."""
+        if not self._session_begun or not self._in_session():
+            return
+        assert self._sessions is not None and self._session_ts is not None
+        turn = self._turn
+        await self._sessions.set_status(turn.team_id, turn.channel_id, self._session_ts, status)
+
     # The end ------------------------------------------------------------------------------
 
     async def show_answer(self, text: str, *, note: str | None = None) -> None:
         markdown = f"{text}\n\n_{note}_" if note else text
+        after = status_after(text)
         if self._stream is not None and self._stream.started:
-            if await self._stream.finish(markdown):
+            feedback = [feedback_block(self._turn.turn_id)]
+            if await self._stream.finish(markdown, feedback, self._final_session_status(after)):
                 return
             self._message.ts = self._stream.ts  # too long to stream: replace it instead
         await self._deliver(markdown, markdown=True)
+        await self._end_session(after)
 
     async def show_error(self, message: str) -> None:
+        after = SessionStatus.ACTIVE
         if self._stream is not None and self._stream.started:
-            if await self._stream.fail(message):
+            if await self._stream.fail(message, self._final_session_status(after)):
                 return
             self._message.ts = self._stream.ts
         await self._deliver(f":warning: {message}", markdown=False)
+        await self._end_session(after)
 
     async def _deliver(self, body: str, *, markdown: bool) -> None:
         """Put `body` in place of the placeholder, continuing in further messages if long.
@@ -274,7 +325,7 @@ class SlackReplySurface:
             self._message_of(part, index == 0, markdown) for index, part in enumerate(parts)
         ]
         if self._response_url is not None:
-            await self._response_url.deliver([text for text, _ in messages])
+            await self._response_url.deliver(messages)
             return
         shown = self._journal.progress.chunks_delivered
         for index, (text, blocks) in enumerate(messages):
@@ -308,11 +359,15 @@ class SlackReplySurface:
             await self._message.post(text, blocks)
 
     def _message_of(self, part: str, first: bool, markdown: bool) -> tuple[str, list[Block]]:
-        """(text, blocks) of one message of a reply; the first carries a /tutor header."""
+        """(text, blocks) of one message of a reply; the first carries a /tutor header, and
+        every message of an answer Slack's feedback buttons."""
         header = self._header if first else ""
         if not markdown:
             return with_header(header, part), []
-        blocks: list[Block] = [{"type": "markdown", "text": neutralise_markdown(part)}]
+        blocks: list[Block] = [
+            {"type": "markdown", "text": neutralise_markdown(part)},
+            feedback_block(self._turn.turn_id),
+        ]
         if header:
             blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": header}})
         return with_header(header, markdown_to_mrkdwn(part)), blocks

@@ -6,8 +6,9 @@ itself raises on a non-numeric timestamp. Here a request that Slack did not sign
 and a signed one that is no payload the bot can read gets 400; both change nothing.
 
 The shape checks cover what Bolt reads to route a payload and what the bot's listeners
-read: events (`app_mention`, `message`, the AI app surfaces), slash commands and button
-clicks. Socket Mode payloads arrive without a signature and get the same shape checks.
+read: events (`app_mention`, `message`, the AI app surfaces, the native Stop), slash
+commands and button clicks. Socket Mode payloads arrive without a signature and get the
+same shape checks.
 """
 
 from __future__ import annotations
@@ -122,6 +123,14 @@ def _check_event_callback(payload: Payload) -> None:
         _object(event, field, "event.")
     if event_type == "app_home_opened" and event.get("tab") == "messages":
         _string(event, "channel", "event.", required=True)
+    if event_type == "agent_session_stopped":
+        for field in ("channel", "thread_ts", "user"):
+            _string(event, field, "event.", required=True)
+        streams = event.get("streaming_message_ts")
+        if streams is not None and not (
+            isinstance(streams, list) and all(isinstance(ts, str) for ts in streams)
+        ):
+            raise BadPayload("event.streaming_message_ts is not a list of strings")
     if event_type == "assistant_thread_started":
         thread = _object(event, "assistant_thread", "event.")
         for field in ("channel_id", "thread_ts"):

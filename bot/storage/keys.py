@@ -82,6 +82,24 @@ class Keys:
         """Set when someone pressed Stop on this turn's placeholder."""
         return f"{self.prefix}stop:{turn_id}"
 
+    def feedback(self, turn_id: str) -> str:
+        """The feedback on one turn's answer: the last click (rating, who, when) and an
+        optional comment (a hash; expires like the turn's record)."""
+        return f"{self.prefix}feedback:turn:{turn_id}"
+
+    def feedback_counts(self, team_id: str) -> str:
+        """A workspace's answers rated up and down, per channel (a hash: `<channel>:up`,
+        `<channel>:down`); a changed click moves its count."""
+        return f"{self.prefix}feedback:counts:{team_id}"
+
+    def feedback_comments(self, team_id: str, channel_id: str) -> str:
+        """The latest comments on answers in one channel, newest first (a capped list)."""
+        return f"{self.prefix}feedback:comments:{team_id}:{channel_id}"
+
+    def agent_session_titled(self, conversation_key: str) -> str:
+        """Set once the agent session of a thread's conversation was given its title."""
+        return f"{self.prefix}agent-session-titled:{conversation_key}"
+
     def usage(self, day: str) -> str:
         """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"

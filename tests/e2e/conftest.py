@@ -87,6 +87,12 @@ class Harness:
         await self.slack.wait_for(ready, timeout=timeout)
         return replies()
 
+    async def native_stop(self, channel: str, thread_ts: str, user: str) -> tuple[int, str]:
+        """`user` clicks Slack's own Stop on the thread's agent session: Slack stops the
+        app's streams there and sends agent_session_stopped."""
+        stopped = self.slack.stop_streams(channel, thread_ts)
+        return await self.events.agent_session_stopped(channel, thread_ts, user, stopped)
+
     async def wait_idle(self) -> None:
         await self.bot.worker.wait_idle()
 

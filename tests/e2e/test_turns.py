@@ -246,7 +246,10 @@ async def test_messages_from_bots_and_edits_are_ignored(harness: Harness) -> Non
 async def test_markdown_answers_are_shown_as_markdown_with_mrkdwn_text(harness: Harness) -> None:
     _, _, ts = await harness.events.mention(CHANNEL, USER, "<@UBOT> [markdown] Caesar?")
     [reply] = await harness.wait_for_bot_replies(CHANNEL, ts, 1)
-    assert reply.blocks == [{"type": "markdown", "text": f"Answer 1: Caesar?\n\n{MARKDOWN_SAMPLE}"}]
+    assert reply.blocks is not None
+    markdown, feedback = reply.blocks  # the answer, and the feedback buttons under it
+    assert markdown == {"type": "markdown", "text": f"Answer 1: Caesar?\n\n{MARKDOWN_SAMPLE}"}
+    assert feedback["type"] == "context_actions"
     text = reply.text  # notifications and older clients: Slack's own mrkdwn
     assert "*Key points*" in text and "## " not in text, "a heading is a bold line"
     assert "*Caesar* crossed the Rubicon in _49 BC_." in text

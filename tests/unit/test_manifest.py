@@ -45,7 +45,7 @@ def test_the_validator_rejects_a_broken_manifest() -> None:
 def test_manifest_declares_what_the_bot_handles() -> None:
     manifest = load_manifest()
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert {"app_mention", "message.im"} <= events
+    assert {"app_mention", "message.im", "agent_session_stopped"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
