@@ -46,8 +46,8 @@ from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
-from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.tutor.ledger import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,15 @@ class TutorBot:
             wait_out_rate_limits=False,
             session=slack_session,
         )
+        ledger = UsageLedger(
+            patient_redis, keys, model=settings.tutor_model, prices=settings.prices
+        )
         engine = TurnEngine(
             backend,
             ConversationStore(patient_redis, keys, backend.name),
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
-            usage=UsageLedger(patient_redis, keys),
+            usage=ledger,
             stops=StopRequests(patient_redis, keys),
         )
 
