@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.settings import ConfigError, Settings
+from bot.slack.admins import WorkspaceAdmins
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_session, make_web_client
@@ -32,6 +33,7 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.usage_command import UsageCommand
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
@@ -181,7 +183,10 @@ class TutorBot:
             thread_followups=settings.thread_followups,
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
-        register_command_listeners(bolt_app, intake, background)
+        usage_command = UsageCommand(
+            UsageLedger(redis, keys), WorkspaceAdmins(web_client, settings.admins)
+        )
+        register_command_listeners(bolt_app, intake, background, usage=usage_command)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         answer_not_recorded_with_503(bolt_app)
         return cls(
