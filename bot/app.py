@@ -129,7 +129,13 @@ class TutorBot:
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client, turn, journal, status_edits, settings.streaming, command_threads
+                web_client,
+                turn,
+                journal,
+                status_edits,
+                settings.streaming,
+                command_threads,
+                show_usage=settings.show_usage,
             )
 
         worker = TurnWorker(

@@ -144,9 +144,11 @@ def blocks_text(blocks: list[dict[str, Any]]) -> str:
 
 
 def shown_text(message: Message) -> str:
-    """A message's visible text: its markdown_text, else its blocks, else its text."""
+    """A message's visible text: its markdown_text (and the blocks a finished stream shows
+    under it), else its blocks, else its text."""
     if message.markdown_text is not None:
-        return message.markdown_text
+        under = blocks_text(message.blocks) if message.blocks else ""
+        return f"{message.markdown_text}\n{under}" if under else message.markdown_text
     if message.blocks:
         return blocks_text(message.blocks)
     return message.text
@@ -584,6 +586,8 @@ class SlackStandIn:
         if not message.stream_open:
             raise SlackError("message_not_in_streaming_state")
         message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text") or "")
+        if args.get("blocks"):  # rendered at the bottom of the finished message
+            message.blocks = _json_arg(args["blocks"])
         message.stream_open = False
         message.edits.append(message.markdown_text)
         return {"channel": message.channel, "ts": message.ts, "message": _as_json(message)}

@@ -61,11 +61,12 @@ class NativeAnswerStream:
                 await self._append(delta)
         return True
 
-    async def finish(self, markdown: str) -> bool:
-        """End the stream with the whole answer; False if it did not fit and must be replaced."""
+    async def finish(self, markdown: str, blocks: list[dict[str, object]] | None = None) -> bool:
+        """End the stream with the whole answer, `blocks` under it; False if it did not fit
+        and must be replaced."""
         text = neutralise_markdown(markdown)
         if not self._broken and len(text) <= MARKDOWN_LIMIT and text.startswith(self._sent):
-            if await self._stop(text[len(self._sent) :]):
+            if await self._stop(text[len(self._sent) :], blocks):
                 return True
         else:
             await self._stop("")  # even after a failed append: out of the streaming state
@@ -113,10 +114,13 @@ class NativeAnswerStream:
         self._sent += delta
         self._last_append = self._clock()
 
-    async def _stop(self, rest: str) -> bool:
+    async def _stop(self, rest: str, blocks: list[dict[str, object]] | None = None) -> bool:
         try:
             await self._client.chat_stopStream(
-                channel=self._turn.channel_id, ts=self.ts or "", markdown_text=rest or None
+                channel=self._turn.channel_id,
+                ts=self.ts or "",
+                markdown_text=rest or None,
+                blocks=blocks or None,
             )
         except SlackApiError as error:
             log.warning(

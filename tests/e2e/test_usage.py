@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
 
 import pytest
 
-from bot.settings import BackendKind
+from bot.settings import BackendKind, StreamingMode
 from bot.tutor.prices import parse_prices
 from tests.conftest import RedisServer
 from tests.e2e.conftest import Harness, running_harness
@@ -46,7 +46,7 @@ async def test_tutor_usage_shows_the_askers_own_figures(harness: Harness) -> Non
 
 
 async def test_tutor_usage_shows_admins_the_workspace_and_costs(
-    redis_server: RedisServer, redis_prefix: str, backend: BackendKind, tmp_path: Path
+    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
 ) -> None:
     prices = parse_prices("gpt-5.4-mini=0.25/0.025/2.00")
     async with running_harness(
@@ -64,3 +64,51 @@ async def test_tutor_usage_shows_admins_the_workspace_and_costs(
             assert "≈ $" in workspace
         text = await usage_command(harness, OTHER)
         assert "This workspace" not in text and "≈ $" in text
+
+
+async def test_with_show_usage_each_answer_ends_with_its_tokens_and_cost(
+    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+) -> None:
+    async with running_harness(
+        redis_server.url, redis_prefix, backend, show_usage=True, streaming=StreamingMode.NATIVE,
+        prices=parse_prices("gpt-5.4-mini=0.25/0.025/2.00"),
+    ) as harness:  # fmt: skip
+        # In a thread the answer streams natively: the line comes with chat.stopStream.
+        root = await ask(harness, USER, "Who was Hannibal?")
+        [streamed] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+        assert streamed.streamed
+        answer, line = harness.slack.visible_text(CHANNEL, streamed.ts).split("\n")
+        assert answer == "Answer 1: Who was Hannibal?"
+        assert re.fullmatch(r"Tokens: [\d,]+ in · [\d,]+ out · ≈ \$0\.\d+", line), line
+
+        # A long answer in a top-level DM: the line is under its last message only.
+        dm = "D800"
+        await harness.events.dm(dm, USER, "[long:9000] Tell me all")
+        await harness.slack.wait_for(lambda: "Tokens:" in "".join(_dm_texts(harness, dm)))
+        await harness.wait_idle()
+        texts = _dm_texts(harness, dm)
+        assert len(texts) >= 3 and "Paragraph 1" in texts[0]
+        assert [("Tokens:" in text) for text in texts] == [False] * (len(texts) - 1) + [True]
+
+        # Through a /tutor command's response_url, the line ends the answer's text.
+        harness.slack.channels_without_bot.add("C_OUT")
+        await harness.events.slash_command(
+            "/tutor", "Who built Petra?", channel_id="C_OUT", user_id=USER,
+            response_url=harness.slack.new_response_url(),
+        )  # fmt: skip
+        await harness.slack.wait_for(
+            lambda: any("Tokens:" in p.get("text", "") for p in harness.slack.response_url_posts)
+        )
+        [shown] = [
+            p for p in harness.slack.response_url_posts if p.get("response_type") == "in_channel"
+        ]
+        assert "Answer 1: Who built Petra?" in shown["text"]
+        assert shown["text"].endswith("_") and "≈ $" in shown["text"]
+
+
+def _dm_texts(harness: Harness, channel: str) -> list[str]:
+    return [
+        harness.slack.visible_text(channel, m.ts)
+        for m in harness.slack.channel_top_level(channel)
+        if m.bot_id
+    ]
