@@ -49,6 +49,7 @@ from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
 from bot.tutor.ledger import UsageLedger
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ class TutorBot:
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
             usage=ledger,
+            budgets=DailyBudgetGate(
+                ledger,
+                DailyBudgets(settings.daily_tokens_per_user, settings.daily_tokens_per_workspace),
+            ),
             stops=StopRequests(patient_redis, keys),
         )
 

@@ -117,13 +117,15 @@ class UsageLedger:
     async def period(self, period: str, team_id: str, user_id: str | None = None) -> UsageFigures:
         """A workspace's figures (or one user's, with `user_id`) of a day or a month."""
         scope = _workspace(team_id) if user_id is None else _user(team_id, user_id)
-        values = await self._redis.hmget(self._keys.usage(period), _names(scope))
-        return UsageFigures.from_fields(dict(zip(FIGURE_NAMES, values, strict=True)))
+        return _figures(await self._redis.hmget(self._keys.usage(period), _names(scope)))
 
-    async def today(self, team_id: str, user_id: str) -> tuple[UsageFigures, UsageFigures]:
-        """(the user's, the workspace's) figures of the current UTC day, in one read."""
+    async def today(
+        self, team_id: str, user_id: str, now: datetime.datetime | None = None
+    ) -> tuple[UsageFigures, UsageFigures]:
+        """(the user's, the workspace's) figures of the UTC day of `now`, in one read."""
         names = _names(_user(team_id, user_id)) + _names(_workspace(team_id))
-        values = await self._redis.hmget(self._keys.usage(day_of(self._now())), names)
+        day = day_of(now or self._now())
+        values = await self._redis.hmget(self._keys.usage(day), names)
         count = len(FIGURE_NAMES)
         return _figures(values[:count]), _figures(values[count:])
 

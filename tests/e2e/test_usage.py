@@ -74,11 +74,11 @@ async def test_with_show_usage_each_answer_ends_with_its_tokens_and_cost(
         prices=parse_prices("gpt-5.4-mini=0.25/0.025/2.00"),
     ) as harness:  # fmt: skip
         # In a thread the answer streams natively: the line comes with chat.stopStream.
-        root = await ask(harness, USER, "Who was Hannibal?")
+        root = await ask(harness, USER, "[slow:0.5] [long:300] Who was Hannibal?")
         [streamed] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
         assert streamed.streamed
-        answer, line = harness.slack.visible_text(CHANNEL, streamed.ts).split("\n")
-        assert answer == "Answer 1: Who was Hannibal?"
+        answer, line = harness.slack.visible_text(CHANNEL, streamed.ts).rsplit("\n", 1)
+        assert answer.startswith("Answer 1: Who was Hannibal?") and len(answer) == 300
         assert re.fullmatch(r"Tokens: [\d,]+ in · [\d,]+ out · ≈ \$0\.\d+", line), line
 
         # A long answer in a top-level DM: the line is under its last message only.
@@ -112,3 +112,25 @@ def _dm_texts(harness: Harness, channel: str) -> list[str]:
         for m in harness.slack.channel_top_level(channel)
         if m.bot_id
     ]
+
+
+async def test_a_spent_daily_budget_gets_a_message_and_sends_nothing_to_the_model(
+    redis_server: RedisServer, redis_prefix: str, backend: BackendKind
+) -> None:
+    async with running_harness(
+        redis_server.url, redis_prefix, backend, daily_tokens_per_user=1
+    ) as harness:
+        await ask(harness, USER, "Who was Hannibal?")  # within budget: it spends it
+        await harness.wait_idle()
+        requests = len(harness.openai.requests)
+
+        _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> And Scipio?")
+        [reply] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+        text = harness.slack.visible_text(CHANNEL, reply.ts)
+        assert "You have used your 1 tokens for today" in text
+        assert "midnight UTC" in text
+        await harness.wait_idle()
+        assert len(harness.openai.requests) == requests, "nothing sent to the model"
+
+        await ask(harness, OTHER, "Who was Hasdrubal?")  # another person's budget is whole
+        assert len(harness.openai.requests) > requests
