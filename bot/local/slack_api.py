@@ -589,7 +589,7 @@ class SlackStandIn:
         if args.get("blocks"):  # rendered at the bottom of the finished message
             message.blocks = _json_arg(args["blocks"])
         message.stream_open = False
-        message.edits.append(message.markdown_text)
+        message.edits.append(shown_text(message))
         return {"channel": message.channel, "ts": message.ts, "message": _as_json(message)}
 
     def _find(self, args: dict[str, Any]) -> Message:
