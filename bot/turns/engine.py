@@ -270,18 +270,34 @@ class TurnEngine:
                 state.usage.input_tokens,
                 state.usage.output_tokens,
             )
-        figures = None
-        if self._usage is not None:
-            figures = await self._usage.record(turn, state.usage)
+        figures = await self._record_usage(turn, state.usage)
         return await self._finish(
             conversation_id, run_id, progress.message_id or "", state, surface, figures
         )
 
     async def _refusal(self, turn: Turn) -> str | None:
-        """Why no run may start for this turn (a spent daily budget), or None."""
+        """Why no run may start for this turn (a spent daily budget), or None.
+
+        A budget that cannot be read (Redis away longer than its client waits) lets the turn
+        run: a question is not refused for want of bookkeeping."""
         if self._budgets is None:
             return None
-        return await self._budgets.refusal(turn)
+        try:
+            return await self._budgets.refusal(turn)
+        except Exception as error:
+            log.warning("daily budgets not checked (%s) %s", error, turn.log_context())
+            return None
+
+    async def _record_usage(self, turn: Turn, usage: Usage | None) -> UsageFigures | None:
+        """Count the turn's usage; its figures, or None when they could not be counted (the
+        answer is shown all the same)."""
+        if self._usage is None:
+            return None
+        try:
+            return await self._usage.record(turn, usage)
+        except Exception as error:
+            log.warning("usage not counted (%s) %s", error, turn.log_context())
+            return None
 
     async def _before(self, deadline: Deadline, call: Awaitable[T]) -> T:
         """Await a step that must finish before the deadline; PastDeadline if it does not."""

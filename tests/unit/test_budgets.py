@@ -173,3 +173,20 @@ async def test_a_resumed_turn_whose_run_started_is_not_refused(
     turn_engine = engine(backend, redis, keys, FakeClock(), budgets=budgets)
     outcome = await turn_engine.run(make_turn(), RecordingSurface(), InMemoryJournal(progress))
     assert outcome is TurnOutcome.ANSWERED and budgets.asked == []
+
+
+async def test_bookkeeping_that_fails_neither_refuses_nor_loses_the_answer(
+    redis: Redis, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        async def refusal(self, turn: Turn) -> str | None:
+            raise ConnectionError("Redis is away")
+
+        async def record(self, turn: Turn, usage: Usage | None) -> UsageFigures:
+            raise ConnectionError("Redis is away")
+
+    backend, surface = ScriptedBackend(), UsageSurface()
+    turn_engine = engine(backend, redis, keys, FakeClock(), budgets=Broken(), usage=Broken())
+    assert await turn_engine.run(make_turn(), surface) is TurnOutcome.ANSWERED
+    assert surface.events[-1] == "answer:An answer. usage=None"
+    assert "daily budgets not checked" in caplog.text and "usage not counted" in caplog.text
