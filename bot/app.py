@@ -23,6 +23,7 @@ from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.metrics import Metrics
 from bot.settings import ConfigError, Settings
+from bot.slack.admins import WorkspaceAdmins
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
@@ -38,6 +39,7 @@ from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.usage_command import UsageCommand
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
@@ -52,9 +54,10 @@ from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
-from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
 from bot.tutor.feedback import FeedbackStore
+from bot.tutor.ledger import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +134,19 @@ class TutorBot:
             session=slack_session,
             on_error=metrics.api_error,
         )
+        ledger = UsageLedger(
+            patient_redis, keys, model=settings.tutor_model, prices=settings.prices
+        )
         engine = TurnEngine(
             backend,
             ConversationStore(patient_redis, keys, backend.name),
             poll_interval=settings.poll_interval,
             run_timeout=settings.run_timeout,
-            usage=UsageLedger(patient_redis, keys),
+            usage=ledger,
+            budgets=DailyBudgetGate(
+                ledger,
+                DailyBudgets(settings.daily_tokens_per_user, settings.daily_tokens_per_workspace),
+            ),
             stops=StopRequests(patient_redis, keys),
             observer=metrics,
         )
@@ -156,6 +166,7 @@ class TutorBot:
                 settings.streaming,
                 command_threads,
                 sessions=sessions,
+                show_usage=settings.show_usage,
             )
 
         worker = TurnWorker(
@@ -210,7 +221,10 @@ class TutorBot:
             thread_followups=settings.thread_followups,
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
-        register_command_listeners(bolt_app, intake, background)
+        usage_command = UsageCommand(
+            UsageLedger(redis, keys), WorkspaceAdmins(web_client, settings.admins)
+        )
+        register_command_listeners(bolt_app, intake, background, usage=usage_command)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
         register_agent_session_listeners(

@@ -15,6 +15,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bot.logs import LogFormat
+from bot.tutor.prices import PriceTable, parse_prices
 
 DEFAULT_INSTRUCTIONS = (
     "You are a personal history tutor. Answer questions briefly, in three sentences or less."
@@ -155,6 +156,15 @@ def _on_off(value: str) -> bool:
     raise ValueError("must be on or off")
 
 
+def _user_ids(value: str) -> frozenset[str]:
+    """Slack user ids separated by commas or spaces (U…, or W… in Enterprise Grid)."""
+    ids = frozenset(part for part in value.replace(",", " ").split() if part)
+    wrong = sorted(i for i in ids if not (i[0] in "UW" and i.isalnum() and i.isupper()))
+    if wrong:
+        raise ValueError(f"must be Slack user ids like U0123ABCD, not {', '.join(wrong)}")
+    return ids
+
+
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -188,6 +198,11 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_STREAMING", "streaming", "native", "show answers as they are written: native (Slack streams in threads, placeholder edits elsewhere), edit (placeholder edits only) or off", StreamingMode),
     SettingSpec("TUTOR_AGENT_SESSIONS", "agent_sessions", "auto", "Slack agent sessions in threads (status, title, the native Stop button): auto (used where the app is an agent), on or off", AgentSessionsMode),
     SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
+    SettingSpec("TUTOR_PRICES", "prices", None, "prices per model for showing costs: model=input/cached/output in US dollars per million tokens, several separated by commas, e.g. gpt-5.4-mini=0.25/0.025/2.00", parse_prices),
+    SettingSpec("TUTOR_SHOW_USAGE", "show_usage", "off", "a line under each answer with that turn's tokens (and cost, with TUTOR_PRICES) (on/off)", _on_off),
+    SettingSpec("TUTOR_DAILY_TOKENS_PER_USER", "daily_tokens_per_user", "0", "tokens (input and output) one person's questions may use per day (UTC); then they get a message instead of an answer until midnight UTC; 0 = no limit", _non_negative_int),
+    SettingSpec("TUTOR_DAILY_TOKENS_PER_WORKSPACE", "daily_tokens_per_workspace", "0", "the same for the whole workspace; 0 = no limit", _non_negative_int),
+    SettingSpec("TUTOR_ADMINS", "admins", None, "Slack user ids (comma-separated) who see the workspace's figures in /tutor usage, besides the workspace's admins and owners", _user_ids),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
@@ -226,6 +241,11 @@ class Settings:
     streaming: StreamingMode = StreamingMode.NATIVE
     agent_sessions: AgentSessionsMode = AgentSessionsMode.AUTO
     thread_followups: bool = True
+    prices: PriceTable = field(default_factory=PriceTable)
+    show_usage: bool = False
+    daily_tokens_per_user: int = 0
+    daily_tokens_per_workspace: int = 0
+    admins: frozenset[str] = frozenset()
     worker_name: str | None = None
     concurrency: int = 200
     lease_seconds: float = 20.0
@@ -251,8 +271,7 @@ class Settings:
             if name not in values and spec.alias in values:
                 name = spec.alias
             raw = values.get(name, spec.default)
-            if raw is None:
-                parsed[spec.attr] = None
+            if raw is None:  # unset: the field's default
                 continue
             try:
                 parsed[spec.attr] = spec.parse(raw.strip())

@@ -156,9 +156,11 @@ def blocks_text(blocks: list[dict[str, Any]]) -> str:
 
 
 def shown_text(message: Message) -> str:
-    """A message's visible text: its markdown_text, else its blocks, else its text."""
+    """A message's visible text: its markdown_text (and the blocks a finished stream shows
+    under it), else its blocks, else its text."""
     if message.markdown_text is not None:
-        return message.markdown_text
+        under = blocks_text(message.blocks) if message.blocks else ""
+        return f"{message.markdown_text}\n{under}" if under else message.markdown_text
     if message.blocks:
         return blocks_text(message.blocks)
     return message.text
@@ -194,6 +196,10 @@ class SlackStandIn:
         self.team_id = team_id
         self.channels_without_bot: set[str] = set()
         self.missing_channels: set[str] = set()
+        # users.info's is_admin / is_owner / is_primary_owner for these users.
+        self.workspace_admins: set[str] = set()
+        self.workspace_owners: set[str] = set()
+        self.primary_owner: str | None = None
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.response_url_posts: list[dict[str, Any]] = []
@@ -551,8 +557,30 @@ class SlackStandIn:
         return {"messages": [_as_json(m, args) for m in found], "has_more": False}
 
     async def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A user as Slack describes one; owners are admins too, as in Slack."""
         user = str(args.get("user", ""))
-        return {"user": {"id": user, "name": user.lower(), "tz": "UTC", "is_bot": False}}
+        primary = user == self.primary_owner
+        owner = primary or user in self.workspace_owners
+        return {
+            "user": {
+                "id": user,
+                "team_id": self.team_id,
+                "name": user.lower(),
+                "deleted": False,
+                "real_name": user,
+                "tz": "UTC",
+                "tz_label": "Coordinated Universal Time",
+                "tz_offset": 0,
+                "is_admin": owner or user in self.workspace_admins,
+                "is_owner": owner,
+                "is_primary_owner": primary,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
+                "is_bot": user == self.bot_user_id,
+                "is_app_user": False,
+                "updated": 1_700_000_000,
+            }
+        }
 
     async def _start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
@@ -597,7 +625,7 @@ class SlackStandIn:
         message.stream_open = False
         if session_status is not None and self.agent_app and message.thread_ts:
             self._session(message.channel, message.thread_ts).status = str(session_status)
-        message.edits.append(message.markdown_text)
+        message.edits.append(shown_text(message))
         return {"channel": message.channel, "ts": message.ts, "message": _as_json(message)}
 
     async def _set_session_status(self, args: dict[str, Any]) -> dict[str, Any]:

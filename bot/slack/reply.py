@@ -50,9 +50,11 @@ from bot.slack.render import (
     render_partial,
     split_message,
 )
+from bot.slack.usage_text import usage_line
 from bot.turns.models import Turn, TurnSource
 from bot.turns.records import AnswerPlace, Journal, PlaceKind
 from bot.turns.surface import ReplyImpossible, Waiting
+from bot.tutor.usage import UsageFigures
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class SlackReplySurface:
         streaming: StreamingMode,
         command_threads: CommandThreads,
         sessions: AgentSessions | None = None,
+        *,
+        show_usage: bool = False,
     ) -> None:
         self._client = client
         self._turn = turn
@@ -78,6 +82,7 @@ class SlackReplySurface:
         self._budget = budget
         self._streaming = streaming
         self._command_threads = command_threads
+        self._show_usage = show_usage
         is_command = turn.source is TurnSource.COMMAND
         self._header = command_header(turn.user_id, turn.text) if is_command else ""
         # A command's root is posted at the top level; its answer continues in its thread.
@@ -291,15 +296,18 @@ class SlackReplySurface:
 
     # The end ------------------------------------------------------------------------------
 
-    async def show_answer(self, text: str, *, note: str | None = None) -> None:
+    async def show_answer(
+        self, text: str, *, note: str | None = None, usage: UsageFigures | None = None
+    ) -> None:
         markdown = f"{text}\n\n_{note}_" if note else text
         after = status_after(text)
+        footer = usage_line(usage) if self._show_usage and usage is not None else None
         if self._stream is not None and self._stream.started:
-            feedback = [feedback_block(self._turn.turn_id)]
-            if await self._stream.finish(markdown, feedback, self._final_session_status(after)):
+            blocks = [feedback_block(self._turn.turn_id), *_footer_blocks(footer)]
+            if await self._stream.finish(markdown, blocks, self._final_session_status(after)):
                 return
             self._message.ts = self._stream.ts  # too long to stream: replace it instead
-        await self._deliver(markdown, markdown=True)
+        await self._deliver(markdown, markdown=True, footer=footer)
         await self._end_session(after)
 
     async def show_error(self, message: str) -> None:
@@ -311,12 +319,13 @@ class SlackReplySurface:
         await self._deliver(f":warning: {message}", markdown=False)
         await self._end_session(after)
 
-    async def _deliver(self, body: str, *, markdown: bool) -> None:
+    async def _deliver(self, body: str, *, markdown: bool, footer: str | None = None) -> None:
         """Put `body` in place of the placeholder, continuing in further messages if long.
 
         An answer (`markdown`) is shown with Slack's markdown block, neutralised, with its
         mrkdwn rendering as the notification text; anything else is mrkdwn already. Each
-        message is recorded once shown, so a resumed turn posts only the rest.
+        message is recorded once shown, so a resumed turn posts only the rest. `footer` is a
+        small context line under the last message (the turn's usage).
         """
         await self._set_pane_status("")
         header_room = len(self._header) + 2 if self._header else 0
@@ -324,6 +333,9 @@ class SlackReplySurface:
         messages = [
             self._message_of(part, index == 0, markdown) for index, part in enumerate(parts)
         ]
+        if footer:
+            text, blocks = messages[-1]
+            messages[-1] = (text, [*blocks, *_footer_blocks(footer)] if blocks else blocks)
         if self._response_url is not None:
             await self._response_url.deliver(messages)
             return
@@ -375,3 +387,10 @@ class SlackReplySurface:
     @property
     def _context(self) -> dict[str, str]:
         return self._turn.log_context()
+
+
+def _footer_blocks(footer: str | None) -> list[Block]:
+    """A context block (small grey text) under an answer; none without a footer."""
+    if not footer:
+        return []
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}]

@@ -100,9 +100,14 @@ class Keys:
         """Set once the agent session of a thread's conversation was given its title."""
         return f"{self.prefix}agent-session-titled:{conversation_key}"
 
-    def usage(self, day: str) -> str:
-        """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
-        return f"{self.prefix}usage:{day}"
+    def usage(self, period: str) -> str:
+        """Token usage of one UTC day (`YYYY-MM-DD`) or month (`YYYY-MM`): a hash of
+        `<team>:<figure>` per workspace and `<team>:<user>:<figure>` per user."""
+        return f"{self.prefix}usage:{period}"
+
+    def turn_usage(self, turn_id: str) -> str:
+        """One turn's token figures (a hash), written once: a resumed turn is not counted twice."""
+        return f"{self.prefix}usage:turn:{turn_id}"
 
     def conversation_usage(self, conversation_key: str) -> str:
         """Token totals of one Slack conversation (a hash); deleted when it is forgotten."""

@@ -33,6 +33,7 @@ from bot.turns.models import Turn
 from bot.turns.records import InMemoryJournal, Journal
 from bot.turns.resume import place_answer, tidy_after_resume
 from bot.turns.surface import ReplyImpossible, ReplySurface
+from bot.tutor.usage import UsageFigures
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,19 @@ class StopSignal(Protocol):
 
 
 class UsageRecorder(Protocol):
-    """Where the tokens a turn used are counted (see bot.turns.usage)."""
+    """Where the tokens a turn used are counted (see bot.tutor.ledger)."""
 
-    async def record(self, team_id: str, usage: Usage | None) -> None: ...
+    async def record(self, turn: Turn, usage: Usage | None) -> UsageFigures:
+        """Count the turn once (again for a resumed turn: no change); its figures."""
+        ...
+
+
+class Budgets(Protocol):
+    """Whether the asker may start another run (see bot.tutor.budgets)."""
+
+    async def refusal(self, turn: Turn) -> str | None:
+        """A sentence saying which budget is spent and when it resets; None: go ahead."""
+        ...
 
 
 class TurnObserver(Protocol):
@@ -98,6 +109,7 @@ class TurnOutcome(StrEnum):
     FAILED = "failed"  # the run or a server failed; the user was told
     TIMED_OUT = "timed_out"  # past the deadline; the run was cancelled and the user told
     CANCELLED = "cancelled"  # the run was cancelled by someone
+    OVER_BUDGET = "over_budget"  # a daily token budget was spent: no run, the user was told
     UNDELIVERABLE = "undeliverable"  # Slack will never take the reply (channel gone…)
     ERROR = "error"  # a bug or an unexpected failure; the user was told
 
@@ -151,6 +163,7 @@ class TurnEngine:
         poll_interval: float,
         run_timeout: float,
         usage: UsageRecorder | None = None,
+        budgets: Budgets | None = None,
         stops: StopSignal | None = None,
         observer: TurnObserver | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -158,6 +171,7 @@ class TurnEngine:
     ) -> None:
         self._backend = backend
         self._usage = usage
+        self._budgets = budgets
         self._stops = stops
         self._observer = observer
         self._model_seconds: dict[str, float] = {}  # turn id → time its run took (so far)
@@ -224,6 +238,12 @@ class TurnEngine:
         self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal
     ) -> TurnOutcome:
         progress = journal.progress
+        if progress.run_id is None and not progress.starting_run:  # nothing runs yet
+            refusal = await self._refusal(turn)
+            if refusal is not None:
+                log.info("turn refused: a daily token budget is spent %s", turn.log_context())
+                await surface.show_error(refusal)
+                return TurnOutcome.OVER_BUDGET
         message = UserMessage(turn.text, turn.turn_id)
         conversation_id = progress.conversation_id
         if conversation_id is None:
@@ -273,11 +293,34 @@ class TurnEngine:
             )
         if self._observer is not None and state.usage is not None:
             self._observer.tokens_used(state.usage)
-        if self._usage is not None:
-            await self._usage.record(turn.team_id, state.usage)
+        figures = await self._record_usage(turn, state.usage)
         return await self._finish(
-            conversation_id, run_id, progress.message_id or "", state, surface
+            conversation_id, run_id, progress.message_id or "", state, surface, figures
         )
+
+    async def _refusal(self, turn: Turn) -> str | None:
+        """Why no run may start for this turn (a spent daily budget), or None.
+
+        A budget that cannot be read (Redis away longer than its client waits) lets the turn
+        run: a question is not refused for want of bookkeeping."""
+        if self._budgets is None:
+            return None
+        try:
+            return await self._budgets.refusal(turn)
+        except Exception as error:
+            log.warning("daily budgets not checked (%s) %s", error, turn.log_context())
+            return None
+
+    async def _record_usage(self, turn: Turn, usage: Usage | None) -> UsageFigures | None:
+        """Count the turn's usage; its figures, or None when they could not be counted (the
+        answer is shown all the same)."""
+        if self._usage is None:
+            return None
+        try:
+            return await self._usage.record(turn, usage)
+        except Exception as error:
+            log.warning("usage not counted (%s) %s", error, turn.log_context())
+            return None
 
     async def _before(self, deadline: Deadline, call: Awaitable[T]) -> T:
         """Await a step that must finish before the deadline; PastDeadline if it does not."""
@@ -454,6 +497,7 @@ class TurnEngine:
         message_id: str,
         state: RunState,
         surface: ReplySurface,
+        figures: UsageFigures | None = None,
     ) -> TurnOutcome:
         if state.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):
             answer = await bounded(
@@ -463,7 +507,9 @@ class TurnEngine:
             )
             if answer.text.strip():
                 note = CUT_SHORT if state.status is RunStatus.INCOMPLETE else None
-                await surface.show_answer(with_footnotes(answer.text, answer.citations), note=note)
+                await surface.show_answer(
+                    with_footnotes(answer.text, answer.citations), note=note, usage=figures
+                )
                 return TurnOutcome.ANSWERED
             await surface.show_error(CUT_SHORT if state.error else EMPTY)
             return TurnOutcome.FAILED

@@ -9,6 +9,7 @@ from typing import Protocol
 from bot.backends.base import RunStatus
 from bot.turns.models import Turn
 from bot.turns.records import AnswerPlace, Journal
+from bot.tutor.usage import UsageFigures
 
 
 class Waiting(StrEnum):
@@ -67,8 +68,11 @@ class ReplySurface(Protocol):
         (streaming off, or nowhere to show it), so the engine keeps showing statuses."""
         ...
 
-    async def show_answer(self, text: str, *, note: str | None = None) -> None:
-        """Replace the placeholder with the answer; `note` is a short remark shown after it."""
+    async def show_answer(
+        self, text: str, *, note: str | None = None, usage: UsageFigures | None = None
+    ) -> None:
+        """Replace the placeholder with the answer; `note` is a short remark shown after it,
+        `usage` the turn's tokens (shown under it where the surface is set to)."""
         ...
 
     async def show_error(self, message: str) -> None:

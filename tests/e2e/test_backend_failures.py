@@ -144,7 +144,7 @@ async def test_responses_requests_are_background_stored_and_compacted(harness: H
 async def test_usage_is_counted_per_workspace_and_day(harness: Harness) -> None:
     import datetime
 
-    from bot.turns.usage import UsageLedger
+    from bot.tutor.ledger import UsageLedger
 
     root = await ask(harness, "Who was Hannibal?")
     await harness.wait_for_bot_replies(CHANNEL, root, 1)
@@ -152,9 +152,10 @@ async def test_usage_is_counted_per_workspace_and_day(harness: Harness) -> None:
     redis = connect(harness.settings.redis_url or "")
     try:
         ledger = UsageLedger(redis, Keys(harness.settings.redis_prefix))
-        totals = await ledger.totals(datetime.datetime.now(datetime.UTC).date().isoformat())
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        totals = await ledger.period(today, "T1")
     finally:
         await redis.aclose()
-    assert totals["T1:turns"] == 1
+    assert totals.turns == 1
     if harness.settings.backend is not BackendKind.CHAT:  # chat servers may not report usage
-        assert totals["T1:input_tokens"] > 0 and totals["T1:output_tokens"] > 0
+        assert totals.input_tokens > 0 and totals.output_tokens > 0

@@ -128,7 +128,9 @@ class RecordingSurface:
             self.events.append(f"partial:{text}")
         return self.streams
 
-    async def show_answer(self, text: str, *, note: str | None = None) -> None:
+    async def show_answer(
+        self, text: str, *, note: str | None = None, usage: object = None
+    ) -> None:
         self.events.append(f"answer:{text}" + (f" ({note})" if note else ""))
 
     async def show_error(self, message: str) -> None:
@@ -414,7 +416,9 @@ async def test_a_reply_slack_refuses_for_good_ends_the_turn_and_cancels_its_run(
     redis: Redis, keys: Keys, clock: FakeClock
 ) -> None:
     class Refusing(RecordingSurface):
-        async def show_answer(self, text: str, *, note: str | None = None) -> None:
+        async def show_answer(
+            self, text: str, *, note: str | None = None, usage: object = None
+        ) -> None:
             raise ReplyImpossible("channel_not_found")
 
     backend = ScriptedBackend()

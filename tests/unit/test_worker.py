@@ -42,7 +42,9 @@ class QuietSurface:
     async def show_partial(self, text: str) -> bool:
         return False
 
-    async def show_answer(self, text: str, *, note: str | None = None) -> None: ...
+    async def show_answer(
+        self, text: str, *, note: str | None = None, usage: object = None
+    ) -> None: ...
 
     async def show_error(self, message: str) -> None: ...
 

@@ -34,6 +34,8 @@ thread is its own.
 Subcommands:
 • The *Stop* button under my _Thinking…_ message stops an answer you asked for.
 • `/tutor new`: in our direct messages, start a fresh conversation (I forget the earlier one).
+• `/tutor usage`: the tokens your questions used today and this month (the workspace's too, \
+for admins).
 • `/tutor help`: this help."""
 STARTED_OVER = "Done: my next answer here starts a fresh conversation, without the earlier one."
 NOTHING_TO_RESET = (
@@ -50,9 +52,9 @@ Subcommand = Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
 
 
 def register_command_listeners(
-    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
+    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks, *, usage: Subcommand
 ) -> None:
-    subcommands = tutor_subcommands(intake, background)
+    subcommands = tutor_subcommands(intake, background, usage=usage)
 
     @app.command("/tutor")
     async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -75,7 +77,9 @@ def register_command_listeners(
         await ack()
 
 
-def tutor_subcommands(intake: TurnIntake, background: BackgroundTasks) -> dict[str, Subcommand]:
+def tutor_subcommands(
+    intake: TurnIntake, background: BackgroundTasks, *, usage: Subcommand
+) -> dict[str, Subcommand]:
     """`/tutor <word>` → what it does; any other text is a question."""
 
     async def show_help(ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -89,7 +93,7 @@ def tutor_subcommands(intake: TurnIntake, background: BackgroundTasks) -> dict[s
         else:
             await ack()
 
-    return {"help": show_help, "new": new}
+    return {"help": show_help, "new": new, "usage": usage}
 
 
 def command_delivery_id(command: dict[str, Any]) -> str | None:

@@ -1,0 +1,165 @@
+"""The usage ledger: each turn's tokens (and cost, when priced) per turn, conversation,
+user and workspace, per UTC day and month, kept in Redis so a team sees what the tutor costs.
+
+Figures are what the model server reported for the run (or the bot's estimate where it
+reported nothing, marked as such). A turn counts once: its own figures are written in the
+same transaction as the totals, and a turn whose figures exist already (resumed after a
+crash, or finished by two processes at once) adds nothing.
+
+Keys (see `bot.storage.keys`): `usage:<YYYY-MM-DD>` and `usage:<YYYY-MM>` hold fields
+`<team>:<figure>` (the workspace) and `<team>:<user>:<figure>` (each user);
+`usage:conversation:<key>` one conversation's totals; `usage:turn:<turn id>` one turn's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from bot.backends.base import Usage
+from bot.storage.keys import TURN_TTL_SECONDS, Keys
+from bot.turns.models import Turn
+from bot.tutor.prices import PriceTable
+from bot.tutor.usage import FIGURE_NAMES, UsageFigures, day_of, month_of, utc_now
+
+log = logging.getLogger(__name__)
+
+USAGE_TTL_SECONDS = 400 * 24 * 60 * 60  # a bit over a year of daily and monthly totals
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """One person's figures and their workspace's, today and this month (UTC)."""
+
+    day: str
+    month: str
+    user_today: UsageFigures
+    user_month: UsageFigures
+    workspace_today: UsageFigures
+    workspace_month: UsageFigures
+
+
+class UsageLedger:
+    """Counts each turn's usage once, and reads the totals back.
+
+    `model` is the model that runs turns (TUTOR_MODEL), priced from `prices`.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        model: str = "",
+        prices: PriceTable | None = None,
+        now: Callable[[], datetime.datetime] = utc_now,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._price = (prices or PriceTable()).for_model(model)
+        self._now = now
+        if prices and self._price is None:
+            log.warning("TUTOR_PRICES names no price for the model %s: costs are not shown", model)
+
+    async def record(self, turn: Turn, usage: Usage | None) -> UsageFigures:
+        """Count one turn (its tokens when known) everywhere; return the turn's figures.
+
+        A turn already counted is not counted again: its figures as first recorded are
+        returned.
+        """
+        cost = self._price.cost_nanousd(usage) if self._price and usage else None
+        figures = UsageFigures.of_turn(usage, cost)
+        turn_key = self._keys.turn_usage(turn.turn_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(turn_key)
+                stored = await pipe.hgetall(turn_key)
+                if stored:
+                    return UsageFigures.from_fields(stored)
+                pipe.multi()
+                self._count(pipe, turn, figures, turn_key)
+                await pipe.execute()
+            except WatchError:  # another process counted it this very moment
+                return UsageFigures.from_fields(await self._redis.hgetall(turn_key))
+        return figures
+
+    def _count(self, pipe: Pipeline, turn: Turn, figures: UsageFigures, turn_key: str) -> None:
+        fields = figures.fields()
+        pipe.hset(turn_key, mapping=fields)
+        pipe.expire(turn_key, TURN_TTL_SECONDS)
+        conversation_key = self._keys.conversation_usage(turn.conversation_key)
+        for name, value in fields.items():
+            pipe.hincrby(conversation_key, name, value)
+        pipe.expire(conversation_key, USAGE_TTL_SECONDS)
+        now = self._now()
+        for period in (day_of(now), month_of(now)):
+            period_key = self._keys.usage(period)
+            for scope in (_workspace(turn.team_id), _user(turn.team_id, turn.user_id)):
+                for name, value in fields.items():
+                    pipe.hincrby(period_key, f"{scope}:{name}", value)
+            pipe.expire(period_key, USAGE_TTL_SECONDS)
+
+    async def turn(self, turn_id: str) -> UsageFigures | None:
+        """One turn's figures; None if it was not counted (or long ago)."""
+        stored = await self._redis.hgetall(self._keys.turn_usage(turn_id))
+        return UsageFigures.from_fields(stored) if stored else None
+
+    async def conversation(self, conversation_key: str) -> UsageFigures:
+        stored = await self._redis.hgetall(self._keys.conversation_usage(conversation_key))
+        return UsageFigures.from_fields(stored)
+
+    async def period(self, period: str, team_id: str, user_id: str | None = None) -> UsageFigures:
+        """A workspace's figures (or one user's, with `user_id`) of a day or a month."""
+        scope = _workspace(team_id) if user_id is None else _user(team_id, user_id)
+        return _figures(await self._redis.hmget(self._keys.usage(period), _names(scope)))
+
+    async def today(
+        self, team_id: str, user_id: str, now: datetime.datetime | None = None
+    ) -> tuple[UsageFigures, UsageFigures]:
+        """(the user's, the workspace's) figures of the UTC day of `now`, in one read."""
+        names = _names(_user(team_id, user_id)) + _names(_workspace(team_id))
+        day = day_of(now or self._now())
+        values = await self._redis.hmget(self._keys.usage(day), names)
+        count = len(FIGURE_NAMES)
+        return _figures(values[:count]), _figures(values[count:])
+
+    async def report(self, team_id: str, user_id: str) -> UsageReport:
+        """The user's and the workspace's figures today and this month, in one round trip."""
+        now = self._now()
+        day, month = day_of(now), month_of(now)
+        names = _names(_user(team_id, user_id)) + _names(_workspace(team_id))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._keys.usage(day), names)
+            pipe.hmget(self._keys.usage(month), names)
+            of_day, of_month = await pipe.execute()
+        count = len(FIGURE_NAMES)
+        return UsageReport(
+            day=day,
+            month=month,
+            user_today=_figures(of_day[:count]),
+            user_month=_figures(of_month[:count]),
+            workspace_today=_figures(of_day[count:]),
+            workspace_month=_figures(of_month[count:]),
+        )
+
+
+def _workspace(team_id: str) -> str:
+    return team_id
+
+
+def _user(team_id: str, user_id: str) -> str:
+    return f"{team_id}:{user_id}"
+
+
+def _names(scope: str) -> list[str]:
+    return [f"{scope}:{name}" for name in FIGURE_NAMES]
+
+
+def _figures(values: list[str | None]) -> UsageFigures:
+    return UsageFigures.from_fields(dict(zip(FIGURE_NAMES, values, strict=True)))
