@@ -26,8 +26,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.local.waiting import wait_until
+from bot.slack.scopes import REQUIRED_BOT_SCOPES, SCOPES_HEADER
 
 TEXT_LIMIT = 40_000  # Slack truncates `text` above this
+USERS_LIST_LIMIT = 1000  # members a users.list page holds at most (Slack advises asking for 200)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -174,8 +176,11 @@ class SlackStandIn:
         bot_id: str = "BBOT",
         team_id: str = "T1",
         rate_limits: bool | Mapping[str, RateTier] = False,
+        scopes: tuple[str, ...] = REQUIRED_BOT_SCOPES,
     ) -> None:
         self.token = token
+        # What the bot token may do; sent, as Slack does, in every answer's x-oauth-scopes.
+        self.scopes = scopes
         self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -185,6 +190,11 @@ class SlackStandIn:
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.response_url_posts: list[dict[str, Any]] = []
+        # The workspace's people (users.list), in Slack's user object shape; add_user adds.
+        self.users: list[dict[str, Any]] = [
+            {"id": bot_user_id, "team_id": team_id, "name": "tutor", "deleted": False,
+             "is_bot": True, "is_admin": False, "is_owner": False}
+        ]  # fmt: skip
         self.ephemerals: list[dict[str, Any]] = []
         self.base_url = ""
         self._ts = itertools.count(1)
@@ -214,6 +224,8 @@ class SlackStandIn:
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "users.info": self._user_info,
+            "users.list": self._users_list,
+            "conversations.open": self._open_conversation,
             "assistant.threads.setStatus": self._ok,
             "assistant.threads.setSuggestedPrompts": self._ok,
             "assistant.threads.setTitle": self._ok,
@@ -263,6 +275,20 @@ class SlackStandIn:
         """The next `count` calls of `method` (once `after` more have passed) answer
         `{"ok": false, "error": error}`."""
         self._failures.setdefault(method, []).extend([None] * after + [error] * count)
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        is_admin: bool = False,
+        is_owner: bool = False,
+        is_bot: bool = False,
+        deleted: bool = False,
+    ) -> None:
+        """A person (or bot) of the workspace, as users.list shows them."""
+        self.users.append({"id": user_id, "team_id": self.team_id, "name": user_id.lower(),
+                           "deleted": deleted, "is_bot": is_bot, "is_admin": is_admin,
+                           "is_owner": is_owner})  # fmt: skip
 
     def new_response_url(self) -> str:
         token = f"R{next(self._ts)}"
@@ -383,7 +409,13 @@ class SlackStandIn:
             await self._notify(ApiCall(method, args, ok=False, error=error.code))
             return web.json_response({"ok": False, "error": error.code})
         await self._notify(ApiCall(method, args, ok=True, response=result))
-        return web.json_response(result)
+        return web.json_response(result, headers=self._scope_headers(method))
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        """Slack names the token's scopes in every answer to a call made with it."""
+        if method == "apps.connections.open":
+            return {SCOPES_HEADER: "connections:write"}
+        return {SCOPES_HEADER: ",".join(self.scopes)}
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -523,6 +555,28 @@ class SlackStandIn:
     async def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user", ""))
         return {"user": {"id": user, "name": user.lower(), "tz": "UTC", "is_bot": False}}
+
+    async def _users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A page of members from `cursor` on (Slack's cursors are opaque strings)."""
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor.removeprefix("users:")) if cursor.startswith("users:") else 0
+        if cursor and not cursor.startswith("users:"):
+            raise SlackError("invalid_cursor")
+        limit = int(args.get("limit") or 0) or USERS_LIST_LIMIT
+        page = self.users[start : start + min(limit, USERS_LIST_LIMIT)]
+        end = start + len(page)
+        next_cursor = f"users:{end}" if end < len(self.users) else ""
+        return {"members": page, "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
+
+    async def _open_conversation(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The bot's DM with one user (`users`), opened if it was not."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise SlackError("not_enough_users" if not users else "too_many_users")
+        if not any(user["id"] == users[0] for user in self.users):
+            raise SlackError("user_not_found")
+        return {"channel": {"id": "D" + users[0].removeprefix("U")}}
 
     async def _start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
