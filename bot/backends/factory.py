@@ -13,8 +13,8 @@ from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
 
 
-def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
-    """The configured backend; raises ConfigError when its settings are incomplete."""
+def require_model_server(settings: Settings) -> None:
+    """Raise ConfigError when the settings name no model server the backend can use."""
     if settings.backend is not BackendKind.CHAT and not (
         settings.openai_api_key or settings.openai_base_url
     ):
@@ -22,6 +22,11 @@ def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
             f"OPENAI_API_KEY is not set (needed by TUTOR_BACKEND={settings.backend.value}). "
             "Set it, or point OPENAI_BASE_URL at a compatible server."
         )
+
+
+def build_backend(settings: Settings, redis: Redis, keys: Keys) -> Backend:
+    """The configured backend; raises ConfigError when its settings are incomplete."""
+    require_model_server(settings)
     client = make_client(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
