@@ -6,6 +6,7 @@ No other module reads the environment; everything it needs arrives through `Sett
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -128,6 +129,15 @@ def _on_off(value: str) -> bool:
     raise ValueError("must be on or off")
 
 
+def _user_ids(value: str) -> frozenset[str]:
+    """Slack user ids, comma-separated ("U012AB3CD, W0456"); empty for none."""
+    ids = frozenset(part.strip() for part in value.split(",") if part.strip())
+    wrong = sorted(i for i in ids if not re.fullmatch(r"[UW][A-Z0-9]{2,}", i))
+    if wrong:
+        raise ValueError(f"must be Slack user ids (U…), comma-separated; not {', '.join(wrong)}")
+    return ids
+
+
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -164,6 +174,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
+    SettingSpec("TUTOR_ADMINS", "admins", "", "Slack user ids (comma-separated) told when the model is about to shut down; empty → the workspace's admins and owners", _user_ids),
+    SettingSpec("TUTOR_START_CHECKS", "start_checks", "on", "run the checks of `python -m bot doctor` at start, in the background, and log a warning for each that fails (on/off)", _on_off),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
 )  # fmt: skip
 
@@ -200,6 +212,8 @@ class Settings:
     concurrency: int = 200
     lease_seconds: float = 20.0
     shutdown_grace: float = 25.0
+    admins: frozenset[str] = frozenset()
+    start_checks: bool = True
     log_level: str = "INFO"
 
     @classmethod

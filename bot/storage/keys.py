@@ -82,6 +82,11 @@ class Keys:
         """Set when someone pressed Stop on this turn's placeholder."""
         return f"{self.prefix}stop:{turn_id}"
 
+    def model_shutdown_notice(self, team_id: str, model: str, day: str) -> str:
+        """Set by the one process that tells a workspace's admins, on `day` (UTC), that the
+        model is about to shut down: once a day, however many processes run."""
+        return f"{self.prefix}notice:model-shutdown:{team_id}:{model}:{day}"
+
     def usage(self, day: str) -> str:
         """Token usage of one day (UTC): a hash of `<team>:turns`, `<team>:input_tokens`…"""
         return f"{self.prefix}usage:{day}"
