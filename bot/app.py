@@ -19,6 +19,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
+from bot.doctor.admin_notice import ShutdownNotice, workspace_of
+from bot.doctor.at_start import StartChecks
 from bot.settings import ConfigError, Settings
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
@@ -72,6 +74,7 @@ class TutorBot:
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
+    _start_checks: StartChecks | None = field(default=None, init=False)
 
     @classmethod
     async def create(cls, settings: Settings) -> TutorBot:
@@ -195,6 +198,24 @@ class TutorBot:
             managed,
         )
 
+    def check_in_background(self) -> StartChecks:
+        """Run `python -m bot doctor`'s checks without holding up the start: a WARNING for
+        each that fails; a model about to shut down is also told to admins once a day."""
+        redis_url = self.settings.redis_url
+        if self.managed_redis is not None:
+            redis_url = self.managed_redis.url
+        notice = ShutdownNotice(
+            self.redis, Keys(self.settings.redis_prefix), self.web_client, self.settings.admins
+        )
+        self._start_checks = StartChecks(
+            self.settings,
+            notice,
+            lambda: workspace_of(self.identity, self.web_client),
+            redis_url=redis_url,
+        )
+        self._start_checks.start()
+        return self._start_checks
+
     async def redis_ok(self) -> bool:
         return await is_reachable(self.redis)
 
@@ -240,6 +261,8 @@ class TutorBot:
 
         A handed-back turn keeps its placeholder and is finished by the next process.
         """
+        if self._start_checks is not None:
+            await self._start_checks.stop()
         if self._socket_handler is not None:
             await close_socket_mode(self._socket_handler)
         if self._runner is not None:
@@ -261,6 +284,8 @@ async def serve(settings: Settings, stop_requested: asyncio.Event) -> None:
     """Run the bot until `stop_requested` is set, also while it is still connecting."""
     bot = await TutorBot.create(settings)
     try:
+        if settings.start_checks:
+            bot.check_in_background()
         start = bot.start_socket_mode() if settings.socket_mode else bot.start_http()
         if await unless_stopped(start, stop_requested):
             await stop_requested.wait()
