@@ -164,7 +164,7 @@ async def check_redis_binary(data_dir: Path) -> CheckResult:
 
 
 def redis_version(text: str) -> tuple[int, ...] | None:
-    """ "7.0.15" → (7, 0, 15); None when it is not a version."""
+    """Parse a version such as 7.0.15 into (7, 0, 15); None when it is not one."""
     if not re.fullmatch(r"\d+(\.\d+)*", text):
         return None
     return tuple(int(part) for part in text.split("."))

@@ -159,7 +159,7 @@ async def check_backend_api(settings: Settings, client: openai.AsyncOpenAI) -> C
 
 
 async def serves_api(client: openai.AsyncOpenAI, backend: BackendKind, settings: Settings) -> bool:
-    """True when the server has the API `backend` speaks; raises for other errors (401, 5xx).
+    """True when the server has the API `backend` speaks; raises other errors (401, 5xx).
 
     Each probe is a request at the API's root that creates nothing: a list, or a create the
     API must refuse (400). A bare 404 there is a server without that API, as the backends
@@ -175,9 +175,8 @@ async def serves_api(client: openai.AsyncOpenAI, backend: BackendKind, settings:
         else:
             await client.chat.completions.create(model=settings.tutor_model, messages=[])
     except openai.NotFoundError as error:
-        if is_missing_endpoint(error):
-            return False
-        raise
+        # A 404 about something the request names (model_not_found) comes from the API.
+        return not is_missing_endpoint(error)
     except (openai.BadRequestError, openai.UnprocessableEntityError):
         return True  # refused, as it must be: the API is there
     return True

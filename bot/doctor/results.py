@@ -67,7 +67,7 @@ async def bounded(
         async with asyncio.timeout(seconds):
             return await check
     except TimeoutError:
-        return failed(name, f"no answer within {seconds:.0f} s")
+        return failed(name, f"no answer within {seconds:g} s")
     except Exception as error:  # a check never raises: whatever broke is the line's detail
         log.debug("check %s broke", name, exc_info=True)
         return failed(name, f"could not be checked ({reason(error)})")

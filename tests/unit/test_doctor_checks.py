@@ -306,6 +306,15 @@ async def test_a_server_serving_none_of_the_apis_points_at_the_base_url(
     assert result.outcome is Outcome.FAILED and "check OPENAI_BASE_URL" in result.detail
 
 
+async def test_an_unknown_model_does_not_read_as_a_missing_chat_api(
+    model_server: OpenAIStandIn, client: openai.AsyncOpenAI
+) -> None:
+    model_server.fail_next("POST", r"/chat/completions$", 404, code="model_not_found")
+    settings = settings_for(model_server, backend=BackendKind.CHAT, tutor_model="gpt-3")
+    result = await check_backend_api(settings, client)
+    assert result.passed, result.detail
+
+
 async def test_an_unknown_assistant_id_fails(
     model_server: OpenAIStandIn, client: openai.AsyncOpenAI
 ) -> None:
@@ -324,7 +333,7 @@ async def test_a_hung_check_fails_in_time_and_a_broken_one_never_raises(
 ) -> None:
     model_server.hold("GET", r"/models/")
     hung = await bounded("model", check_model(settings_for(model_server), client), seconds=0.2)
-    assert hung == CheckResult("model", Outcome.FAILED, "no answer within 0 s")
+    assert hung == CheckResult("model", Outcome.FAILED, "no answer within 0.2 s")
 
     async def broken() -> CheckResult:
         raise KeyError("surprise")
