@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.app import Role, serve
+from bot.doctor.report import doctor
 from bot.local.local_mode import run_local
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, settings_help
@@ -54,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the bundled Slack stand-in (and, without OPENAI_API_KEY, the bundled scripted model "
         "stand-in, which is not an AI)",
     )
+    commands.add_parser(
+        "doctor",
+        help="check what can break a deployment (settings, Redis, the Slack token and its "
+        "scopes, the model and its shutdown date, the backend's API): one line per check, "
+        "exit code 0 only when all pass",
+    )
     return parser
 
 
@@ -78,6 +85,12 @@ def wants_local(args: argparse.Namespace, settings: Settings) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        configure_logging("ERROR")  # the report is the output; the SDKs' warnings are not
+        try:
+            return asyncio.run(doctor(Settings.load, sys.stdout))
+        except KeyboardInterrupt:
+            return 130
     try:
         settings = Settings.load()
         if wants_local(args, settings):

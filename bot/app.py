@@ -21,6 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
+from bot.doctor.admin_notice import ShutdownNotice, workspace_of
+from bot.doctor.at_start import StartChecks
 from bot.metrics import Metrics
 from bot.settings import ConfigError, Settings
 from bot.slack.admins import WorkspaceAdmins
@@ -92,6 +94,7 @@ class TutorBot:
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
+    _start_checks: StartChecks | None = field(default=None, init=False)
 
     @classmethod
     async def create(cls, settings: Settings) -> TutorBot:
@@ -253,6 +256,24 @@ class TutorBot:
             managed,
         )
 
+    def check_in_background(self) -> StartChecks:
+        """Run `python -m bot doctor`'s checks without holding up the start: a WARNING for
+        each that fails; a model about to shut down is also told to admins once a day."""
+        redis_url = self.settings.redis_url
+        if self.managed_redis is not None:
+            redis_url = self.managed_redis.url
+        notice = ShutdownNotice(
+            self.redis, Keys(self.settings.redis_prefix), self.web_client, self.settings.admins
+        )
+        self._start_checks = StartChecks(
+            self.settings,
+            notice,
+            lambda: workspace_of(self.identity, self.web_client),
+            redis_url=redis_url,
+        )
+        self._start_checks.start()
+        return self._start_checks
+
     async def redis_ok(self) -> bool:
         return await is_reachable(self.redis)
 
@@ -348,6 +369,8 @@ class TutorBot:
 
         A handed-back turn keeps its placeholder and is finished by the next process.
         """
+        if self._start_checks is not None:
+            await self._start_checks.stop()
         if self._socket_handler is not None:
             await close_socket_mode(self._socket_handler)
         if self._runner is not None:
@@ -369,6 +392,8 @@ async def serve(settings: Settings, stop_requested: asyncio.Event, role: Role = 
     """Run the bot in `role` until `stop_requested` is set, also while it is connecting."""
     bot = await TutorBot.create(settings)
     try:
+        if settings.start_checks:
+            bot.check_in_background()
         answer_turns = role is Role.BOTH
         if role is Role.WORKER:
             start = bot.start_worker()

@@ -202,11 +202,12 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_SHOW_USAGE", "show_usage", "off", "a line under each answer with that turn's tokens (and cost, with TUTOR_PRICES) (on/off)", _on_off),
     SettingSpec("TUTOR_DAILY_TOKENS_PER_USER", "daily_tokens_per_user", "0", "tokens (input and output) one person's questions may use per day (UTC); then they get a message instead of an answer until midnight UTC; 0 = no limit", _non_negative_int),
     SettingSpec("TUTOR_DAILY_TOKENS_PER_WORKSPACE", "daily_tokens_per_workspace", "0", "the same for the whole workspace; 0 = no limit", _non_negative_int),
-    SettingSpec("TUTOR_ADMINS", "admins", None, "Slack user ids (comma-separated) who see the workspace's figures in /tutor usage, besides the workspace's admins and owners", _user_ids),
+    SettingSpec("TUTOR_ADMINS", "admins", None, "Slack user ids (comma-separated) of the tutor's admins, besides the workspace's admins and owners: they see the workspace's figures in /tutor usage and are told (instead of the workspace's admins) when the model is about to shut down", _user_ids),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
+    SettingSpec("TUTOR_START_CHECKS", "start_checks", "on", "run the checks of `python -m bot doctor` at start, in the background, and log a warning for each that fails (on/off)", _on_off),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
     SettingSpec("LOG_FORMAT", "log_format", "text", "text (readable lines) or json (one JSON object per line, with team, channel, thread, turn and run ids)", LogFormat),
 )  # fmt: skip
@@ -250,6 +251,7 @@ class Settings:
     concurrency: int = 200
     lease_seconds: float = 20.0
     shutdown_grace: float = 25.0
+    start_checks: bool = True
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
 

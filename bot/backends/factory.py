@@ -13,13 +13,8 @@ from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
 
 
-def build_backend(
-    settings: Settings, redis: Redis, keys: Keys, on_api_error: ApiErrorListener | None = None
-) -> Backend:
-    """The configured backend; raises ConfigError when its settings are incomplete.
-
-    `on_api_error` is told of every failed request to the model server (for metrics).
-    """
+def require_model_server(settings: Settings) -> None:
+    """Raise ConfigError when the settings name no model server the backend can use."""
     if settings.backend is not BackendKind.CHAT and not (
         settings.openai_api_key or settings.openai_base_url
     ):
@@ -27,6 +22,16 @@ def build_backend(
             f"OPENAI_API_KEY is not set (needed by TUTOR_BACKEND={settings.backend.value}). "
             "Set it, or point OPENAI_BASE_URL at a compatible server."
         )
+
+
+def build_backend(
+    settings: Settings, redis: Redis, keys: Keys, on_api_error: ApiErrorListener | None = None
+) -> Backend:
+    """The configured backend; raises ConfigError when its settings are incomplete.
+
+    `on_api_error` is told of every failed request to the model server (for metrics).
+    """
+    require_model_server(settings)
     client = make_client(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,

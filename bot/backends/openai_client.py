@@ -115,10 +115,20 @@ def api_not_served(action: str, error: openai.APIStatusError) -> str | None:
     comes from a server that has the API and lacks only that thing.
     """
     api = API_OF_CREATE.get(action)
-    if api is None or error.status_code != 404 or getattr(error, "code", None):
-        return None
+    return api if api is not None and is_missing_endpoint(error) else None
+
+
+def is_missing_endpoint(error: openai.APIStatusError) -> bool:
+    """True for a 404 that says the server has no such URL at all (an API it lacks), not a
+    404 about something the request names (an error code such as model_not_found, an id).
+
+    Only meaningful for requests to the root of an API (a create, a list), whose URLs hold
+    no id that the server's "Invalid URL (…)" would repeat.
+    """
+    if error.status_code != 404 or getattr(error, "code", None):
+        return False
     text = str(getattr(error, "message", "") or "").lower()
-    return None if any(hint in text for hint in NAMED_RESOURCE_HINTS) else api
+    return not any(hint in text for hint in NAMED_RESOURCE_HINTS)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,8 @@ It counts tokens and keeps prompts within the model's context window as the APIs
 (truncation, compaction, prompt caching: `bot.local.context_window`); `context_window` and
 `accepts_compaction` set that model.
 `without_apis` makes it a server that lacks some of those APIs (as self-hosted servers lack
-Conversations and Assistants): their paths answer 404 like any unknown URL.
+Conversations and Assistants): their paths answer 404 like any unknown URL. It also serves
+the Models API (`models`: each model's shutdown date, None when none is announced).
 
 Run it on its own with `python -m bot.local.openai_api --port 8765`.
 """
@@ -40,6 +41,7 @@ from bot.local.openai_common import (
     open_event_stream,
 )
 from bot.local.openai_conversations import Conversation
+from bot.local.openai_models import ModelsAPI
 from bot.local.openai_responses import ResponseJob, ResponsesAPI, response_json
 from bot.local.waiting import wait_until
 
@@ -60,6 +62,7 @@ API_PATHS: dict[str, tuple[str, ...]] = {
     "conversations": ("/v1/conversations",),
     "responses": ("/v1/responses",),
     "chat": ("/v1/chat/completions",),
+    "models": ("/v1/models",),
 }
 SHUTDOWN_SECONDS = 0.5
 KEEP_ALIVE_SECONDS = 0.2
@@ -135,6 +138,7 @@ class OpenAIStandIn:
         in_progress_seconds: float = 0.1,
         without_apis: Iterable[str] = (),
         context_window: int = DEFAULT_WINDOW_TOKENS,
+        models: dict[str, str | None] | None = None,
     ) -> None:
         self.pacing = Pacing(queued_seconds, in_progress_seconds)
         self.limits = ContextLimits(window_tokens=context_window)
@@ -144,6 +148,7 @@ class OpenAIStandIn:
         self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits)
         self._responses = ResponsesAPI(self.pacing, self.timers, self.limits)
         self._chat = ChatAPI(self.limits)
+        self._models = ModelsAPI(models)
         self.requests: list[RecordedRequest] = []
         self._received = asyncio.Condition()  # notified on every request recorded
         self._failures: list[_Failure] = []
@@ -201,6 +206,12 @@ class OpenAIStandIn:
     def chat(self) -> ChatAPI:
         """Chat Completions' switches: `accepts_stream_options`, `reports_usage`."""
         return self._chat
+
+    @property
+    def models(self) -> dict[str, str | None]:
+        """The models served, each with its shutdown date ("YYYY-MM-DD"; None: none announced);
+        change it to add, remove or retire models."""
+        return self._models.models
 
     # -- state for assertions --------------------------------------------------------------
 
@@ -330,6 +341,7 @@ class OpenAIStandIn:
         app.add_routes(self._assistants.routes())
         app.add_routes(self._responses.routes())
         app.add_routes(self._chat.routes())
+        app.add_routes(self._models.routes())
         app.on_response_prepare.append(_add_request_id)
         return app
 
@@ -432,12 +444,14 @@ async def serve(
     queued_seconds: float,
     in_progress_seconds: float,
     without_apis: Iterable[str] = (),
+    models: dict[str, str | None] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM; print the base URL once listening."""
     stand_in = OpenAIStandIn(
         queued_seconds=queued_seconds,
         in_progress_seconds=in_progress_seconds,
         without_apis=without_apis,
+        models=models,
     )
     print(await stand_in.start(host, port), flush=True)
     stopping = asyncio.Event()
@@ -460,9 +474,25 @@ def main(argv: list[str] | None = None) -> None:
         metavar="API,...",
         help=f"APIs to answer 404 for, as a server lacking them: {', '.join(API_PATHS)}",
     )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="ID[=YYYY-MM-DD]",
+        help="serve this model (with its shutdown date) instead of the default catalogue; "
+        "repeat for more",
+    )
     args = parser.parse_args(argv)
     without = [name for name in args.without.split(",") if name]
-    asyncio.run(serve(args.host, args.port, args.queued_seconds, args.in_progress_seconds, without))
+    models = dict(_model_arg(value) for value in args.model) or None
+    asyncio.run(
+        serve(args.host, args.port, args.queued_seconds, args.in_progress_seconds, without, models)
+    )
+
+
+def _model_arg(value: str) -> tuple[str, str | None]:
+    model_id, _, shutdown_date = value.partition("=")
+    return model_id, shutdown_date or None
 
 
 if __name__ == "__main__":

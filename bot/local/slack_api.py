@@ -26,11 +26,13 @@ from typing import Any
 from aiohttp import web
 
 from bot.local.waiting import wait_until
+from bot.slack.scopes import REQUIRED_BOT_SCOPES, SCOPES_HEADER
 
 TEXT_LIMIT = 40_000  # Slack truncates `text` above this
 # agents.sessions.setStatus and chat.stopStream's session_status take only these.
 SESSION_STATUSES = frozenset({"processing", "active", "suspended", "closed"})
 SESSION_TITLE_LIMIT = 200
+USERS_LIST_LIMIT = 1000  # members a users.list page holds at most (Slack advises asking for 200)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -188,8 +190,11 @@ class SlackStandIn:
         bot_id: str = "BBOT",
         team_id: str = "T1",
         rate_limits: bool | Mapping[str, RateTier] = False,
+        scopes: tuple[str, ...] = REQUIRED_BOT_SCOPES,
     ) -> None:
         self.token = token
+        # What the bot token may do; sent, as Slack does, in every answer's x-oauth-scopes.
+        self.scopes = scopes
         self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -203,6 +208,11 @@ class SlackStandIn:
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.response_url_posts: list[dict[str, Any]] = []
+        # The workspace's people (users.list), in Slack's user object shape; add_user adds.
+        self.users: list[dict[str, Any]] = [
+            {"id": bot_user_id, "team_id": team_id, "name": "tutor", "deleted": False,
+             "is_bot": True, "is_admin": False, "is_owner": False}
+        ]  # fmt: skip
         self.ephemerals: list[dict[str, Any]] = []
         # The app is declared an agent: agents.sessions.* work. False: they answer
         # not_authorized, as for any other app.
@@ -236,6 +246,8 @@ class SlackStandIn:
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "users.info": self._user_info,
+            "users.list": self._users_list,
+            "conversations.open": self._open_conversation,
             "assistant.threads.setStatus": self._ok,
             "assistant.threads.setSuggestedPrompts": self._ok,
             "assistant.threads.setTitle": self._ok,
@@ -299,6 +311,20 @@ class SlackStandIn:
                 message.edits.append(shown_text(message))
                 stopped.append(message.ts)
         return stopped
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        is_admin: bool = False,
+        is_owner: bool = False,
+        is_bot: bool = False,
+        deleted: bool = False,
+    ) -> None:
+        """A person (or bot) of the workspace, as users.list shows them."""
+        self.users.append({"id": user_id, "team_id": self.team_id, "name": user_id.lower(),
+                           "deleted": deleted, "is_bot": is_bot, "is_admin": is_admin,
+                           "is_owner": is_owner})  # fmt: skip
 
     def new_response_url(self) -> str:
         token = f"R{next(self._ts)}"
@@ -419,7 +445,13 @@ class SlackStandIn:
             await self._notify(ApiCall(method, args, ok=False, error=error.code))
             return web.json_response({"ok": False, "error": error.code})
         await self._notify(ApiCall(method, args, ok=True, response=result))
-        return web.json_response(result)
+        return web.json_response(result, headers=self._scope_headers(method))
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        """Slack names the token's scopes in every answer to a call made with it."""
+        if method == "apps.connections.open":
+            return {SCOPES_HEADER: "connections:write"}
+        return {SCOPES_HEADER: ",".join(self.scopes)}
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -581,6 +613,28 @@ class SlackStandIn:
                 "updated": 1_700_000_000,
             }
         }
+
+    async def _users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A page of members from `cursor` on (Slack's cursors are opaque strings)."""
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor.removeprefix("users:")) if cursor.startswith("users:") else 0
+        if cursor and not cursor.startswith("users:"):
+            raise SlackError("invalid_cursor")
+        limit = int(args.get("limit") or 0) or USERS_LIST_LIMIT
+        page = self.users[start : start + min(limit, USERS_LIST_LIMIT)]
+        end = start + len(page)
+        next_cursor = f"users:{end}" if end < len(self.users) else ""
+        return {"members": page, "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
+
+    async def _open_conversation(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The bot's DM with one user (`users`), opened if it was not."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise SlackError("not_enough_users" if not users else "too_many_users")
+        if not any(user["id"] == users[0] for user in self.users):
+            raise SlackError("user_not_found")
+        return {"channel": {"id": "D" + users[0].removeprefix("U")}}
 
     async def _start_stream(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))

@@ -82,6 +82,11 @@ class Keys:
         """Set when someone pressed Stop on this turn's placeholder."""
         return f"{self.prefix}stop:{turn_id}"
 
+    def model_shutdown_notice(self, team_id: str, model: str, day: str) -> str:
+        """Set by the one process that tells a workspace's admins, on `day` (UTC), that the
+        model is about to shut down: once a day, however many processes run."""
+        return f"{self.prefix}notice:model-shutdown:{team_id}:{model}:{day}"
+
     def feedback(self, turn_id: str) -> str:
         """The feedback on one turn's answer: the last click (rating, who, when) and an
         optional comment (a hash; expires like the turn's record)."""

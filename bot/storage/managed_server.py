@@ -97,11 +97,9 @@ class ManagedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    async def start(self) -> str:
-        """Start redis-server (or reuse one still serving this folder); return its URL.
-
-        Raises ConfigError when no redis-server exists or it does not come up.
-        """
+    def preflight(self) -> str:
+        """What `start` needs before it starts anything: the redis-server binary (its path is
+        returned), a socket path that fits, a writable data folder. Raises ConfigError."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise ConfigError(HOW_TO_GET_REDIS)
@@ -111,6 +109,14 @@ class ManagedRedis:
                 "set TUTOR_DATA_DIR to a shorter path or set REDIS_URL."
             )
         check_data_dir(self.data_dir)
+        return binary
+
+    async def start(self) -> str:
+        """Start redis-server (or reuse one still serving this folder); return its URL.
+
+        Raises ConfigError when no redis-server exists or it does not come up.
+        """
+        binary = self.preflight()
         if await self._answers_ping():
             log.info("reusing the private redis-server already serving %s", self.data_dir)
             return self.url

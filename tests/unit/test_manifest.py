@@ -10,6 +10,8 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from bot.slack.scopes import REQUIRED_BOT_SCOPES
+
 REPO = Path(__file__).resolve().parents[2]
 # A copy of the official schema (MIT, slackapi/manifest-schema) kept with the tests.
 SCHEMAS = REPO / "tests" / "slack-manifest-schema"
@@ -56,3 +58,9 @@ def test_manifest_declares_what_the_bot_handles() -> None:
         manifest["features"]["slash_commands"][0]["url"],
     }
     assert all(url.endswith("/slack/events") for url in urls), "one URL for everything"
+
+
+def test_the_scopes_in_code_are_those_the_manifest_asks_for() -> None:
+    """`doctor` checks the token against bot.slack.scopes: it must not drift from the manifest."""
+    in_manifest = load_manifest()["oauth_config"]["scopes"]["bot"]
+    assert sorted(REQUIRED_BOT_SCOPES) == sorted(in_manifest)

@@ -1,0 +1,1 @@
+"""`python -m bot doctor`: checks what can break a deployment, also run at the bot's start."""
