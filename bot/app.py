@@ -17,12 +17,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
 from bot.backends.factory import build_backend
 from bot.metrics import Metrics
-from bot.settings import ConfigError, Settings
+from bot.settings import BackendKind, ConfigError, Settings
 from bot.slack.assistant_threads import AssistantThreads
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_session, make_web_client
@@ -30,13 +31,23 @@ from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget, StatusEdits
 from bot.slack.http_server import make_web_app
 from bot.slack.identity import BotIdentity
+from bot.slack.installation_store import RedisInstallationStore
 from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.uninstall import register_uninstall_listeners
+from bot.slack.oauth import InstallationAuthorize, build_oauth_flow
+from bot.slack.oauth_state import RedisStateStore
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
+from bot.slack.workspaces import (
+    InstallationTokens,
+    InstalledWorkspaces,
+    OneWorkspace,
+    WorkspaceClients,
+)
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
@@ -51,6 +62,7 @@ from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.turns.workspace_purge import DEFAULT_RETENTION_DAYS, WorkspacePurges
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +87,22 @@ class TutorBot:
     patient_redis: Redis  # behind the ack: waits through short outages
     backend: Backend
     worker: TurnWorker
+    # SLACK_BOT_TOKEN: the one workspace's client; OAuth: a client without a token (Slack's
+    # URL and retries only): use `slack_clients` for anything a workspace's bot says.
     web_client: AsyncWebClient
     bolt_app: AsyncApp
     background: BackgroundTasks
-    identity: BotIdentity
+    identity: BotIdentity | None  # SLACK_BOT_TOKEN only: OAuth learns it per installation
     slack_session: aiohttp.ClientSession
     metrics: Metrics
     queue: TurnQueue  # the quick client's view of the turn queue (for /metrics)
+    slack_clients: WorkspaceClients  # who posts for a workspace (its bot token)
+    oauth_flow: AsyncOAuthFlow | None = None  # OAuth: /slack/install, /slack/oauth_redirect
+    purges: WorkspacePurges | None = None  # OAuth: data of workspaces that removed the bot
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
+    _purging: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
     async def create(cls, settings: Settings) -> TutorBot:
@@ -111,7 +129,6 @@ class TutorBot:
             raise
         if not await is_reachable(redis):
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
-        assert settings.slack_bot_token is not None  # require_slack checked it
         slack_session = make_session()
         web_client = make_web_client(
             settings.slack_bot_token,
@@ -119,14 +136,33 @@ class TutorBot:
             session=slack_session,
             on_error=metrics.api_error,
         )
-        # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
-        status_client = make_web_client(
-            settings.slack_bot_token,
-            settings.slack_api_url,
-            wait_out_rate_limits=False,
-            session=slack_session,
-            on_error=metrics.api_error,
-        )
+        slack_clients: WorkspaceClients
+        status_clients: WorkspaceClients
+        if settings.oauth:
+            # Each workspace's bot token comes from its installation (workspaces.py).
+            tokens = InstallationTokens(RedisInstallationStore(patient_redis, keys))
+            slack_clients = InstalledWorkspaces(
+                tokens, settings.slack_api_url, session=slack_session, on_error=metrics.api_error
+            )
+            # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
+            status_clients = InstalledWorkspaces(
+                tokens,
+                settings.slack_api_url,
+                session=slack_session,
+                wait_out_rate_limits=False,
+                on_error=metrics.api_error,
+            )
+        else:
+            slack_clients = OneWorkspace(web_client)
+            status_clients = OneWorkspace(
+                make_web_client(
+                    settings.slack_bot_token,
+                    settings.slack_api_url,
+                    wait_out_rate_limits=False,
+                    session=slack_session,
+                    on_error=metrics.api_error,
+                )
+            )
         engine = TurnEngine(
             backend,
             ConversationStore(patient_redis, keys, backend.name),
@@ -138,12 +174,17 @@ class TutorBot:
         )
 
         # Shared by every process through Redis; the quick client: never wait out an outage.
-        status_edits = StatusEdits(EditBudget(redis, keys), status_client)
+        status_edits = StatusEdits(EditBudget(redis, keys), status_clients)
         command_threads = CommandThreads(patient_redis, keys)
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client, turn, journal, status_edits, settings.streaming, command_threads
+                slack_clients.for_team(turn.team_id),
+                turn,
+                journal,
+                status_edits,
+                settings.streaming,
+                command_threads,
             )
 
         worker = TurnWorker(
@@ -174,14 +215,46 @@ class TutorBot:
             backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
         )
-        identity = BotIdentity(web_client)
+        # Bolt's documented way for an app that authorizes itself: the client lends its
+        # settings (URL, retries) to each request's client, `authorize` gives the token.
+        # Bolt's own authorizations would call auth.test per request (single workspace:
+        # until one succeeded); `identity` asks once, at start (see identity.py), and OAuth
+        # reads the workspace's installation (see oauth.py).
+        bolt_client = make_web_client(None, settings.slack_api_url, session=slack_session)
+        identity: BotIdentity | None = None
+        installations: RedisInstallationStore | None = None
+        oauth_flow: AsyncOAuthFlow | None = None
+        purges: WorkspacePurges | None = None
+        if settings.oauth:
+            assert settings.slack_state_secret is not None
+            installations = RedisInstallationStore(redis, keys)
+            oauth_flow = build_oauth_flow(
+                settings,
+                installations,
+                RedisStateStore(redis, keys, settings.slack_state_secret),
+                bolt_client,
+            )
+            conversations = ConversationStore(patient_redis, keys, backend.name)
+
+            async def forget_conversation(conversation_key: str) -> None:
+                conversation_id = await conversations.forget(conversation_key)
+                if conversation_id:
+                    await backend.delete_conversation(conversation_id)
+
+            purges = WorkspacePurges(
+                patient_redis,
+                keys,
+                forget_conversation,
+                backends=[kind.value for kind in BackendKind],
+                retention_days=getattr(settings, "retention_days", DEFAULT_RETENTION_DAYS),
+            )
+            authorize: InstallationAuthorize | BotIdentity = InstallationAuthorize(installations)
+        else:
+            identity = authorize = BotIdentity(web_client)
         bolt_app = AsyncApp(
-            # Bolt's documented way for an app that authorizes itself: the client lends its
-            # settings (URL, retries) to each request's client, `authorize` gives the token.
-            # Bolt's own single-workspace authorization would call auth.test per request
-            # until one succeeded; `identity` asks once, at start (see identity.py).
-            client=make_web_client(None, settings.slack_api_url, session=slack_session),
-            authorize=identity,
+            client=bolt_client,
+            authorize=authorize,
+            oauth_flow=oauth_flow,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
             # Listeners record the turn before the ack: an acked message is never lost,
@@ -200,6 +273,7 @@ class TutorBot:
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
+        register_uninstall_listeners(bolt_app, installations, purges, slack_clients)
         answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,
@@ -214,6 +288,9 @@ class TutorBot:
             slack_session,
             metrics,
             intake_queue,
+            slack_clients,
+            oauth_flow,
+            purges,
             managed,
         )
 
@@ -238,7 +315,20 @@ class TutorBot:
             self.redis_ok,
             self.settings.slack_signing_secret or "",
             self.scrape,
+            # Socket Mode too: the install pages need a public URL only while installing.
+            oauth_flow=self.oauth_flow,
         )
+
+    async def _start_slack_side(self) -> None:
+        """SLACK_BOT_TOKEN: ask Slack who the bot is, once. OAuth: start deleting, when due,
+        the data of workspaces that removed the bot.
+
+        Raises ConfigError when Slack refuses the bot token.
+        """
+        if self.identity is not None:
+            await self.identity.learn()
+        if self.purges is not None and self._purging is None:
+            self._purging = asyncio.create_task(self.purges.run_forever())
 
     async def start_http(
         self, host: str = "0.0.0.0", port: int | None = None, *, answer_turns: bool = True
@@ -249,7 +339,7 @@ class TutorBot:
         Returns the port actually bound. Raises ConfigError when the port cannot be had or
         Slack refuses the bot token.
         """
-        await self.identity.learn()
+        await self._start_slack_side()
         wanted = self.settings.port if port is None else port
         self._runner = web.AppRunner(self._web_app(True), shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
         await self._runner.setup()
@@ -288,7 +378,7 @@ class TutorBot:
         Slack until cancelled (`serve` cancels it when a stop is asked for).
         """
         assert self.settings.slack_app_token is not None
-        await self.identity.learn()
+        await self._start_slack_side()
         await self.serve_health()
         if answer_turns:
             await self.worker.start()
@@ -302,7 +392,7 @@ class TutorBot:
 
         Raises ConfigError when Slack refuses the bot token.
         """
-        await self.identity.learn()
+        await self._start_slack_side()
         await self.serve_health()
         await self.worker.start()
         log.info("answering turns (worker process)")
@@ -318,7 +408,11 @@ class TutorBot:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
         ends = time.monotonic() + grace  # one grace for all that is in flight
-        await self.identity.close()
+        if self._purging is not None:
+            self._purging.cancel()
+            await asyncio.gather(self._purging, return_exceptions=True)
+        if self.identity is not None:
+            await self.identity.close()
         await self.background.drain(grace)
         await self.worker.stop(max(0.0, ends - time.monotonic()))
         await self.slack_session.close()
