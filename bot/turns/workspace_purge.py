@@ -16,9 +16,9 @@ A purge deletes what can be found by the workspace's team id:
   the map entry itself;
 - the conversations' token totals (`usage:conversation:<team>:…`), the /tutor thread aliases
   (`command-thread:<team>:…`) and the workspace's status-edit budget (`edit-budget:<team>`).
-It leaves what expires by itself (delivery markers within a day, turn records within a week,
-leases; a conversation's queue is gone once its turns are answered) and the daily usage
-totals per workspace (counts that hold no text).
+It leaves what expires by itself (delivery markers within a day; turn records, keyed by turn,
+and the `chat` backend's run records within a week; leases; a conversation's queue is gone
+once its turns are answered) and the daily usage totals per workspace (counts, no text).
 """
 
 from __future__ import annotations
