@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import wants_local
+from bot.local.local_mode import local_settings
 from bot.settings import ConfigError, Settings
 
 OAUTH = {
@@ -57,3 +58,13 @@ def test_make_run_serves_slack_in_oauth_mode(tmp_path: Path) -> None:
 def test_a_redirect_uri_must_be_a_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SLACK_REDIRECT_URI"):
         Settings.load({"SLACK_REDIRECT_URI": "example.com/x"}, env_file=tmp_path / "none")
+
+
+def test_local_mode_is_one_workspace_whatever_the_environment(tmp_path: Path) -> None:
+    settings = Settings.load(OAUTH, env_file=tmp_path / "none")
+    local = local_settings(
+        settings, slack_url="http://127.0.0.1:1/api/", redis_url="redis://x", session="s",
+        model_url=None,
+    )  # fmt: skip
+    assert not local.oauth
+    local.require_slack()
