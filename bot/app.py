@@ -255,6 +255,9 @@ class TutorBot:
             client=bolt_client,
             authorize=authorize,
             oauth_flow=oauth_flow,
+            # Also given so that Bolt does not build default ones from SLACK_CLIENT_ID in
+            # the environment (file stores), even though the flow's are the ones used.
+            oauth_settings=oauth_flow.settings if oauth_flow is not None else None,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
             # Listeners record the turn before the ack: an acked message is never lost,
