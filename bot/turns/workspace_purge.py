@@ -2,8 +2,9 @@
 
 When a workspace uninstalls the bot (`app_uninstalled`, `tokens_revoked`), its installation
 is deleted at once (bot.slack.listeners.uninstall) and its data is scheduled for deletion
-after the retention period (TUTOR_RETENTION_DAYS, 30 by default; 0: at once). Installing the
-bot again before then keeps the data: saving an installation cancels its workspace's purge.
+after the retention period (TUTOR_RETENTION_DAYS, 30 by default; 0: at the next check, as
+nobody there can ask for the conversations any more). Installing the bot again before then
+keeps the data: saving an installation cancels its workspace's purge.
 
 The schedule is a Redis sorted set (team id by due time) shared by every process. Each process
 looks at it now and then (`run_forever`) and purges what is due, taking each workspace in one
