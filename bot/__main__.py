@@ -80,7 +80,8 @@ async def _run_until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) 
 def wants_local(args: argparse.Namespace, settings: Settings) -> bool:
     if args.command == "local":
         return True
-    return args.command == "serve" and args.or_local and not settings.slack_bot_token
+    has_slack = bool(settings.slack_bot_token) or settings.oauth
+    return args.command == "serve" and args.or_local and not has_slack
 
 
 def main(argv: list[str] | None = None) -> int:

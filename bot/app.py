@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
@@ -24,7 +25,7 @@ from bot.backends.factory import build_backend
 from bot.doctor.admin_notice import ShutdownNotice, workspace_of
 from bot.doctor.at_start import StartChecks
 from bot.metrics import Metrics
-from bot.settings import ConfigError, Settings
+from bot.settings import BackendKind, ConfigError, Settings
 from bot.slack.admins import WorkspaceAdmins
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.assistant_threads import AssistantThreads
@@ -34,6 +35,7 @@ from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget, StatusEdits
 from bot.slack.http_server import make_web_app
 from bot.slack.identity import BotIdentity
+from bot.slack.installation_store import RedisInstallationStore
 from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.agent_sessions import register_agent_session_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
@@ -41,9 +43,18 @@ from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.uninstall import register_uninstall_listeners
 from bot.slack.listeners.usage_command import UsageCommand
+from bot.slack.oauth import InstallationAuthorize, build_oauth_flow
+from bot.slack.oauth_state import RedisStateStore
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
+from bot.slack.workspaces import (
+    InstallationTokens,
+    InstalledWorkspaces,
+    OneWorkspace,
+    WorkspaceClients,
+)
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
 from bot.storage.keys import Keys
 from bot.storage.managed_server import ManagedRedis
@@ -57,6 +68,7 @@ from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.turns.workspace_purge import DEFAULT_RETENTION_DAYS, WorkspacePurges
 from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
 from bot.tutor.feedback import FeedbackStore
 from bot.tutor.ledger import UsageLedger
@@ -84,17 +96,23 @@ class TutorBot:
     patient_redis: Redis  # behind the ack: waits through short outages
     backend: Backend
     worker: TurnWorker
+    # SLACK_BOT_TOKEN: the one workspace's client; OAuth: a client without a token (Slack's
+    # URL and retries only): use `slack_clients` for anything a workspace's bot says.
     web_client: AsyncWebClient
     bolt_app: AsyncApp
     background: BackgroundTasks
-    identity: BotIdentity
+    identity: BotIdentity | None  # SLACK_BOT_TOKEN only: OAuth learns it per installation
     slack_session: aiohttp.ClientSession
     metrics: Metrics
     queue: TurnQueue  # the quick client's view of the turn queue (for /metrics)
+    slack_clients: WorkspaceClients  # who posts for a workspace (its bot token)
+    oauth_flow: AsyncOAuthFlow | None = None  # OAuth: /slack/install, /slack/oauth_redirect
+    purges: WorkspacePurges | None = None  # OAuth: data of workspaces that removed the bot
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
     _start_checks: StartChecks | None = field(default=None, init=False)
+    _purging: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
     async def create(cls, settings: Settings) -> TutorBot:
@@ -121,7 +139,6 @@ class TutorBot:
             raise
         if not await is_reachable(redis):
             log.warning("Redis is not reachable yet; /healthz answers 503 until it is")
-        assert settings.slack_bot_token is not None  # require_slack checked it
         slack_session = make_session()
         web_client = make_web_client(
             settings.slack_bot_token,
@@ -129,17 +146,36 @@ class TutorBot:
             session=slack_session,
             on_error=metrics.api_error,
         )
-        # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
-        status_client = make_web_client(
-            settings.slack_bot_token,
-            settings.slack_api_url,
-            wait_out_rate_limits=False,
-            session=slack_session,
-            on_error=metrics.api_error,
-        )
         ledger = UsageLedger(
             patient_redis, keys, model=settings.tutor_model, prices=settings.prices
         )
+        slack_clients: WorkspaceClients
+        status_clients: WorkspaceClients
+        if settings.oauth:
+            # Each workspace's bot token comes from its installation (workspaces.py).
+            tokens = InstallationTokens(RedisInstallationStore(patient_redis, keys))
+            slack_clients = InstalledWorkspaces(
+                tokens, settings.slack_api_url, session=slack_session, on_error=metrics.api_error
+            )
+            # A status edit Slack rate-limits is dropped rather than retried (edit_budget.py).
+            status_clients = InstalledWorkspaces(
+                tokens,
+                settings.slack_api_url,
+                session=slack_session,
+                wait_out_rate_limits=False,
+                on_error=metrics.api_error,
+            )
+        else:
+            slack_clients = OneWorkspace(web_client)
+            status_clients = OneWorkspace(
+                make_web_client(
+                    settings.slack_bot_token,
+                    settings.slack_api_url,
+                    wait_out_rate_limits=False,
+                    session=slack_session,
+                    on_error=metrics.api_error,
+                )
+            )
         engine = TurnEngine(
             backend,
             ConversationStore(patient_redis, keys, backend.name),
@@ -155,14 +191,16 @@ class TutorBot:
         )
 
         # Shared by every process through Redis; the quick client: never wait out an outage.
-        status_edits = StatusEdits(EditBudget(redis, keys), status_client)
+        status_edits = StatusEdits(EditBudget(redis, keys), status_clients)
         command_threads = CommandThreads(patient_redis, keys)
         # Cosmetic like status edits: the quick Redis client, never waiting out an outage.
-        sessions = AgentSessions(settings.agent_sessions, web_client, status_client, redis, keys)
+        sessions = AgentSessions(
+            settings.agent_sessions, slack_clients, status_clients, redis, keys
+        )
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client,
+                slack_clients.for_team(turn.team_id),
                 turn,
                 journal,
                 status_edits,
@@ -200,14 +238,49 @@ class TutorBot:
             backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
         )
-        identity = BotIdentity(web_client)
+        # Bolt's documented way for an app that authorizes itself: the client lends its
+        # settings (URL, retries) to each request's client, `authorize` gives the token.
+        # Bolt's own authorizations would call auth.test per request (single workspace:
+        # until one succeeded); `identity` asks once, at start (see identity.py), and OAuth
+        # reads the workspace's installation (see oauth.py).
+        bolt_client = make_web_client(None, settings.slack_api_url, session=slack_session)
+        identity: BotIdentity | None = None
+        installations: RedisInstallationStore | None = None
+        oauth_flow: AsyncOAuthFlow | None = None
+        purges: WorkspacePurges | None = None
+        if settings.oauth:
+            assert settings.slack_state_secret is not None
+            installations = RedisInstallationStore(redis, keys)
+            oauth_flow = build_oauth_flow(
+                settings,
+                installations,
+                RedisStateStore(redis, keys, settings.slack_state_secret),
+                bolt_client,
+            )
+            conversations = ConversationStore(patient_redis, keys, backend.name)
+
+            async def forget_conversation(conversation_key: str) -> None:
+                conversation_id = await conversations.forget(conversation_key)
+                if conversation_id:
+                    await backend.delete_conversation(conversation_id)
+
+            purges = WorkspacePurges(
+                patient_redis,
+                keys,
+                forget_conversation,
+                backends=[kind.value for kind in BackendKind],
+                retention_days=getattr(settings, "retention_days", DEFAULT_RETENTION_DAYS),
+            )
+            authorize: InstallationAuthorize | BotIdentity = InstallationAuthorize(installations)
+        else:
+            identity = authorize = BotIdentity(web_client)
         bolt_app = AsyncApp(
-            # Bolt's documented way for an app that authorizes itself: the client lends its
-            # settings (URL, retries) to each request's client, `authorize` gives the token.
-            # Bolt's own single-workspace authorization would call auth.test per request
-            # until one succeeded; `identity` asks once, at start (see identity.py).
-            client=make_web_client(None, settings.slack_api_url, session=slack_session),
-            authorize=identity,
+            client=bolt_client,
+            authorize=authorize,
+            oauth_flow=oauth_flow,
+            # Also given so that Bolt does not build default ones from SLACK_CLIENT_ID in
+            # the environment (file stores), even though the flow's are the ones used.
+            oauth_settings=oauth_flow.settings if oauth_flow is not None else None,
             signing_secret=settings.slack_signing_secret or "",
             logger=logging.getLogger("slack_bolt"),
             # Listeners record the turn before the ack: an acked message is never lost,
@@ -225,7 +298,7 @@ class TutorBot:
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
         usage_command = UsageCommand(
-            UsageLedger(redis, keys), WorkspaceAdmins(web_client, settings.admins)
+            UsageLedger(redis, keys), WorkspaceAdmins(slack_clients, settings.admins)
         )
         register_command_listeners(bolt_app, intake, background, usage=usage_command)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
@@ -239,6 +312,7 @@ class TutorBot:
             sessions,
             background,
         )
+        register_uninstall_listeners(bolt_app, installations, purges, slack_clients)
         answer_not_recorded_with_503(bolt_app)
         return cls(
             settings,
@@ -253,6 +327,9 @@ class TutorBot:
             slack_session,
             metrics,
             intake_queue,
+            slack_clients,
+            oauth_flow,
+            purges,
             managed,
         )
 
@@ -265,12 +342,15 @@ class TutorBot:
         notice = ShutdownNotice(
             self.redis, Keys(self.settings.redis_prefix), self.web_client, self.settings.admins
         )
-        self._start_checks = StartChecks(
-            self.settings,
-            notice,
-            lambda: workspace_of(self.identity, self.web_client),
-            redis_url=redis_url,
-        )
+        identity = self.identity
+
+        async def the_workspace() -> str | None:
+            """The one workspace of SLACK_BOT_TOKEN; None with many (OAuth): no DM then."""
+            if identity is None:
+                return None
+            return await workspace_of(identity, self.web_client)
+
+        self._start_checks = StartChecks(self.settings, notice, the_workspace, redis_url=redis_url)
         self._start_checks.start()
         return self._start_checks
 
@@ -295,7 +375,20 @@ class TutorBot:
             self.redis_ok,
             self.settings.slack_signing_secret or "",
             self.scrape,
+            # Socket Mode too: the install pages need a public URL only while installing.
+            oauth_flow=self.oauth_flow,
         )
+
+    async def _start_slack_side(self) -> None:
+        """SLACK_BOT_TOKEN: ask Slack who the bot is, once. OAuth: start deleting, when due,
+        the data of workspaces that removed the bot.
+
+        Raises ConfigError when Slack refuses the bot token.
+        """
+        if self.identity is not None:
+            await self.identity.learn()
+        if self.purges is not None and self._purging is None:
+            self._purging = asyncio.create_task(self.purges.run_forever())
 
     async def start_http(
         self, host: str = "0.0.0.0", port: int | None = None, *, answer_turns: bool = True
@@ -306,7 +399,7 @@ class TutorBot:
         Returns the port actually bound. Raises ConfigError when the port cannot be had or
         Slack refuses the bot token.
         """
-        await self.identity.learn()
+        await self._start_slack_side()
         wanted = self.settings.port if port is None else port
         self._runner = web.AppRunner(self._web_app(True), shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
         await self._runner.setup()
@@ -345,7 +438,7 @@ class TutorBot:
         Slack until cancelled (`serve` cancels it when a stop is asked for).
         """
         assert self.settings.slack_app_token is not None
-        await self.identity.learn()
+        await self._start_slack_side()
         await self.serve_health()
         if answer_turns:
             await self.worker.start()
@@ -359,7 +452,7 @@ class TutorBot:
 
         Raises ConfigError when Slack refuses the bot token.
         """
-        await self.identity.learn()
+        await self._start_slack_side()
         await self.serve_health()
         await self.worker.start()
         log.info("answering turns (worker process)")
@@ -377,7 +470,11 @@ class TutorBot:
             await self._runner.cleanup()
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
         ends = time.monotonic() + grace  # one grace for all that is in flight
-        await self.identity.close()
+        if self._purging is not None:
+            self._purging.cancel()
+            await asyncio.gather(self._purging, return_exceptions=True)
+        if self.identity is not None:
+            await self.identity.close()
         await self.background.drain(grace)
         await self.worker.stop(max(0.0, ends - time.monotonic()))
         await self.slack_session.close()

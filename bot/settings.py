@@ -141,6 +141,12 @@ def _slack_api_url(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def _https_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with https:// (or http://)")
+    return value
+
+
 def _redis_url(value: str) -> str:
     if not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must start with redis://, rediss:// or unix://")
@@ -176,6 +182,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("SLACK_BOT_TOKEN", "slack_bot_token", None, "bot token (xoxb-…); required to serve Slack", secret=True),
     SettingSpec("SLACK_SIGNING_SECRET", "slack_signing_secret", None, "request signing secret; required in HTTP mode", secret=True),
     SettingSpec("SLACK_APP_TOKEN", "slack_app_token", None, "app-level token (xapp-…); set → Socket Mode instead of HTTP", secret=True),
+    SettingSpec("SLACK_CLIENT_ID", "slack_client_id", None, "many workspaces: the app's client id; with SLACK_CLIENT_SECRET and SLACK_STATE_SECRET set, workspaces install the bot at /slack/install (OAuth) instead of using SLACK_BOT_TOKEN"),
+    SettingSpec("SLACK_CLIENT_SECRET", "slack_client_secret", None, "many workspaces: the app's client secret", secret=True),
+    SettingSpec("SLACK_STATE_SECRET", "slack_state_secret", None, "many workspaces: a random secret of your own that signs the install links' state", secret=True),
+    SettingSpec("SLACK_REDIRECT_URI", "slack_redirect_uri", None, "many workspaces: the public URL of /slack/oauth_redirect, as in the app's Redirect URLs (unset → Slack uses the app's first one)", _https_url),
     SettingSpec("SLACK_API_URL", "slack_api_url", "https://slack.com/api/", "base URL of the Slack Web API", _slack_api_url),
     SettingSpec("PORT", "port", "3000", "HTTP port (HTTP mode)", _port),
     SettingSpec("REDIS_URL", "redis_url", None, "Redis to keep state in (redis://, rediss://, unix://); unset → a private redis-server under TUTOR_DATA_DIR", _redis_url, secret=True),
@@ -220,6 +230,10 @@ class Settings:
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_state_secret: str | None = None
+    slack_redirect_uri: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     port: int = 3000
     redis_url: str | None = None
@@ -294,17 +308,45 @@ class Settings:
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
 
+    @property
+    def oauth(self) -> bool:
+        """Many workspaces: each installs the bot through Slack's OAuth flow (/slack/install)
+        and its bot token comes from its installation, not from SLACK_BOT_TOKEN."""
+        return all(self._oauth_settings().values())
+
+    def _oauth_settings(self) -> dict[str, str | None]:
+        return {
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": self.slack_client_secret,
+            "SLACK_STATE_SECRET": self.slack_state_secret,
+        }
+
     def require_slack(self) -> None:
         """Raise ConfigError saying, in plain words, which Slack credentials are missing."""
+        oauth_settings = self._oauth_settings()
+        oauth_missing = [name for name, value in oauth_settings.items() if not value]
+        if 0 < len(oauth_missing) < len(oauth_settings):
+            raise ConfigError(
+                "Installing the bot in many workspaces (OAuth) needs SLACK_CLIENT_ID, "
+                f"SLACK_CLIENT_SECRET and SLACK_STATE_SECRET; missing: {', '.join(oauth_missing)}. "
+                "For one workspace set SLACK_BOT_TOKEN instead (README.md, 'Many workspaces')."
+            )
+        if self.oauth and self.slack_bot_token:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: with SLACK_CLIENT_ID, "
+                "SLACK_CLIENT_SECRET and SLACK_STATE_SECRET each workspace's token comes from "
+                "its installation (/slack/install). Unset SLACK_BOT_TOKEN, or the three others "
+                "for one workspace."
+            )
         missing = []
-        if not self.slack_bot_token:
+        if not self.slack_bot_token and not self.oauth:
             missing.append("SLACK_BOT_TOKEN")
         if not self.socket_mode and not self.slack_signing_secret:
             missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
         if missing:
             # `make run` goes local only without SLACK_BOT_TOKEN; `python -m bot local` always.
             local = "`python -m bot local`"
-            if not self.slack_bot_token:
+            if not self.slack_bot_token and not self.oauth:
                 local = "`make run` or " + local
             raise ConfigError(
                 f"Missing Slack credentials: {', '.join(missing)}.\n"

@@ -94,7 +94,10 @@ class StartChecks:
             async with asyncio.timeout(NOTICE_SECONDS):
                 team_id = await self._team_id()
                 if team_id is None:
-                    log.warning("cannot tell the admins: Slack has not said which workspace")
+                    log.warning(
+                        "cannot tell the admins: no single workspace (many workspaces "
+                        "installed through OAuth, or Slack has not said which)"
+                    )
                     return
                 await self._notice.tell_once_today(team_id, model.shutdown, text, self._today())
         except Exception as error:  # the WARNING above was logged; the DM waits for later

@@ -61,6 +61,10 @@ def local_settings(
         "slack_bot_token": LOCAL_BOT_TOKEN,
         "slack_signing_secret": secrets.token_hex(16),
         "slack_app_token": None,
+        # One workspace: the stand-in's, whatever OAuth settings the environment holds.
+        "slack_client_id": None,
+        "slack_client_secret": None,
+        "slack_state_secret": None,
         "slack_api_url": slack_url,
         "redis_url": redis_url,
         "redis_prefix": session_prefix(settings.redis_prefix, session),

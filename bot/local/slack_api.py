@@ -7,13 +7,23 @@ and serves `response_url`s. Tests, benchmarks and the offline mode run against i
 With `rate_limits=True` (or `enforce_rate_limits()`) it also holds the bot to Slack's
 published rate limits (PUBLISHED_RATE_LIMITS), answering 429 with `Retry-After` like Slack;
 without it (the default) only the 429s a test asks for with `rate_limit()` are sent.
+
+It serves one workspace with the bot installed (the token given) and any number more
+(`add_workspace`), each with its own bot token: calls act in the workspace of their token
+(`auth.test` answers with it; a channel of another workspace is `channel_not_found`). A
+workspace installs the bot through Slack's OAuth flow: the approval page
+(`GET /oauth/v2/authorize`, approved at once for the workspace named by `team`) redirects to
+the app with a code, which `oauth.v2.access` exchanges, with the app's client id and secret,
+for a new bot token; `uninstall` revokes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import contextvars
 import itertools
 import json
 import math
@@ -22,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -104,6 +115,31 @@ class SlackError(Exception):
 
 
 @dataclass
+class Workspace:
+    """A workspace and its installation of the bot (`token` None: not installed)."""
+
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    token: str | None = None
+    enterprise_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    revoked: set[str] = field(default_factory=set)  # its former tokens
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """A code the approval page issued, not yet exchanged."""
+
+    team_id: str
+    scopes: tuple[str, ...]
+    redirect_uri: str | None
+    user_id: str
+    org_wide: bool
+
+
+@dataclass
 class ApiCall:
     method: str
     args: dict[str, Any]
@@ -111,6 +147,7 @@ class ApiCall:
     error: str | None = None
     response: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    team: str | None = None  # the workspace of the call's token
 
 
 @dataclass
@@ -130,6 +167,7 @@ class Message:
     stream_open: bool = False
     edits: list[str] = field(default_factory=list)
     metadata: dict[str, Any] | None = None
+    team: str | None = None  # the workspace whose bot posted it
 
 
 @dataclass
@@ -178,8 +216,12 @@ def _rich_text(elements: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+# The workspace of the call being answered (each request is handled in its own task).
+_CALLER: contextvars.ContextVar[Workspace] = contextvars.ContextVar("caller")
+
+
 class SlackStandIn:
-    """The Web API of one workspace with one bot user."""
+    """The Web API of Slack for one app: a workspace with the bot installed, and more."""
 
     def __init__(
         self,
@@ -191,6 +233,8 @@ class SlackStandIn:
         team_id: str = "T1",
         rate_limits: bool | Mapping[str, RateTier] = False,
         scopes: tuple[str, ...] = REQUIRED_BOT_SCOPES,
+        client_id: str = "111.222",
+        client_secret: str = "client-secret",
     ) -> None:
         self.token = token
         # What the bot token may do; sent, as Slack does, in every answer's x-oauth-scopes.
@@ -199,6 +243,17 @@ class SlackStandIn:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
+        # The app's credentials (OAuth) and its configured Redirect URL.
+        self.app_id = "A1"
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_url: str | None = None
+        self.workspaces: dict[str, Workspace] = {
+            team_id: Workspace(team_id, "Stand-in", bot_user_id, bot_id, token)
+        }
+        # Channels of a workspace other than the first (others: any workspace may use them).
+        self.channel_teams: dict[str, str] = {}
+        self._grants: dict[str, _Grant] = {}
         self.channels_without_bot: set[str] = set()
         self.missing_channels: set[str] = set()
         # users.info's is_admin / is_owner / is_primary_owner for these users.
@@ -233,6 +288,8 @@ class SlackStandIn:
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
+            "auth.revoke": self._auth_revoke,
+            "oauth.v2.access": self._oauth_access,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.delete": self._delete,
@@ -264,6 +321,7 @@ class SlackStandIn:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         app.router.add_post("/response_url/{token}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
@@ -325,6 +383,44 @@ class SlackStandIn:
         self.users.append({"id": user_id, "team_id": self.team_id, "name": user_id.lower(),
                            "deleted": deleted, "is_bot": is_bot, "is_admin": is_admin,
                            "is_owner": is_owner})  # fmt: skip
+
+    def add_workspace(
+        self,
+        team_id: str,
+        *,
+        name: str | None = None,
+        enterprise_id: str | None = None,
+        channels: tuple[str, ...] = (),
+    ) -> Workspace:
+        """Another workspace, where the bot is not installed yet; `channels` are its own."""
+        workspace = Workspace(
+            team_id, name or f"Team {team_id}", f"U{team_id}BOT", f"B{team_id}",
+            enterprise_id=enterprise_id,
+        )  # fmt: skip
+        self.workspaces[team_id] = workspace
+        self.channel_teams.update({channel: team_id for channel in channels})
+        return workspace
+
+    def uninstall(self, team_id: str) -> None:
+        """The workspace removes the bot: its token stops working (`token_revoked`)."""
+        workspace = self.workspaces[team_id]
+        if workspace.token is not None:
+            workspace.revoked.add(workspace.token)
+            workspace.token = None
+
+    def grant(
+        self,
+        team_id: str,
+        scopes: tuple[str, ...] = ("chat:write",),
+        *,
+        redirect_uri: str | None = None,
+        user_id: str = "UINSTALLER",
+        org_wide: bool = False,
+    ) -> str:
+        """An installer approves the app for the workspace: the code the app exchanges."""
+        code = f"code-{next(self._ts)}"
+        self._grants[code] = _Grant(team_id, scopes, redirect_uri, user_id, org_wide)
+        return code
 
     def new_response_url(self) -> str:
         token = f"R{next(self._ts)}"
@@ -419,16 +515,18 @@ class SlackStandIn:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
+        team: str | None = None
         try:
-            if not self._authorised(request, args, app_level=method == "apps.connections.open"):
-                raise SlackError("invalid_auth")
+            caller = self._caller(request, args, method)
+            _CALLER.set(caller)
+            team = caller.team_id
             retry_after = (
                 self._rate_limits[method].pop(0)
                 if self._rate_limits.get(method)
-                else self._over_limit(method, args)
+                else self._over_limit(method, args, team)
             )
             if retry_after is not None:
-                await self._notify(ApiCall(method, args, ok=False, error="ratelimited"))
+                await self._notify(ApiCall(method, args, ok=False, error="ratelimited", team=team))
                 return web.json_response(
                     {"ok": False, "error": "ratelimited"},
                     status=429,
@@ -442,9 +540,9 @@ class SlackStandIn:
                 raise SlackError("unknown_method")
             result = {"ok": True, **(await handler(args))}
         except SlackError as error:
-            await self._notify(ApiCall(method, args, ok=False, error=error.code))
+            await self._notify(ApiCall(method, args, ok=False, error=error.code, team=team))
             return web.json_response({"ok": False, "error": error.code})
-        await self._notify(ApiCall(method, args, ok=True, response=result))
+        await self._notify(ApiCall(method, args, ok=True, response=result, team=team))
         return web.json_response(result, headers=self._scope_headers(method))
 
     def _scope_headers(self, method: str) -> dict[str, str]:
@@ -464,7 +562,7 @@ class SlackStandIn:
         await self._notify(ApiCall("response_url", payload, ok=True))
         return web.Response(text="ok")
 
-    def _over_limit(self, method: str, args: dict[str, Any]) -> int | None:
+    def _over_limit(self, method: str, args: dict[str, Any], team: str) -> int | None:
         """None when the call is within its tier (and counted); else Retry-After, in whole
         seconds as Slack sends it: when the bucket next holds a call."""
         tier = self._tiers.get(method)
@@ -472,7 +570,7 @@ class SlackStandIn:
             return None
         scope = str(args.get("channel") or args.get("channel_id") or "") if tier.per_channel else ""
         now = self.clock()
-        bucket = self._buckets.setdefault((method, scope), _Bucket(tier.burst, now))
+        bucket = self._buckets.setdefault((method, team, scope), _Bucket(tier.burst, now))
         rate = tier.per_minute / 60
         bucket.tokens = min(tier.burst, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
@@ -481,10 +579,32 @@ class SlackStandIn:
             return None
         return max(1, math.ceil((1 - bucket.tokens) / rate))
 
-    def _authorised(self, request: web.Request, args: dict[str, Any], app_level: bool) -> bool:
+    def _caller(self, request: web.Request, args: dict[str, Any], method: str) -> Workspace:
+        """The workspace a call acts in, by its token; SlackError when it has none.
+
+        The app-level token (Socket Mode) and the app's client credentials (oauth.v2.access)
+        act for the app: in the first workspace, as far as this stand-in is concerned.
+        """
         header = request.headers.get("Authorization", "")
+        first = next(iter(self.workspaces.values()))
+        if method == "oauth.v2.access":
+            client_id, secret = _client_credentials(header, args)
+            if client_id != self.client_id:
+                raise SlackError("invalid_client_id")
+            if secret != self.client_secret:
+                raise SlackError("bad_client_secret")
+            return first
         token = header.removeprefix("Bearer ").strip() or str(args.get("token", ""))
-        return token == (self.app_token if app_level else self.token)
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                raise SlackError("invalid_auth")
+            return first
+        for workspace in self.workspaces.values():
+            if token and token == workspace.token:
+                return workspace
+            if token in workspace.revoked:
+                raise SlackError("token_revoked")
+        raise SlackError("not_authed" if not token else "invalid_auth")
 
     async def _notify(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -503,15 +623,70 @@ class SlackStandIn:
         return {"url": f"{ws_base}socket?ticket={next(self._ts)}"}
 
     async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        workspace = _CALLER.get()
         return {
-            "url": "https://standin.slack.local/",
-            "team": "Stand-in",
+            "url": f"https://{workspace.team_id.lower()}.slack.local/",
+            "team": workspace.name,
             "user": "tutor",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": workspace.team_id,
+            "user_id": workspace.bot_user_id,
+            "bot_id": workspace.bot_id,
+            **({"enterprise_id": workspace.enterprise_id} if workspace.enterprise_id else {}),
             "is_enterprise_install": False,
         }
+
+    async def _auth_revoke(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.uninstall(_CALLER.get().team_id)
+        return {"revoked": True}
+
+    async def _oauth_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The documented answer of oauth.v2.access: a new bot token for the workspace."""
+        grant = self._grants.pop(str(args.get("code") or ""), None)
+        if grant is None:
+            raise SlackError("invalid_code")
+        if grant.redirect_uri is not None and args.get("redirect_uri") != grant.redirect_uri:
+            raise SlackError("bad_redirect_uri")
+        workspace = self.workspaces[grant.team_id]
+        if workspace.token is not None:
+            workspace.revoked.add(workspace.token)
+        workspace.token = f"xoxb-{workspace.team_id}-{next(self._ts)}"
+        workspace.scopes = grant.scopes
+        enterprise = (
+            {"id": workspace.enterprise_id, "name": f"Org {workspace.enterprise_id}"}
+            if workspace.enterprise_id
+            else None
+        )
+        return {
+            "access_token": workspace.token,
+            "token_type": "bot",
+            "scope": ",".join(grant.scopes),
+            "bot_user_id": workspace.bot_user_id,
+            "app_id": self.app_id,
+            "team": None if grant.org_wide else {"id": workspace.team_id, "name": workspace.name},
+            "enterprise": enterprise,
+            "authed_user": {"id": grant.user_id},
+            "is_enterprise_install": grant.org_wide,
+        }
+
+    async def _handle_authorize(self, request: web.Request) -> web.Response:
+        """Slack's approval page, approved at once: back to the app with a code and the
+        state, for the workspace named by `team` (else the first)."""
+        query = request.query
+        if query.get("client_id") != self.client_id:
+            return web.Response(status=400, text="invalid_client_id")
+        scopes = tuple(s for s in query.get("scope", "").split(",") if s)
+        if not scopes:
+            return web.Response(status=400, text="invalid_scope")
+        team_id = query.get("team") or next(iter(self.workspaces))
+        if team_id not in self.workspaces:
+            return web.Response(status=400, text="team_not_found")
+        redirect_uri = query.get("redirect_uri")
+        target = redirect_uri or self.redirect_url
+        if not target:
+            return web.Response(status=400, text="no_redirect_url")
+        code = self.grant(team_id, scopes, redirect_uri=redirect_uri)
+        location = f"{target}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        return web.Response(status=302, headers={"Location": location})
 
     def _next_ts(self) -> str:
         return f"1800000000.{next(self._ts):06d}"
@@ -519,6 +694,8 @@ class SlackStandIn:
     def _check_channel(self, channel: str) -> None:
         if not channel:
             raise SlackError("channel_not_found")
+        if self.channel_teams.get(channel, _CALLER.get().team_id) != _CALLER.get().team_id:
+            raise SlackError("channel_not_found")  # another workspace's channel
         if channel in self.missing_channels:
             raise SlackError("channel_not_found")
         if channel in self.channels_without_bot:
@@ -535,9 +712,10 @@ class SlackStandIn:
             thread_ts=args.get("thread_ts") or None,
             blocks=blocks,
             markdown_text=markdown_text,
-            user=self.bot_user_id,
-            bot_id=self.bot_id,
+            user=_CALLER.get().bot_user_id,
+            bot_id=_CALLER.get().bot_id,
             metadata=_json_arg(args.get("metadata")),
+            team=_CALLER.get().team_id,
         )
         message.edits.append(shown_text(message))
         self.messages[(channel, message.ts)] = message
@@ -650,10 +828,11 @@ class SlackStandIn:
             ts=self._next_ts(),
             thread_ts=str(args["thread_ts"]),
             markdown_text=str(args.get("markdown_text") or ""),
-            user=self.bot_user_id,
-            bot_id=self.bot_id,
+            user=_CALLER.get().bot_user_id,
+            bot_id=_CALLER.get().bot_id,
             streamed=True,
             stream_open=True,
+            team=_CALLER.get().team_id,
         )
         self.messages[(channel, message.ts)] = message
         return {"channel": channel, "ts": message.ts}
@@ -724,7 +903,7 @@ class SlackStandIn:
     def _find(self, args: dict[str, Any]) -> Message:
         key = (str(args.get("channel", "")), str(args.get("ts", "")))
         message = self.messages.get(key)
-        if message is None or message.deleted:
+        if message is None or message.deleted or message.team != _CALLER.get().team_id:
             raise SlackError("message_not_found")
         return message
 
@@ -770,6 +949,18 @@ def _as_json(message: Message, args: dict[str, Any] | None = None) -> dict[str, 
     if message.metadata and wants_metadata:
         shown["metadata"] = message.metadata
     return shown
+
+
+def _client_credentials(header: str, args: dict[str, Any]) -> tuple[str, str]:
+    """(client_id, client_secret) from HTTP Basic auth (what slack_sdk sends) or the form."""
+    if header.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(header.removeprefix("Basic ").strip()).decode()
+        except ValueError:
+            return "", ""
+        client_id, _, secret = decoded.partition(":")
+        return client_id, secret
+    return str(args.get("client_id", "")), str(args.get("client_secret", ""))
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:

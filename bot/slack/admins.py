@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.client import slack_error_code
+from bot.slack.workspaces import WorkspaceClients
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,14 @@ class WorkspaceAdmins:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        clients: WorkspaceClients,
         configured: frozenset[str] = frozenset(),
         *,
         cache_seconds: float = ADMIN_CACHE_SECONDS,
         lookup_seconds: float = LOOKUP_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
+        self._clients = clients
         self._configured = configured
         self._cache_seconds = cache_seconds
         self._lookup_seconds = lookup_seconds
@@ -67,7 +67,7 @@ class WorkspaceAdmins:
         context = {"team": team_id, "user": user_id}
         try:
             async with asyncio.timeout(self._lookup_seconds):
-                response = await self._client.users_info(user=user_id)
+                response = await self._clients.for_team(team_id).users_info(user=user_id)
         except SlackApiError as error:
             log.warning("users.info failed (%s): not treated as admin %s",
                         slack_error_code(error), context)  # fmt: skip

@@ -30,11 +30,11 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import AgentSessionsMode
 from bot.slack.assistant_threads import THREAD_TTL_SECONDS, thread_title
 from bot.slack.client import slack_error_code
+from bot.slack.workspaces import WorkspaceClients
 from bot.storage.keys import Keys
 from bot.turns.models import Turn, TurnSource
 
@@ -73,23 +73,23 @@ def status_after(answer: str) -> SessionStatus:
 class AgentSessions:
     """Agent session calls for every workspace; one per process.
 
-    `processing` goes through `quick_client`, which does not wait out rate limits (a later
-    status replaces it); the statuses that end a reply wait them out on `client`, so a
+    `processing` goes through `quick_clients`, which do not wait out rate limits (a later
+    status replaces it); the statuses that end a reply wait them out on `clients`, so a
     session is not left looking busy.
     """
 
     def __init__(
         self,
         mode: AgentSessionsMode,
-        client: AsyncWebClient,
-        quick_client: AsyncWebClient,
+        clients: WorkspaceClients,
+        quick_clients: WorkspaceClients,
         redis: Redis,
         keys: Keys,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._mode = mode
-        self._client = client
-        self._quick_client = quick_client
+        self._clients = clients
+        self._quick_clients = quick_clients
         self._redis = redis
         self._keys = keys
         self._clock = clock
@@ -115,7 +115,8 @@ class AgentSessions:
     ) -> bool:
         """Set the thread's session status (creating the session, started by `initiator`);
         True when Slack took it."""
-        client = self._quick_client if status is SessionStatus.PROCESSING else self._client
+        clients = self._quick_clients if status is SessionStatus.PROCESSING else self._clients
+        client = clients.for_team(team_id)
         return await self._call(
             team_id,
             "setStatus",
@@ -147,7 +148,7 @@ class AgentSessions:
             await self._call(
                 turn.team_id,
                 "rename",
-                lambda: self._client.agents_sessions_rename(
+                lambda: self._clients.for_team(turn.team_id).agents_sessions_rename(
                     channel_id=turn.channel_id, thread_ts=thread_ts, title=title
                 ),
             )

@@ -79,6 +79,10 @@ class ErrorCounter(AsyncRetryHandler):
         return False
 
 
+# Longest wait for one Slack call (each retry included separately).
+CALL_TIMEOUT_SECONDS = 15
+
+
 def make_web_client(
     token: str | None,
     base_url: str,
@@ -94,18 +98,25 @@ def make_web_client(
     only its settings: Bolt copies them into each request's client and puts the token from
     `authorize` there.
     """
-    rate_limits = (
-        [AsyncRateLimitErrorRetryHandler(max_retry_count=4)] if wait_out_rate_limits else []
-    )
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         session=session,
-        timeout=15,
-        retry_handlers=[
-            *([ErrorCounter(on_error)] if on_error is not None else []),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            *rate_limits,
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
+        timeout=CALL_TIMEOUT_SECONDS,
+        retry_handlers=retry_handlers(wait_out_rate_limits=wait_out_rate_limits, on_error=on_error),
     )
+
+
+def retry_handlers(
+    *, wait_out_rate_limits: bool = True, on_error: ApiErrorListener | None = None
+) -> list[AsyncRetryHandler]:
+    """What every Slack client of the bot retries (see make_web_client)."""
+    rate_limits = (
+        [AsyncRateLimitErrorRetryHandler(max_retry_count=4)] if wait_out_rate_limits else []
+    )
+    return [
+        *([ErrorCounter(on_error)] if on_error is not None else []),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        *rate_limits,
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]

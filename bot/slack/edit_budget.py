@@ -26,10 +26,10 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.answer_places import Block
 from bot.slack.client import slack_error_code
+from bot.slack.workspaces import WorkspaceClients
 from bot.storage.keys import Keys
 from bot.turns.models import Turn
 
@@ -153,16 +153,18 @@ class StatusEdits:
     out a 429 (bot.slack.client): a rate-limited edit is dropped and pauses the workspace's
     status edits for `Retry-After`, in every process, while answers go on."""
 
-    def __init__(self, budget: EditBudget, client: AsyncWebClient) -> None:
+    def __init__(self, budget: EditBudget, clients: WorkspaceClients) -> None:
         self._budget = budget
-        self._client = client
+        self._clients = clients  # per workspace (OAuth: each has its own bot token)
 
     async def edit(self, turn: Turn, ts: str, text: str, blocks: list[Block]) -> bool:
         """Edit the placeholder if the budget allows; True when the edit was shown."""
         if not await self._budget.allow_status_edit(turn.team_id, ts):
             return False
         try:
-            await self._client.chat_update(channel=turn.channel_id, ts=ts, text=text, blocks=blocks)
+            await self._clients.for_team(turn.team_id).chat_update(
+                channel=turn.channel_id, ts=ts, text=text, blocks=blocks
+            )
         except SlackApiError as error:
             context = turn.log_context()
             if error.response is not None and error.response.status_code == 429:

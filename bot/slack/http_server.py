@@ -1,4 +1,5 @@
-"""HTTP mode: Slack's requests on POST /slack/events, and GET /healthz for the platform."""
+"""HTTP mode: Slack's requests on POST /slack/events, GET /healthz for the platform, and
+(OAuth mode) the install pages /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.aiohttp import to_bolt_request as bolt_request_of
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.slack.oauth import message_page
 from bot.slack.request_check import MALFORMED, UNSIGNED, Payload, Rejected, read_signed_payload
 
 log = logging.getLogger(__name__)
@@ -19,6 +24,10 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
+INSTALL_UNAVAILABLE = (
+    "The app could not complete this step just now. Nothing was installed: please start "
+    "again from the install link in a minute."
+)
 
 
 def make_web_app(
@@ -26,9 +35,11 @@ def make_web_app(
     redis_ok: Callable[[], Awaitable[bool]],
     signing_secret: str,
     metrics: Callable[[str | None], Awaitable[tuple[bytes, str]]] | None = None,
+    oauth_flow: AsyncOAuthFlow | None = None,
 ) -> web.Application:
     """Events, slash commands and interactivity share one URL (Bolt's default); /healthz
-    and /metrics are for the platform (Socket Mode serves only those: no `bolt_app`).
+    and /metrics are for the platform (Socket Mode serves only those: no `bolt_app`);
+    `oauth_flow` (many workspaces) adds its install and redirect pages.
 
     Bad input is refused before Bolt sees it (see request_check), with one log line.
     `metrics` renders a scrape for the client's Accept header (body, content type).
@@ -62,9 +73,28 @@ def make_web_app(
         response.headers["Content-Type"] = content_type
         return response
 
+    async def install(request: web.Request) -> web.Response:
+        assert oauth_flow is not None
+        try:
+            if request.path == oauth_flow.install_path:
+                bolt_response = await oauth_flow.handle_installation(await bolt_request_of(request))
+            else:
+                bolt_response = await oauth_flow.handle_callback(await bolt_request_of(request))
+        except (RedisError, OSError) as error:
+            log.warning("an install step failed (%s)", type(error).__name__)
+            return web.Response(
+                status=503,
+                content_type="text/html",
+                text=message_page("Try again", INSTALL_UNAVAILABLE),
+            )
+        return await to_aiohttp_response(bolt_response)
+
     web_app = web.Application()
     if bolt_app is not None:
         web_app.router.add_post(EVENTS_PATH, slack_events)
+    if oauth_flow is not None:
+        web_app.router.add_get(oauth_flow.install_path, install)
+        web_app.router.add_get(oauth_flow.redirect_uri_path, install)
     web_app.router.add_get(HEALTH_PATH, healthz)
     if metrics is not None:
         web_app.router.add_get(METRICS_PATH, scrape)

@@ -122,3 +122,23 @@ class Keys:
         """A workspace's budget of placeholder status edits, shared by every process (a hash:
         tokens, when last refilled, paused until after a 429)."""
         return f"{self.prefix}edit-budget:{team_id}"
+
+    def installation(self, team_id: str) -> str:
+        """A workspace's installation of the bot (OAuth mode): its bot token and ids (JSON).
+        Workspaces of an Enterprise Grid org that installed it one by one are keyed by their
+        own team id too (team ids are unique across Slack), with the org's id inside."""
+        return f"{self.prefix}installation:team:{team_id}"
+
+    def org_installation(self, enterprise_id: str) -> str:
+        """An org-wide (Enterprise Grid) installation, keyed by the org's id (JSON)."""
+        return f"{self.prefix}installation:org:{enterprise_id}"
+
+    def oauth_state(self, nonce: str) -> str:
+        """An install link's state, issued at /slack/install and consumed once (expiring)."""
+        return f"{self.prefix}oauth-state:{nonce}"
+
+    @property
+    def workspace_purges(self) -> str:
+        """Workspaces that uninstalled the bot, by when their data is deleted (a sorted set
+        of team ids, epoch seconds)."""
+        return f"{self.prefix}workspace-purges"

@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.local.slack_api import SlackStandIn
 from bot.slack.admins import WorkspaceAdmins
+from bot.slack.workspaces import OneWorkspace
 from tests.unit.test_manifest import load_manifest
 
 
@@ -34,7 +35,7 @@ def admins(
     slack: SlackStandIn, clock: Clock, configured: frozenset[str] = frozenset()
 ) -> WorkspaceAdmins:
     client = AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
-    return WorkspaceAdmins(client, configured, cache_seconds=60, clock=clock)
+    return WorkspaceAdmins(OneWorkspace(client), configured, cache_seconds=60, clock=clock)
 
 
 async def test_admins_and_owners_by_slack_and_configured_ones(slack: SlackStandIn) -> None:

@@ -18,6 +18,7 @@ from bot.slack.agent_sessions import (
     SessionStatus,
     status_after,
 )
+from bot.slack.workspaces import OneWorkspace
 from bot.storage.keys import Keys
 from bot.turns.models import Turn, TurnSource
 
@@ -47,7 +48,8 @@ class Clock:
 def sessions(
     mode: AgentSessionsMode, client: AsyncWebClient, redis: Redis, keys: Keys, clock: Clock
 ) -> AgentSessions:
-    return AgentSessions(mode, client, client, redis, keys, clock=clock)
+    clients = OneWorkspace(client)
+    return AgentSessions(mode, clients, clients, redis, keys, clock=clock)
 
 
 def tries(slack: SlackStandIn) -> list[tuple[str, str | None]]:
