@@ -41,9 +41,10 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
-from bot.slack.listeners.quiz import QuizCommand, QuizDesk, register_quiz_listeners
+from bot.slack.listeners.quiz import QuizCommand, register_quiz_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.listeners.usage_command import UsageCommand
+from bot.slack.quiz_desk import QuizDesk
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable

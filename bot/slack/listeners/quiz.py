@@ -10,8 +10,8 @@ click it; a click that names another learner's quiz is refused with a note and n
 (An ephemeral message does not survive a reload of Slack: the answers already given are
 kept, and `/tutor quiz` makes another.)
 
-The ack comes at once ("Writing a quiz…"); the model writes the quiz after it, bounded by
-TUTOR_RUN_TIMEOUT, and the learner always gets the quiz or a plain message. A quiz being
+The ack comes at once ("Writing a quiz…"); the model writes the quiz after it
+(`bot.slack.quiz_desk`), and the learner always gets the quiz or a plain message. A quiz being
 written when the process stops is lost (the learner asks again): it is not a turn, and
 nothing else depends on it.
 
@@ -23,41 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.backends.base import BackendError, Usage
 from bot.slack.background import BackgroundTasks
 from bot.slack.listeners.commands import command_delivery_id
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
-from bot.slack.quiz_blocks import CHOICE_ACTION, Block, parse_choice_value, quiz_message
+from bot.slack.quiz_blocks import CHOICE_ACTION, parse_choice_value, quiz_message
+from bot.slack.quiz_desk import SEND_SECONDS, QuizDesk, QuizRequest, send_ephemeral
 from bot.slack.render import escape_mrkdwn
 from bot.turns.intake import TurnIntake
-from bot.tutor.ledger import UsageLedger
-from bot.tutor.quiz import (
-    DEFAULT_QUESTIONS,
-    QuizNotWritten,
-    QuizWriter,
-    WrittenQuiz,
-    quiz_prompt,
-    quiz_topic,
-    shuffled,
-    write_quiz,
-)
-from bot.tutor.quiz_store import (
-    NotTheAsker,
-    Progress,
-    QuizGone,
-    QuizRecord,
-    QuizStore,
-    course_of,
-    new_quiz_id,
-)
+from bot.tutor.quiz import quiz_topic
+from bot.tutor.quiz_store import NotTheAsker, QuizGone, QuizStore
 
 log = logging.getLogger(__name__)
 
@@ -65,151 +44,11 @@ QUIZ_SHORTCUT = "quiz_me"  # the message shortcut's callback_id (manifest.yml)
 WRITING = "Writing a quiz on *{topic}* for you… it appears here in a few seconds."
 WRITING_ANY = "Writing a quiz for you… it appears here in a few seconds."
 WRITING_ON_MESSAGE = "Writing a quiz on that message for you… it appears here in a few seconds."
-NOT_WRITTEN = (
-    "I couldn't write a quiz on that this time: the model's quiz was not usable, twice. "
-    "Please try again, or try another topic."
-)
-MODEL_FAILED = "I couldn't write a quiz just now: {reason}. {advice}"
-TOO_SLOW = "I couldn't write a quiz just now: the model took too long. Please try again."
-NOT_KEPT = (
-    "I couldn't write a quiz just now: my storage is unavailable, so your answers could not "
-    "be kept. Please try again soon."
-)
 NOT_ACCEPTING = "I can't write quizzes right now (my storage is unavailable). Try again soon."
 NO_TEXT = "That message has no text I could quiz you on."
 NOT_YOURS = "This quiz is <@{asker}>'s. `/tutor quiz` writes one for you."
 GONE = "This quiz has expired. `/tutor quiz` writes a new one."
 NOT_SAVED = "Sorry, I couldn't save your answer just now. Please click it again in a moment."
-# Slack's response_url: one POST, bounded.
-SEND_SECONDS = 10.0
-STORE_SECONDS = 35.0  # behind the ack: waits through a short Redis outage (patient client)
-
-
-@dataclass(frozen=True)
-class QuizRequest:
-    """Who asked for a quiz, where, on what, and where to send it."""
-
-    team_id: str
-    channel_id: str
-    user_id: str
-    response_url: str
-    topic: str = ""
-    passage: str = ""  # a message's text (the shortcut)
-
-
-class QuizUnavailable(Exception):
-    """No quiz can be shown; `message` tells the learner why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class QuizDesk:
-    """Writes a quiz for a request and shows it to its learner through the response_url."""
-
-    def __init__(
-        self,
-        writer: QuizWriter,
-        store: QuizStore,
-        ledger: UsageLedger,
-        *,
-        tutor_instructions: str,
-        questions: int = DEFAULT_QUESTIONS,
-        seconds: float = 120.0,
-    ) -> None:
-        self._writer = writer
-        self._store = store
-        self._ledger = ledger
-        self._instructions = tutor_instructions
-        self._questions = questions
-        self._seconds = seconds
-        self._random = random.SystemRandom()
-
-    async def make(self, request: QuizRequest, *, writing: str | None = None) -> None:
-        """Write, keep and show the quiz, or tell the learner plainly why not (after the
-        `writing` note, when given)."""
-        if writing is not None:
-            await _send(request.response_url, writing)
-        quiz_id = new_quiz_id()
-        try:
-            text, blocks = await self._prepare(quiz_id, request)
-        except QuizUnavailable as unavailable:
-            await _send(request.response_url, unavailable.message)
-            return
-        log.info("quiz %s shown %s", quiz_id, _context_of(request))
-        await _send(request.response_url, text, blocks)
-
-    async def _prepare(self, quiz_id: str, request: QuizRequest) -> tuple[str, list[Block]]:
-        """The quiz's message, once the quiz is written and kept. Raises QuizUnavailable."""
-        written = await self._write(quiz_id, request)
-        record = QuizRecord(
-            quiz_id,
-            shuffled(written.quiz, self._random),
-            request.team_id,
-            request.channel_id,
-            request.user_id,
-            course_of(request.team_id, request.channel_id),
-        )
-        try:
-            async with asyncio.timeout(STORE_SECONDS):
-                await self._store.save(record)
-        except (RedisError, TimeoutError) as error:
-            log.warning("no quiz: it could not be kept (%s) %s", type(error).__name__,
-                        _context_of(request))  # fmt: skip
-            raise QuizUnavailable(NOT_KEPT) from error
-        return quiz_message(record, Progress({}, {}))
-
-    async def _write(self, quiz_id: str, request: QuizRequest) -> WrittenQuiz:
-        """The model's quiz (asked twice at most), its tokens counted. Raises QuizUnavailable."""
-        prompt = quiz_prompt(
-            tutor_instructions=self._instructions,
-            topic=request.topic,
-            passage=request.passage,
-            questions=self._questions,
-        )
-        usage: Usage | None = None
-        try:
-            async with asyncio.timeout(self._seconds):
-                written = await write_quiz(self._writer, prompt)
-            usage = written.usage
-            return written
-        except QuizNotWritten as error:
-            usage = error.usage
-            raise QuizUnavailable(NOT_WRITTEN) from error
-        except BackendError as error:
-            log.warning("no quiz: %s %s", error, _context_of(request))
-            message = MODEL_FAILED.format(reason=error.reason, advice=error.advice)
-            raise QuizUnavailable(message) from error
-        except TimeoutError as error:
-            log.warning("no quiz: the model took too long %s", _context_of(request))
-            raise QuizUnavailable(TOO_SLOW) from error
-        finally:
-            await self._count(quiz_id, request, usage)
-
-    async def _count(self, quiz_id: str, request: QuizRequest, usage: Usage | None) -> None:
-        """The quiz's tokens in the usage ledger, like a turn's; never fails the quiz."""
-        if usage is None:
-            return
-        try:
-            async with asyncio.timeout(STORE_SECONDS):
-                await self._ledger.record_call(quiz_id, request.team_id, request.user_id, usage)
-        except (RedisError, TimeoutError) as error:
-            log.warning("a quiz's usage was not counted (%s)", type(error).__name__)
-
-
-async def _send(response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-    """An ephemeral message to the learner through a response_url; failures are logged."""
-    try:
-        async with asyncio.timeout(SEND_SECONDS):
-            response = await AsyncWebhookClient(response_url, timeout=int(SEND_SECONDS)).send(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
-    except Exception as error:  # the network, Slack: nothing more can be done for this quiz
-        log.warning("a quiz message could not be sent (%s)", type(error).__name__)
-        return
-    if response.status_code != 200:
-        log.warning("Slack refused a quiz message (%s %s)", response.status_code, response.body)
 
 
 class QuizCommand:
@@ -258,7 +97,7 @@ def register_quiz_listeners(
             log.info("a quiz shortcut without a message of ours to answer was ignored")
             return
         if not passage:
-            background.spawn(_send(response_url, NO_TEXT))
+            background.spawn(send_ephemeral(response_url, NO_TEXT))
             return
         request = QuizRequest(team, channel, user, response_url, passage=passage)
         background.spawn(desk.make(request, writing=WRITING_ON_MESSAGE))
@@ -329,7 +168,3 @@ def _who_and_where(body: dict[str, Any]) -> tuple[str, str, str]:
 def _escaped(text: str) -> str:
     """A topic shown in bold: escaped, without the asterisks that would end the bold."""
     return escape_mrkdwn(text.replace("*", ""))
-
-
-def _context_of(request: QuizRequest) -> dict[str, str]:
-    return {"team": request.team_id, "channel": request.channel_id, "user": request.user_id}
