@@ -21,7 +21,8 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
-from bot.backends.factory import build_backend
+from bot.backends.factory import build_backend, make_model_client
+from bot.backends.quiz_writer import build_quiz_writer
 from bot.doctor.admin_notice import ShutdownNotice, workspace_of
 from bot.doctor.at_start import StartChecks
 from bot.metrics import Metrics
@@ -42,11 +43,13 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
+from bot.slack.listeners.quiz import QuizCommand, register_quiz_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.listeners.uninstall import register_uninstall_listeners
 from bot.slack.listeners.usage_command import UsageCommand
 from bot.slack.oauth import InstallationAuthorize, build_oauth_flow
 from bot.slack.oauth_state import RedisStateStore
+from bot.slack.quiz_desk import QuizDesk
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.slack.workspaces import (
@@ -72,6 +75,7 @@ from bot.turns.workspace_purge import DEFAULT_RETENTION_DAYS, WorkspacePurges
 from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
 from bot.tutor.feedback import FeedbackStore
 from bot.tutor.ledger import UsageLedger
+from bot.tutor.quiz_store import QuizStore
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +134,8 @@ class TutorBot:
         metrics = Metrics()
         try:
             keys = Keys(settings.redis_prefix)
-            backend = build_backend(settings, patient_redis, keys, on_api_error=metrics.api_error)
+            model_client = make_model_client(settings, on_api_error=metrics.api_error)
+            backend = build_backend(settings, patient_redis, keys, client=model_client)
         except BaseException:
             await redis.aclose()
             await patient_redis.aclose()
@@ -300,7 +305,24 @@ class TutorBot:
         usage_command = UsageCommand(
             UsageLedger(redis, keys), WorkspaceAdmins(slack_clients, settings.admins)
         )
-        register_command_listeners(bolt_app, intake, background, usage=usage_command)
+        # Quizzes: written by the backend's model client, kept with the patient Redis client
+        # behind the ack; clicks are stored on the quick one, before the ack.
+        quiz_desk = QuizDesk(
+            build_quiz_writer(settings, model_client),
+            QuizStore(patient_redis, keys),
+            ledger,
+            tutor_instructions=settings.tutor_instructions,
+            questions=settings.quiz_questions,
+            seconds=settings.run_timeout,
+        )
+        register_command_listeners(
+            bolt_app,
+            intake,
+            background,
+            usage=usage_command,
+            quiz=QuizCommand(quiz_desk, intake, background),
+        )
+        register_quiz_listeners(bolt_app, quiz_desk, QuizStore(redis, keys), background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
         register_agent_session_listeners(

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 
 from bot.logs import LogFormat
 from bot.tutor.prices import PriceTable, parse_prices
+from bot.tutor.quiz import MAX_QUESTIONS
 
 DEFAULT_INSTRUCTIONS = (
     "You are a personal history tutor. Answer questions briefly, in three sentences or less."
@@ -171,6 +172,13 @@ def _user_ids(value: str) -> frozenset[str]:
     return ids
 
 
+def _quiz_questions(value: str) -> int:
+    number = _int(value)
+    if not 1 <= number <= MAX_QUESTIONS:
+        raise ValueError(f"must be 1 to {MAX_QUESTIONS}")
+    return number
+
+
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -213,6 +221,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_DAILY_TOKENS_PER_USER", "daily_tokens_per_user", "0", "tokens (input and output) one person's questions may use per day (UTC); then they get a message instead of an answer until midnight UTC; 0 = no limit", _non_negative_int),
     SettingSpec("TUTOR_DAILY_TOKENS_PER_WORKSPACE", "daily_tokens_per_workspace", "0", "the same for the whole workspace; 0 = no limit", _non_negative_int),
     SettingSpec("TUTOR_ADMINS", "admins", None, "Slack user ids (comma-separated) of the tutor's admins, besides the workspace's admins and owners: they see the workspace's figures in /tutor usage and are told (instead of the workspace's admins) when the model is about to shut down", _user_ids),
+    SettingSpec("TUTOR_QUIZ_QUESTIONS", "quiz_questions", "3", "questions in a quiz (/tutor quiz, Quiz me on this), 1 to 5", _quiz_questions),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
@@ -261,6 +270,7 @@ class Settings:
     daily_tokens_per_user: int = 0
     daily_tokens_per_workspace: int = 0
     admins: frozenset[str] = frozenset()
+    quiz_questions: int = 3
     worker_name: str | None = None
     concurrency: int = 200
     lease_seconds: float = 20.0

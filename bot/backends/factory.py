@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import openai
 from redis.asyncio import Redis
 
 from bot.backends.assistants import AssistantsBackend
@@ -24,21 +25,37 @@ def require_model_server(settings: Settings) -> None:
         )
 
 
-def build_backend(
-    settings: Settings, redis: Redis, keys: Keys, on_api_error: ApiErrorListener | None = None
-) -> Backend:
-    """The configured backend; raises ConfigError when its settings are incomplete.
-
-    `on_api_error` is told of every failed request to the model server (for metrics).
-    """
+def make_model_client(
+    settings: Settings, on_api_error: ApiErrorListener | None = None
+) -> openai.AsyncOpenAI:
+    """The process's one client of the model server; raises ConfigError when the settings
+    name no server. `on_api_error` is told of every failed request (for metrics)."""
     require_model_server(settings)
-    client = make_client(
+    return make_client(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout,
         max_retries=settings.openai_max_retries,
         on_error=on_api_error,
     )
+
+
+def build_backend(
+    settings: Settings,
+    redis: Redis,
+    keys: Keys,
+    on_api_error: ApiErrorListener | None = None,
+    *,
+    client: openai.AsyncOpenAI | None = None,
+) -> Backend:
+    """The configured backend; raises ConfigError when its settings are incomplete.
+
+    It uses `client` (which it closes when closed), else a client of its own made with
+    `on_api_error` (see `make_model_client`).
+    """
+    require_model_server(settings)
+    if client is None:
+        client = make_model_client(settings, on_api_error)
     if settings.backend is BackendKind.ASSISTANTS:
         return AssistantsBackend(
             client,

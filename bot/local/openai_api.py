@@ -43,6 +43,7 @@ from bot.local.openai_common import (
 from bot.local.openai_conversations import Conversation
 from bot.local.openai_models import ModelsAPI
 from bot.local.openai_responses import ResponseJob, ResponsesAPI, response_json
+from bot.local.scripted_model import QuizScript
 from bot.local.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,9 @@ class OpenAIStandIn:
         self.leave_out(*without_apis)
         self.timers = Timers()
         self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits)
-        self._responses = ResponsesAPI(self.pacing, self.timers, self.limits)
-        self._chat = ChatAPI(self.limits)
+        self.quiz = QuizScript()
+        self._responses = ResponsesAPI(self.pacing, self.timers, self.limits, self.quiz)
+        self._chat = ChatAPI(self.limits, self.quiz)
         self._models = ModelsAPI(models)
         self.requests: list[RecordedRequest] = []
         self._received = asyncio.Condition()  # notified on every request recorded
@@ -204,8 +206,15 @@ class OpenAIStandIn:
 
     @property
     def chat(self) -> ChatAPI:
-        """Chat Completions' switches: `accepts_stream_options`, `reports_usage`."""
+        """Chat Completions' switches: `accepts_stream_options`, `reports_usage`,
+        `accepts_response_format`."""
         return self._chat
+
+    @property
+    def quiz_faults(self) -> list[str]:
+        """Faults of the next quizzes the model writes, one each: "malformed" (cut JSON),
+        "two_right" (a question with two right choices)."""
+        return self.quiz.faults
 
     @property
     def models(self) -> dict[str, str | None]:

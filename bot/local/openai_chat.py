@@ -28,7 +28,14 @@ from bot.local.openai_common import (
     sleep_until,
     sse,
 )
-from bot.local.scripted_model import Reply, pieces, respond
+from bot.local.scripted_model import (
+    QuizScript,
+    Reply,
+    asks_for_quiz_in_words,
+    pieces,
+    quiz_reply,
+    respond,
+)
 
 FINGERPRINT = "fp_standin"
 FAILURE_MESSAGE = "The model failed (scripted)."
@@ -37,6 +44,8 @@ FAILURE_MESSAGE = "The model failed (scripted)."
 ALTERNATION_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
 # What servers that predate `stream_options` answer (HTTP 400) when it is sent.
 UNKNOWN_STREAM_OPTIONS = "Unrecognized request argument supplied: stream_options"
+# The same for servers without structured output.
+UNKNOWN_RESPONSE_FORMAT = "Unrecognized request argument supplied: response_format"
 
 
 def chat_messages(value: Any) -> list[tuple[str, str]]:
@@ -53,6 +62,31 @@ def _text(content: Any) -> str:
         texts = (part.get("text", "") for part in content if isinstance(part, dict))
         return "\n".join(text for text in texts if text)
     return ""
+
+
+def response_format_type(value: Any) -> str:
+    """The type of `response_format`, checked as the API checks it: `json_schema` needs a
+    `json_schema` object with a `name` and a `schema`."""
+    if value is None:
+        return "text"
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise ApiError(
+            400, "Invalid value for 'response_format.type'.", param="response_format.type"
+        )
+    spec = value.get("json_schema") if kind == "json_schema" else {"name": "-", "schema": {}}
+    if (
+        not isinstance(spec, dict)
+        or not spec.get("name")
+        or not isinstance(spec.get("schema"), dict)
+    ):
+        raise ApiError(
+            400,
+            "Missing required parameter: 'response_format.json_schema'.",
+            code="missing_required_parameter",
+            param="response_format.json_schema",
+        )
+    return str(kind)
 
 
 def check_alternation(messages: list[tuple[str, str]]) -> None:
@@ -97,15 +131,19 @@ class ChatAPI:
     `require_alternation` makes it refuse what strict chat templates refuse (see
     `check_alternation`); OpenAI itself takes any order of roles. `accepts_stream_options`
     off makes it a server that refuses that parameter (400), `reports_usage` off one that
-    never reports usage, as some local servers do.
+    never reports usage, as some local servers do, `accepts_response_format` off one without
+    structured output (400 naming `response_format`). Asked for a JSON schema, or for a quiz
+    as JSON in the instructions, the scripted model writes a quiz (`quiz` steers it).
     """
 
-    def __init__(self, limits: ContextLimits | None = None) -> None:
+    def __init__(self, limits: ContextLimits | None = None, quiz: QuizScript | None = None) -> None:
         self.require_alternation = False
         self.accepts_stream_options = True
+        self.accepts_response_format = True
         self.reports_usage = True
         self.limits = limits or ContextLimits()
         self.cache = PromptCache()
+        self.quiz = quiz or QuizScript()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/chat/completions", self.create)]
@@ -119,8 +157,14 @@ class ChatAPI:
             check_alternation(messages)
         if "stream_options" in body and not self.accepts_stream_options:
             raise ApiError(400, UNKNOWN_STREAM_OPTIONS)
+        if "response_format" in body and not self.accepts_response_format:
+            raise ApiError(400, UNKNOWN_RESPONSE_FORMAT)
+        structured = response_format_type(body.get("response_format")) == "json_schema"
         check_window(prompt_tokens(messages), self.limits)
-        reply = respond(messages)
+        if structured or asks_for_quiz_in_words(messages):
+            reply = quiz_reply(messages, self.quiz.next_fault())
+        else:
+            reply = respond(messages)
         if reply.directives.fail:
             raise ApiError(500, FAILURE_MESSAGE, code="server_error", type="server_error")
         cached = self.cache.cached_tokens(

@@ -56,7 +56,7 @@ from bot.local.openai_conversations import (
     stored_items,
     text_part,
 )
-from bot.local.scripted_model import Reply, pieces, respond
+from bot.local.scripted_model import QuizScript, Reply, pieces, quiz_reply, respond
 
 ACTIVE = frozenset({"queued", "in_progress"})
 FINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
@@ -130,7 +130,7 @@ def response_json(job: ResponseJob) -> JSON:
         "reasoning": {"effort": None, "summary": None},
         "service_tier": "default",
         "temperature": request.get("temperature", 1.0),
-        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "text": {"format": text_format(request.get("text")), "verbosity": "medium"},
         "tool_choice": "auto",
         "tools": [],
         "top_p": request.get("top_p", 1.0),
@@ -198,10 +198,17 @@ class EventWriter:
 class ResponsesAPI:
     """State and handlers of /responses; owns the conversations it reads and extends."""
 
-    def __init__(self, pacing: Pacing, timers: Timers, limits: ContextLimits | None = None) -> None:
+    def __init__(
+        self,
+        pacing: Pacing,
+        timers: Timers,
+        limits: ContextLimits | None = None,
+        quiz: QuizScript | None = None,
+    ) -> None:
         self.pacing = pacing
         self.timers = timers
         self.limits = limits or ContextLimits()
+        self.quiz = quiz or QuizScript()
         self.cache = PromptCache()
         self.jobs: dict[str, ResponseJob] = {}
         self.conversations_api = ConversationsAPI(self)
@@ -274,6 +281,7 @@ class ResponsesAPI:
         background, store = bool(body.get("background")), body.get("store") is not False
         if background and not store:
             raise ApiError(400, "Background mode requires store=true.", param="background")
+        structured = text_format(body.get("text"))["type"] == "json_schema"
         threshold = self._compact_threshold(body.get("context_management"))
         truncation = _truncation(body.get("truncation"))
         conversation = self._conversation(body)
@@ -288,7 +296,7 @@ class ResponsesAPI:
             summary = compacted(history)  # what the compaction item stands for
             history, compaction = [summary], compaction_item(summary)
         prompt = self._within_window(prompt, truncation, keep_last=len(new))
-        reply = respond(prompt)
+        reply = quiz_reply(prompt, self.quiz.next_fault()) if structured else respond(prompt)
         job = ResponseJob(
             id=new_id("resp_"),
             request=body,
@@ -507,6 +515,33 @@ class ResponsesAPI:
             job = self.jobs.get(response_id)
             if job is not None and job.status in ACTIVE:
                 raise ApiError(400, LOCKED, code="conversation_locked")
+
+
+def text_format(value: Any) -> JSON:
+    """The request's `text.format` (plain text when absent), checked as the API checks it: a
+    `json_schema` format needs a `name` and a `schema` object. (The scripted model writes a
+    quiz for any schema: it is the bot's only use of one.)"""
+    if value is None:
+        return {"type": "text"}
+    if not isinstance(value, dict):
+        raise ApiError(400, "Invalid type for 'text': expected an object.", param="text")
+    fmt = value.get("format") or {"type": "text"}
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise ApiError(400, "Invalid value for 'text.format.type'.", param="text.format.type")
+    if fmt["type"] == "json_schema":
+        for name in ("name", "schema"):
+            if not fmt.get(name):
+                raise ApiError(
+                    400,
+                    f"Missing required parameter: 'text.format.{name}'.",
+                    code="missing_required_parameter",
+                    param=f"text.format.{name}",
+                )
+        if not isinstance(fmt["schema"], dict):
+            raise ApiError(
+                400, "Invalid type for 'text.format.schema'.", param="text.format.schema"
+            )
+    return dict(fmt)
 
 
 def _truncation(value: Any) -> str:

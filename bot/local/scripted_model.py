@@ -8,9 +8,10 @@ they are stripped from the echoed text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.local.context_window import Part, output_tokens, prompt_tokens, questions
 
@@ -180,3 +181,72 @@ def paragraph(number: int, size: int) -> str:
 def pieces(text: str, size: int = 20) -> list[str]:
     """`text` in consecutive pieces of `size` characters (the last may be shorter)."""
     return [text[start : start + size] for start in range(0, len(text), size)]
+
+
+# ---- quizzes ---------------------------------------------------------------------------------
+# Asked for structured output (a JSON schema), or for JSON in its instructions, the model
+# writes a quiz on the words of the last user message: question n asks which of its choices
+# is a word of that message; the right choice is such a word, the others are not. It writes
+# as many questions as its instructions ask for ("Write 3 questions"), 3 by default.
+# `QuizScript.faults` makes the next quizzes faulty: "malformed" (JSON cut in two),
+# "two_right" (a question with two right choices).
+
+QUIZ_FAULTS = frozenset({"malformed", "two_right"})
+QUIZ_DISTRACTORS = ("Carthage", "Byzantium", "Babylon", "Nineveh", "Persepolis", "Knossos")
+_QUESTION_COUNT = re.compile(r"\bWrite (\d+) questions\b")
+_WORD = re.compile(r"[^\W\d_]{4,40}")
+
+
+@dataclass
+class QuizScript:
+    """Faults for the next quizzes the model writes, one each, oldest first."""
+
+    faults: list[str] = field(default_factory=list)
+
+    def next_fault(self) -> str | None:
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is not None and fault not in QUIZ_FAULTS:
+            raise ValueError(f"unknown quiz fault {fault!r}; known: {sorted(QUIZ_FAULTS)}")
+        return fault
+
+
+def asks_for_quiz_in_words(prompt: Sequence[Part]) -> bool:
+    """The instructions ask for a quiz as JSON (a server without structured output)."""
+    system = " ".join(p[1] for p in prompt if isinstance(p, tuple) and p[0] == "system").lower()
+    return "quiz" in system and "json" in system
+
+
+def quiz_reply(prompt: Sequence[Part], fault: str | None = None) -> Reply:
+    """The quiz the model writes for this prompt, as JSON text, with its token counts."""
+    system = " ".join(p[1] for p in prompt if isinstance(p, tuple) and p[0] == "system")
+    user_texts = [p[1] for p in prompt if isinstance(p, tuple) and p[0] == "user"]
+    asked = _QUESTION_COUNT.search(system)
+    text = quiz_json(
+        user_texts[-1] if user_texts else "", int(asked.group(1)) if asked else 3, fault
+    )
+    return Reply(text, Directives(), prompt_tokens(prompt), output_tokens(text))
+
+
+def quiz_json(topic: str, questions: int = 3, fault: str | None = None) -> str:
+    """A quiz on the words of `topic` (see above), as the model's JSON text."""
+    words: list[str] = []
+    for word in _WORD.findall(topic):
+        if word.casefold() not in {w.casefold() for w in words}:
+            words.append(word)
+    words = words or ["History"]
+    taken = {w.casefold() for w in _WORD.findall(topic)}
+    distractors = [d for d in QUIZ_DISTRACTORS if d.casefold() not in taken][:3]
+    shown = " ".join(topic.split())[:120]
+    items = []
+    for index in range(questions):
+        word = words[index % len(words)]
+        choices = [{"text": word, "right": True}]
+        for number, other in enumerate(distractors):
+            choices.append({"text": other, "right": fault == "two_right" and number == 0})
+        items.append({
+            "question": f"Question {index + 1}: which of these words is in “{shown}”?",
+            "choices": choices,
+            "explanation": f"“{word}” is a word of “{shown}”.",
+        })  # fmt: skip
+    text = json.dumps({"title": shown[:60] or "History", "questions": items}, ensure_ascii=False)
+    return text[: len(text) // 2] if fault == "malformed" else text

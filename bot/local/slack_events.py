@@ -252,6 +252,36 @@ class SlackEventSender:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)
 
+    async def shortcut_on_message(
+        self,
+        callback_id: str,
+        *,
+        channel: str,
+        user_id: str,
+        message: dict[str, Any],
+        response_url: str,
+    ) -> tuple[int, str]:
+        """A message shortcut (`message_action`) used on `message` (as Slack shows it: at
+        least `ts` and `text`, and `user`, `thread_ts` where it has them), form-encoded as
+        `payload=<json>` like Slack."""
+        payload = {
+            "type": "message_action",
+            "callback_id": callback_id,
+            "trigger_id": f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}",
+            "action_ts": str(time.time()),
+            "message_ts": message["ts"],
+            "response_url": response_url,
+            "team": {"id": self.team_id, "domain": "standin"},
+            "user": {"id": user_id, "team_id": self.team_id, "name": user_id.lower()},
+            "channel": {"id": channel, "name": "general"},
+            "message": {"type": "message", **message},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "token": "legacy-verification-token",
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)
+
     async def agent_session_stopped(
         self, channel: str, thread_ts: str, user: str, streaming_message_ts: list[str]
     ) -> tuple[int, str]:

@@ -142,3 +142,25 @@ class Keys:
         """Workspaces that uninstalled the bot, by when their data is deleted (a sorted set
         of team ids, epoch seconds)."""
         return f"{self.prefix}workspace-purges"
+
+    def quiz(self, quiz_id: str) -> str:
+        """One quiz as shown to its learner, with its right answers (JSON; expires)."""
+        return f"{self.prefix}quiz:{quiz_id}"
+
+    def quiz_answers(self, quiz_id: str) -> str:
+        """The answers clicked on one quiz (a hash: `first:<question>`, the answer that
+        counts, and `last:<question>`, the latest; expires with the quiz)."""
+        return f"{self.prefix}quiz:answers:{quiz_id}"
+
+    def quiz_learner_scores(self, team_id: str, user_id: str) -> str:
+        """One learner's quiz scores per course (a hash: `right:<course>`, `answered:<course>`)."""
+        return f"{self.prefix}quiz:scores:{team_id}:{user_id}"
+
+    def quiz_course_totals(self, team_id: str) -> str:
+        """A workspace's quiz totals per course (a hash: `quizzes:<course>`,
+        `answered:<course>`, `right:<course>`)."""
+        return f"{self.prefix}quiz:courses:{team_id}"
+
+    def quiz_course_learners(self, course_key: str) -> str:
+        """The learners who answered a quiz question in a course (a set of user ids)."""
+        return f"{self.prefix}quiz:learners:{course_key}"

@@ -73,9 +73,28 @@ class UsageLedger:
         A turn already counted is not counted again: its figures as first recorded are
         returned.
         """
+        return await self._record(
+            turn.turn_id, turn.team_id, turn.user_id, turn.conversation_key, usage
+        )
+
+    async def record_call(
+        self, call_id: str, team_id: str, user_id: str, usage: Usage | None
+    ) -> UsageFigures:
+        """Count a model call made for a person outside any conversation (a quiz) like a
+        turn, in their day's and month's figures and the workspace's; once per `call_id`."""
+        return await self._record(call_id, team_id, user_id, None, usage)
+
+    async def _record(
+        self,
+        turn_id: str,
+        team_id: str,
+        user_id: str,
+        conversation_key: str | None,
+        usage: Usage | None,
+    ) -> UsageFigures:
         cost = self._price.cost_nanousd(usage) if self._price and usage else None
         figures = UsageFigures.of_turn(usage, cost)
-        turn_key = self._keys.turn_usage(turn.turn_id)
+        turn_key = self._keys.turn_usage(turn_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(turn_key)
@@ -83,24 +102,33 @@ class UsageLedger:
                 if stored:
                     return UsageFigures.from_fields(stored)
                 pipe.multi()
-                self._count(pipe, turn, figures, turn_key)
+                self._count(pipe, team_id, user_id, conversation_key, figures, turn_key)
                 await pipe.execute()
             except WatchError:  # another process counted it this very moment
                 return UsageFigures.from_fields(await self._redis.hgetall(turn_key))
         return figures
 
-    def _count(self, pipe: Pipeline, turn: Turn, figures: UsageFigures, turn_key: str) -> None:
+    def _count(
+        self,
+        pipe: Pipeline,
+        team_id: str,
+        user_id: str,
+        conversation_key: str | None,
+        figures: UsageFigures,
+        turn_key: str,
+    ) -> None:
         fields = figures.fields()
         pipe.hset(turn_key, mapping=fields)
         pipe.expire(turn_key, TURN_TTL_SECONDS)
-        conversation_key = self._keys.conversation_usage(turn.conversation_key)
-        for name, value in fields.items():
-            pipe.hincrby(conversation_key, name, value)
-        pipe.expire(conversation_key, USAGE_TTL_SECONDS)
+        if conversation_key is not None:
+            conversation_usage = self._keys.conversation_usage(conversation_key)
+            for name, value in fields.items():
+                pipe.hincrby(conversation_usage, name, value)
+            pipe.expire(conversation_usage, USAGE_TTL_SECONDS)
         now = self._now()
         for period in (day_of(now), month_of(now)):
             period_key = self._keys.usage(period)
-            for scope in (_workspace(turn.team_id), _user(turn.team_id, turn.user_id)):
+            for scope in (_workspace(team_id), _user(team_id, user_id)):
                 for name, value in fields.items():
                     pipe.hincrby(period_key, f"{scope}:{name}", value)
             pipe.expire(period_key, USAGE_TTL_SECONDS)

@@ -10,6 +10,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from bot.slack.listeners.quiz import QUIZ_SHORTCUT
 from bot.slack.scopes import REQUIRED_BOT_SCOPES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,8 @@ def test_manifest_declares_what_the_bot_handles() -> None:
     assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
     assert commands == ["/tutor"]
+    shortcuts = {(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]}
+    assert ("message", QUIZ_SHORTCUT) in shortcuts
     urls = {
         manifest["settings"]["event_subscriptions"]["request_url"],
         manifest["settings"]["interactivity"]["request_url"],

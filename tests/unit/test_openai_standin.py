@@ -7,6 +7,7 @@ builds models without validating), so a wrong shape fails here rather than in th
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.scripted_model import MARKDOWN_SAMPLE, long_answer, parse_directives, respond
+from bot.tutor.quiz import QUIZ_SCHEMA
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -51,7 +53,8 @@ async def client(stand_in: OpenAIStandIn) -> AsyncIterator[AsyncOpenAI]:
 def strict(obj: Any) -> None:
     """Validate what the SDK parsed against its type, and refuse fields the type lacks."""
     assert isinstance(obj, BaseModel)
-    data = obj.model_dump(mode="json", exclude_unset=True, warnings=False)
+    # By alias: the API's field names (a JSON schema format's `schema` is `schema_` in Python).
+    data = obj.model_dump(mode="json", exclude_unset=True, by_alias=True, warnings=False)
     assert _extras(type(obj).model_validate(data), type(obj).__name__) == []
 
 
@@ -894,3 +897,48 @@ async def test_the_module_runs_as_a_process_until_sigterm() -> None:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=20) == 0
+
+
+async def test_a_json_schema_gets_a_quiz_in_the_sdks_shapes(
+    stand_in: OpenAIStandIn, client: AsyncOpenAI
+) -> None:
+    text_format: Any = {
+        "type": "json_schema",
+        "name": "quiz",
+        "schema": QUIZ_SCHEMA,
+        "strict": True,
+    }
+    response = await client.responses.create(
+        model=MODEL, instructions="Write 2 questions.", input="Roman roads", store=False,
+        text={"format": text_format},
+    )  # fmt: skip
+    strict(response)
+    assert response.text is not None and response.text.format.type == "json_schema"
+    assert [len(q["choices"]) for q in json.loads(response.output_text)["questions"]] == [4, 4]
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(response.id)  # store=false: kept nowhere
+
+    messages: Any = [{"role": "user", "content": "Roman roads"}]
+    response_format: Any = {"type": "json_schema", "json_schema": text_format}
+    completion = await client.chat.completions.create(
+        model=MODEL, messages=messages, response_format=response_format
+    )
+    strict(completion)
+    assert len(json.loads(completion.choices[0].message.content or "")["questions"]) == 3
+
+    stand_in.quiz_faults.append("two_right")
+    completion = await client.chat.completions.create(
+        model=MODEL, messages=messages, response_format=response_format
+    )
+    first = json.loads(completion.choices[0].message.content or "")["questions"][0]
+    assert [c["right"] for c in first["choices"]] == [True, True, False, False]
+
+    with pytest.raises(openai.BadRequestError, match=r"text\.format\.name"):
+        await client.responses.create(
+            model=MODEL, input="x", text={"format": {"type": "json_schema", "schema": {}}}
+        )
+    stand_in.chat.accepts_response_format = False
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        await client.chat.completions.create(
+            model=MODEL, messages=messages, response_format=response_format
+        )

@@ -34,6 +34,8 @@ thread is its own.
 Subcommands:
 • The *Stop* button under my _Thinking…_ message stops an answer you asked for.
 • `/tutor new`: in our direct messages, start a fresh conversation (I forget the earlier one).
+• `/tutor quiz [topic]`: a short quiz only you see, answered with buttons and scored; or \
+*Quiz me on this* in a message's ⋮ menu for a quiz on that message.
 • `/tutor usage`: the tokens your questions used today and this month (the workspace's too, \
 for admins).
 • `/tutor help`: this help."""
@@ -47,19 +49,29 @@ NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). T
 ACCEPT_SECONDS = 2.0
 
 
+# Subcommands whose word may be followed by more text (`/tutor quiz Roman roads`); for the
+# others the whole text is the word, so `/tutor new ideas?` is a question.
+TAKES_TEXT = frozenset({"quiz"})
+
+
 # A subcommand gets the command's payload and its ack; it acks itself (within 3 s).
 Subcommand = Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
 
 
 def register_command_listeners(
-    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks, *, usage: Subcommand
+    app: AsyncApp,
+    intake: TurnIntake,
+    background: BackgroundTasks,
+    *,
+    usage: Subcommand,
+    quiz: Subcommand,
 ) -> None:
-    subcommands = tutor_subcommands(intake, background, usage=usage)
+    subcommands = tutor_subcommands(intake, background, usage=usage, quiz=quiz)
 
     @app.command("/tutor")
     async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
         question = clean_text(command.get("text") or "").strip()
-        subcommand = subcommands.get(question.lower() or "help")
+        subcommand = subcommands.get(subcommand_word(question))
         if subcommand is not None:
             await subcommand(ack, command)
             return
@@ -77,8 +89,17 @@ def register_command_listeners(
         await ack()
 
 
+def subcommand_word(text: str) -> str:
+    """The subcommand `text` names, if it names one: the whole text, or its first word for
+    those in TAKES_TEXT ("help" for no text)."""
+    words = text.lower().split(maxsplit=1)
+    if not words:
+        return "help"
+    return words[0] if words[0] in TAKES_TEXT else text.lower()
+
+
 def tutor_subcommands(
-    intake: TurnIntake, background: BackgroundTasks, *, usage: Subcommand
+    intake: TurnIntake, background: BackgroundTasks, *, usage: Subcommand, quiz: Subcommand
 ) -> dict[str, Subcommand]:
     """`/tutor <word>` → what it does; any other text is a question."""
 
@@ -93,7 +114,7 @@ def tutor_subcommands(
         else:
             await ack()
 
-    return {"help": show_help, "new": new, "usage": usage}
+    return {"help": show_help, "new": new, "usage": usage, "quiz": quiz}
 
 
 def command_delivery_id(command: dict[str, Any]) -> str | None:
