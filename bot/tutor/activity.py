@@ -174,6 +174,28 @@ class LearnerActivity:
                 return question
         return None
 
+    async def learner_courses(self, team_id: str, user_id: str) -> set[str]:
+        """The channels whose courses taught this learner."""
+        return set(await self._redis.smembers(self._keys.learner_channels(team_id, user_id)))
+
+    async def questions_per_course(self, team_id: str) -> dict[str, int]:
+        """Questions asked per course channel of a workspace, in one read."""
+        stored = await self._redis.hgetall(self._keys.course_stats(team_id))
+        found: dict[str, int] = {}
+        for field, value in stored.items():
+            channel, _, figure = field.rpartition(":")
+            if figure == "questions":
+                found[channel] = int(value)
+        return found
+
+    async def learners_per_course(self, team_id: str, channel_ids: list[str]) -> dict[str, int]:
+        """How many people asked in each of these course channels, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel_id in channel_ids:
+                pipe.scard(self._keys.course_learners(team_id, channel_id))
+            counts = await pipe.execute()
+        return dict(zip(channel_ids, (int(c) for c in counts), strict=True))
+
     async def forget_conversation(self, conversation_key: str) -> None:
         """Delete what is kept here about one conversation: the learners' topic entries for
         it and its guided questions (for `/tutor forget` and retention)."""

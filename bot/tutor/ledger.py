@@ -8,7 +8,8 @@ crash, or finished by two processes at once) adds nothing.
 
 Keys (see `bot.storage.keys`): `usage:<YYYY-MM-DD>` and `usage:<YYYY-MM>` hold fields
 `<team>:<figure>` (the workspace) and `<team>:<user>:<figure>` (each user);
-`usage:conversation:<key>` one conversation's totals; `usage:turn:<turn id>` one turn's.
+`usage:conversation:<key>` one conversation's totals; `usage:turn:<turn id>` one turn's;
+`usage:channels:<team>` all-time totals per channel (`<channel>:<figure>`), for courses.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class UsageLedger:
         for name, value in fields.items():
             pipe.hincrby(conversation_key, name, value)
         pipe.expire(conversation_key, USAGE_TTL_SECONDS)
+        channels_key = self._keys.channel_usage(turn.team_id)
+        for name, value in fields.items():
+            pipe.hincrby(channels_key, f"{turn.channel_id}:{name}", value)
+        pipe.expire(channels_key, USAGE_TTL_SECONDS)
         now = self._now()
         for period in (day_of(now), month_of(now)):
             period_key = self._keys.usage(period)
@@ -113,6 +118,15 @@ class UsageLedger:
     async def conversation(self, conversation_key: str) -> UsageFigures:
         stored = await self._redis.hgetall(self._keys.conversation_usage(conversation_key))
         return UsageFigures.from_fields(stored)
+
+    async def channels(self, team_id: str) -> dict[str, UsageFigures]:
+        """A workspace's all-time figures per channel, in one read."""
+        stored = await self._redis.hgetall(self._keys.channel_usage(team_id))
+        fields: dict[str, dict[str, str]] = {}
+        for field, value in stored.items():
+            channel, _, name = field.rpartition(":")
+            fields.setdefault(channel, {})[name] = value
+        return {channel: UsageFigures.from_fields(found) for channel, found in fields.items()}
 
     async def period(self, period: str, team_id: str, user_id: str | None = None) -> UsageFigures:
         """A workspace's figures (or one user's, with `user_id`) of a day or a month."""
