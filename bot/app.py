@@ -32,6 +32,7 @@ from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_session, make_web_client
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget, StatusEdits
+from bot.slack.home_publisher import HomePublisher
 from bot.slack.http_server import make_web_app
 from bot.slack.identity import BotIdentity
 from bot.slack.listeners.actions import register_action_listeners
@@ -40,7 +41,10 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
+from bot.slack.listeners.home import register_home_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.reveal import register_reveal_listeners
+from bot.slack.listeners.teaching import register_teaching_listeners
 from bot.slack.listeners.usage_command import UsageCommand
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
@@ -57,9 +61,13 @@ from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.worker import TurnWorker, WorkerSettings
+from bot.tutor.activity import LearnerActivity
 from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
+from bot.tutor.courses import CourseStore, LearnerStore
 from bot.tutor.feedback import FeedbackStore
+from bot.tutor.home import HomeReader
 from bot.tutor.ledger import UsageLedger
+from bot.tutor.teaching import TurnTeacher
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +160,11 @@ class TutorBot:
             ),
             stops=StopRequests(patient_redis, keys),
             observer=metrics,
+            teacher=TurnTeacher(
+                CourseStore(patient_redis, keys),
+                LearnerStore(patient_redis, keys),
+                LearnerActivity(patient_redis, keys),
+            ),
         )
 
         # Shared by every process through Redis; the quick client: never wait out an outage.
@@ -223,11 +236,32 @@ class TutorBot:
             CommandThreads(redis, keys),
             thread_followups=settings.thread_followups,
         )
-        register_assistant_listeners(bolt_app, assistant_threads, background)
-        usage_command = UsageCommand(
-            UsageLedger(redis, keys), WorkspaceAdmins(web_client, settings.admins)
+        admins = WorkspaceAdmins(web_client, settings.admins)
+        courses, learners = CourseStore(redis, keys), LearnerStore(redis, keys)
+        activity = LearnerActivity(redis, keys)
+        home = HomePublisher(
+            # QUIZ SCORES HOOK: HomeReader(..., quizzes=<the quizzes' store>) once wired.
+            HomeReader(
+                courses, learners, activity, FeedbackStore(redis, keys), UsageLedger(redis, keys)
+            ),
+            admins,
         )
+        # Before the assistant's app_home_opened and the general /tutor: Bolt runs the first
+        # listener that matches, and these take only the Home tab and `course`/`mode`.
+        register_home_listeners(bolt_app, home, learners, courses, background)
+        register_assistant_listeners(bolt_app, assistant_threads, background)
+        register_teaching_listeners(
+            bolt_app,
+            TurnTeacher(courses, learners, activity),
+            courses,
+            learners,
+            admins,
+            home,
+            background,
+        )
+        usage_command = UsageCommand(UsageLedger(redis, keys), admins)
         register_command_listeners(bolt_app, intake, background, usage=usage_command)
+        register_reveal_listeners(bolt_app, intake, activity, background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
         register_agent_session_listeners(
