@@ -11,7 +11,8 @@ from bot.storage.keys import Keys
 from bot.turns.conversations import ConversationStore
 from bot.turns.engine import TurnEngine, TurnOutcome
 from bot.turns.models import Turn
-from bot.turns.records import InMemoryJournal, TurnProgress
+from bot.turns.queue import TurnQueue
+from bot.turns.records import InMemoryJournal, TurnProgress, TurnStore
 from bot.tutor.courses import Mode
 from bot.tutor.instructions import Teaching
 from tests.unit.test_engine import FakeClock, RecordingSurface, ScriptedBackend, make_turn
@@ -80,3 +81,14 @@ async def test_a_course_that_cannot_be_read_leaves_the_default_tutor(
     outcome = await engine(backend, redis, keys, teacher).run(make_turn(), RecordingSurface())
     assert outcome is TurnOutcome.ANSWERED
     assert (backend.sent[0].instructions, backend.sent[0].additional_instructions) == (None, "")
+
+
+async def test_the_teaching_is_kept_in_the_turns_record_in_redis(redis: Redis, keys: Keys) -> None:
+    turn = make_turn()
+    await TurnQueue(redis, keys).enqueue(turn, None, None)
+    opened = await TurnStore(redis, keys).open(turn.turn_id)
+    assert opened is not None and opened[1].progress.teaching is None
+    await opened[1].teaching_chosen(GUIDED)
+    reopened = await TurnStore(redis, keys).open(turn.turn_id)
+    assert reopened is not None and reopened[1].progress.teaching == GUIDED
+    assert reopened[0].mode_override is None
