@@ -34,6 +34,7 @@ from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_session, make_web_client
 from bot.slack.command_threads import CommandThreads
 from bot.slack.edit_budget import EditBudget, StatusEdits
+from bot.slack.home_publisher import HomePublisher
 from bot.slack.http_server import make_web_app
 from bot.slack.identity import BotIdentity
 from bot.slack.installation_store import RedisInstallationStore
@@ -43,8 +44,11 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
+from bot.slack.listeners.home import register_home_listeners
 from bot.slack.listeners.quiz import QuizCommand, register_quiz_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.reveal import register_reveal_listeners
+from bot.slack.listeners.teaching import register_teaching_listeners
 from bot.slack.listeners.uninstall import register_uninstall_listeners
 from bot.slack.listeners.usage_command import UsageCommand
 from bot.slack.oauth import InstallationAuthorize, build_oauth_flow
@@ -72,10 +76,14 @@ from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
 from bot.turns.worker import TurnWorker, WorkerSettings
 from bot.turns.workspace_purge import DEFAULT_RETENTION_DAYS, WorkspacePurges
+from bot.tutor.activity import LearnerActivity
 from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
+from bot.tutor.courses import CourseStore, LearnerStore
 from bot.tutor.feedback import FeedbackStore
+from bot.tutor.home import HomeReader
 from bot.tutor.ledger import UsageLedger
-from bot.tutor.quiz_store import QuizStore
+from bot.tutor.quiz_store import QuizScores, QuizStore
+from bot.tutor.teaching import TurnTeacher
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +201,11 @@ class TutorBot:
             ),
             stops=StopRequests(patient_redis, keys),
             observer=metrics,
+            teacher=TurnTeacher(
+                CourseStore(patient_redis, keys),
+                LearnerStore(patient_redis, keys),
+                LearnerActivity(patient_redis, keys),
+            ),
         )
 
         # Shared by every process through Redis; the quick client: never wait out an outage.
@@ -301,10 +314,34 @@ class TutorBot:
             CommandThreads(redis, keys),
             thread_followups=settings.thread_followups,
         )
-        register_assistant_listeners(bolt_app, assistant_threads, background)
-        usage_command = UsageCommand(
-            UsageLedger(redis, keys), WorkspaceAdmins(slack_clients, settings.admins)
+        admins = WorkspaceAdmins(slack_clients, settings.admins)
+        courses, learners = CourseStore(redis, keys), LearnerStore(redis, keys)
+        activity = LearnerActivity(redis, keys)
+        home = HomePublisher(
+            HomeReader(
+                courses,
+                learners,
+                activity,
+                FeedbackStore(redis, keys),
+                UsageLedger(redis, keys),
+                quizzes=QuizScores(redis, keys),
+            ),
+            admins,
         )
+        # Before the assistant's app_home_opened and the general /tutor: Bolt runs the first
+        # listener that matches, and these take only the Home tab and `course`/`mode`.
+        register_home_listeners(bolt_app, home, learners, courses, background)
+        register_assistant_listeners(bolt_app, assistant_threads, background)
+        register_teaching_listeners(
+            bolt_app,
+            TurnTeacher(courses, learners, activity),
+            courses,
+            learners,
+            admins,
+            home,
+            background,
+        )
+        usage_command = UsageCommand(UsageLedger(redis, keys), admins)
         # Quizzes: written by the backend's model client, kept with the patient Redis client
         # behind the ack; clicks are stored on the quick one, before the ack.
         quiz_desk = QuizDesk(
@@ -323,6 +360,7 @@ class TutorBot:
             quiz=QuizCommand(quiz_desk, intake, background),
         )
         register_quiz_listeners(bolt_app, quiz_desk, QuizStore(redis, keys), background)
+        register_reveal_listeners(bolt_app, intake, activity, background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
         register_agent_session_listeners(

@@ -167,6 +167,14 @@ class AssistantsBackend:
         }
         if self._context_tokens:
             request["max_prompt_tokens"] = self._context_tokens
+        # A course's instructions replace the assistant's for this run (`instructions`), as
+        # they replace the default tutor on the other backends; the mode's guidance is added
+        # to whichever apply (`additional_instructions`), so an assistant configured with
+        # TUTOR_ASSISTANT_ID keeps its own instructions where no course is set.
+        if message.instructions is not None:
+            request["instructions"] = message.instructions
+        if message.additional_instructions:
+            request["additional_instructions"] = message.additional_instructions
 
         async def create(stream: bool) -> Any:
             runs = self._client.beta.threads.runs

@@ -96,10 +96,24 @@ class Answer:
 
 @dataclass(frozen=True)
 class UserMessage:
-    """What the user said in one turn; `turn_id` tags every create so repeats are detectable."""
+    """What the user said in one turn; `turn_id` tags every create so repeats are detectable.
+
+    `instructions` replace the backend's own (TUTOR_INSTRUCTIONS, or the assistant's) for
+    this turn's run, None keeping them; `additional_instructions` are added after either
+    (the mode's guidance). Both are chosen per turn (a channel's course, the learner's mode).
+    """
 
     text: str
     turn_id: str
+    instructions: str | None = None
+    additional_instructions: str = ""
+
+    def instructions_over(self, default: str) -> str:
+        """The whole instructions of this turn's run, over the backend's `default`."""
+        base = default if self.instructions is None else self.instructions
+        if not self.additional_instructions:
+            return base
+        return f"{base}\n\n{self.additional_instructions}" if base else self.additional_instructions
 
 
 class BackendError(Exception):

@@ -116,18 +116,25 @@ class ChatBackend:
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
         run_id = "chatrun_" + uuid.uuid4().hex
+        # Kept with the run: a completion asked again after a crash uses the same ones.
+        instructions = message.instructions_over(self._instructions)
         await self._record(
-            run_id, status=RunStatus.QUEUED, conversation=conversation_id, turn=message.turn_id
+            run_id,
+            status=RunStatus.QUEUED,
+            conversation=conversation_id,
+            turn=message.turn_id,
+            instructions=instructions,
         )
         await self._redis.set(
             self._keys.chat_turn_run(message.turn_id), run_id, ex=RUN_RECORD_TTL_SECONDS
         )
-        self._spawn(conversation_id, run_id, message.turn_id)
+        self._spawn(conversation_id, run_id, message.turn_id, instructions)
         return run_id
 
-    def _spawn(self, conversation_id: str, run_id: str, turn_id: str) -> None:
+    def _spawn(self, conversation_id: str, run_id: str, turn_id: str, instructions: str) -> None:
         task = asyncio.create_task(
-            self._complete(conversation_id, run_id, turn_id), name=f"chat run {run_id}"
+            self._complete(conversation_id, run_id, turn_id, instructions),
+            name=f"chat run {run_id}",
         )
         self._tasks[run_id] = task
         task.add_done_callback(lambda _: self._forget_task(run_id))
@@ -177,7 +184,9 @@ class ChatBackend:
                 await self._fail(run_id, INTERRUPTED)
                 return RunState(RunStatus.FAILED, error=INTERRUPTED)
             log.info("chat run %s was left unfinished: asking the model again", run_id)
-            self._spawn(record.get("conversation") or conversation_id, run_id, record["turn"])
+            instructions = record.get("instructions", self._instructions)
+            conversation = record.get("conversation") or conversation_id
+            self._spawn(conversation, run_id, record["turn"], instructions)
         usage = None
         if "input_tokens" in record:
             usage = Usage(
@@ -222,14 +231,16 @@ class ChatBackend:
         await asyncio.gather(*(_cancel(task) for task in list(self._tasks.values())))
         await self._client.close()
 
-    async def _complete(self, conversation_id: str, run_id: str, turn_id: str) -> None:
+    async def _complete(
+        self, conversation_id: str, run_id: str, turn_id: str, instructions: str
+    ) -> None:
         """Run one completion to its end; whatever fails, the run ends (but when cancelled).
 
         A cancelled task records nothing: `cancel_run` records the cancel, and on `close`
         the run stays unfinished so that the next process resumes it.
         """
         try:
-            await self._ask(conversation_id, run_id, turn_id)
+            await self._ask(conversation_id, run_id, turn_id, instructions)
         except asyncio.CancelledError:
             raise
         except RedisError as error:
@@ -242,8 +253,13 @@ class ChatBackend:
             except RedisError:
                 self._unrecorded[run_id] = UNEXPECTED
 
-    async def _ask(self, conversation_id: str, run_id: str, turn_id: str) -> None:
-        """Stream one completion and record its outcome; the history gets only whole answers."""
+    async def _ask(
+        self, conversation_id: str, run_id: str, turn_id: str, instructions: str
+    ) -> None:
+        """Stream one completion and record its outcome; the history gets only whole answers.
+
+        The turn's instructions go first as the system message, the same text for every turn
+        of a course and mode, so a server's prefix cache keeps hitting."""
         if not await self._record_unless_ended(run_id, status=RunStatus.IN_PROGRESS):
             return
         asked = up_to_question(await self._history.read(conversation_id), turn_id)
@@ -251,8 +267,8 @@ class ChatBackend:
             await self._fail(run_id, QUESTION_GONE)
             return
         messages = [
-            ChatMessage("system", self._instructions),
-            *fit_to_budget(self._instructions, asked, self._token_budget),
+            ChatMessage("system", instructions),
+            *fit_to_budget(instructions, asked, self._token_budget),
         ]
         streamed = Streamed(self._partials.setdefault(run_id, []), self._changed_event(run_id))
         try:

@@ -121,7 +121,7 @@ class ResponsesBackend:
             "model": self._model,
             "conversation": conversation_id,
             "input": [{"role": "user", "content": message.text}],
-            "instructions": self._instructions,
+            "instructions": message.instructions_over(self._instructions),
             "background": True,
             "store": True,
             "max_output_tokens": self._max_output_tokens,

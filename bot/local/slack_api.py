@@ -36,6 +36,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot.local.slack_views import (
+    Triggers,
+    ViewRefused,
+    check_view,
+    parse_view,
+    stored_view,
+)
 from bot.local.waiting import wait_until
 from bot.slack.scopes import REQUIRED_BOT_SCOPES, SCOPES_HEADER
 
@@ -281,6 +288,11 @@ class SlackStandIn:
         self.clock: Callable[[], float] = time.monotonic  # what the rate limits count by
         self._listeners: list[Callable[[ApiCall], None]] = []
         self._failures: dict[str, list[str | None]] = {}
+        # Modals and Home tabs: trigger_ids handed out with interactions, the modals opened
+        # (view id → (user, view)) and each user's published Home.
+        self.triggers = Triggers()
+        self.modals: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}
         self._response_urls: dict[str, int] = {}
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -310,7 +322,8 @@ class SlackStandIn:
             "assistant.threads.setTitle": self._ok,
             "agents.sessions.setStatus": self._set_session_status,
             "agents.sessions.rename": self._rename_session,
-            "views.publish": self._ok,
+            "views.open": self._open_view,
+            "views.publish": self._publish_view,
             "reactions.add": self._ok,
         }
         if rate_limits:
@@ -421,6 +434,18 @@ class SlackStandIn:
         code = f"code-{next(self._ts)}"
         self._grants[code] = _Grant(team_id, scopes, redirect_uri, user_id, org_wide)
         return code
+
+    def issue_trigger(self, user_id: str) -> str:
+        """A trigger_id as Slack sends one with an interaction of `user_id` (a command, a
+        click): views.open takes it once, within 3 seconds."""
+        return self.triggers.issue(user_id)
+
+    def modal_of(self, user_id: str) -> dict[str, Any]:
+        """The last modal opened for `user_id`."""
+        found = [view for user, view in self.modals.values() if user == user_id]
+        if not found:
+            raise LookupError(f"no modal was opened for {user_id}")
+        return found[-1]
 
     def new_response_url(self) -> str:
         token = f"R{next(self._ts)}"
@@ -896,6 +921,33 @@ class SlackStandIn:
             raise SlackError("session_not_found")
         session.title = title
         return {"title": title}
+
+    async def _open_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        """views.open: a modal, for the user whose interaction gave the trigger_id."""
+        try:
+            view = parse_view(args.get("view"))
+            check_view(view, "modal")
+            user_id = self.triggers.exchange(str(args.get("trigger_id") or ""))
+        except ViewRefused as refused:
+            raise SlackError(refused.code) from None
+        opened = stored_view(view, self.team_id)
+        self.modals[opened["id"]] = (user_id, opened)
+        return {"view": opened}
+
+    async def _publish_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        """views.publish: a user's Home tab (the last one published is what they see)."""
+        user_id = str(args.get("user_id") or "")
+        try:
+            view = parse_view(args.get("view"))
+            check_view(view, "home")
+        except ViewRefused as refused:
+            raise SlackError(refused.code) from None
+        if not user_id:
+            raise SlackError("invalid_arguments")
+        previous = self.home_views.get(user_id)
+        published = stored_view(view, self.team_id, view_id=previous["id"] if previous else None)
+        self.home_views[user_id] = published
+        return {"view": published}
 
     def _session(self, channel: str, thread_ts: str) -> AgentSession:
         return self.agent_sessions.setdefault((channel, thread_ts), AgentSession("active"))

@@ -11,10 +11,13 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+
+from bot.local.slack_views import state_values
 
 # Shared by every sender in the process: two senders must never reuse a message ts.
 _MESSAGE_COUNTER = itertools.count(1)
@@ -46,6 +49,9 @@ class SlackEventSender:
         self.api_app_id = api_app_id
         self.bot_user_id = bot_user_id
         self.last_event_id: str | None = None
+        # Where trigger_ids come from: the Slack stand-in's `issue_trigger`, so that the
+        # views.open of a command or a click is checked as Slack checks it.
+        self.issue_trigger: Callable[[str], str] | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def next_ts(self) -> str:
@@ -155,7 +161,7 @@ class SlackEventSender:
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": trigger_id or f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}",
+            "trigger_id": trigger_id or self._trigger(user_id),
         }
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode(form), headers, None, None)
@@ -169,12 +175,14 @@ class SlackEventSender:
         action_id: str,
         value: str,
         response_url: str,
+        thread_ts: str | None = None,
     ) -> tuple[int, str]:
-        """A button click (`block_actions`), form-encoded as `payload=<json>` like Slack."""
+        """A button click (`block_actions`), form-encoded as `payload=<json>` like Slack;
+        `thread_ts`: the thread of the message clicked, if it is a reply."""
         action = {"type": "button", "action_id": action_id, "block_id": "b1", "value": value}
         return await self.block_action(
             action, channel=channel, message_ts=message_ts, user_id=user_id,
-            response_url=response_url,
+            response_url=response_url, thread_ts=thread_ts,
         )  # fmt: skip
 
     async def feedback_click(
@@ -232,6 +240,7 @@ class SlackEventSender:
         user_id: str,
         response_url: str,
         ephemeral: bool = False,
+        thread_ts: str | None = None,
     ) -> tuple[int, str]:
         """One `block_actions` interaction on a message, form-encoded as `payload=<json>`."""
         container: dict[str, Any] = {"type": "message", "message_ts": message_ts,
@@ -244,11 +253,83 @@ class SlackEventSender:
             "container": container,
             "channel": {"id": channel},
             "response_url": response_url,
-            "trigger_id": f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}",
+            "trigger_id": self._trigger(user_id),
             "actions": [{**action, "action_ts": str(time.time())}],
         }
         if not ephemeral:
             payload["message"] = {"ts": message_ts, "type": "message"}
+            if thread_ts:
+                payload["message"]["thread_ts"] = thread_ts
+        return await self._interaction(payload)
+
+    async def select_in_home(
+        self, view: dict[str, Any], action_id: str, value: str, *, user_id: str
+    ) -> tuple[int, str]:
+        """`user_id` picks the option `value` of the static select `action_id` in their Home
+        tab (the view as published): a `block_actions` from a view, as Slack sends it."""
+        block, element = _element_of(view, action_id)
+        chosen = next(o for o in element["options"] if o["value"] == value)
+        action = {"type": "static_select", "action_id": action_id, "block_id": block["block_id"],
+                  "selected_option": chosen, "placeholder": element.get("placeholder"),
+                  "action_ts": str(time.time())}  # fmt: skip
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "standin"},
+            "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": "legacy-verification-token",
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": self._trigger(user_id),
+            "view": view,
+            "actions": [action],
+            "is_enterprise_install": False,
+        }
+        return await self._interaction(payload)
+
+    async def submit_view(
+        self, view: dict[str, Any], *, user_id: str, answers: dict[str, str | None] | None = None
+    ) -> tuple[int, str]:
+        """`user_id` submits a modal (the view as views.open returned it), with `answers` by
+        block id typed over its initial values: a `view_submission`, as Slack sends it."""
+        submitted = {**view, "state": {"values": state_values(view, answers or {})}}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "standin"},
+            "user": {
+                "id": user_id,
+                "username": user_id.lower(),
+                "name": user_id.lower(),
+                "team_id": self.team_id,
+            },
+            "api_app_id": self.api_app_id,
+            "token": "legacy-verification-token",
+            "trigger_id": self._trigger(user_id),
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return await self._interaction(payload)
+
+    async def app_home_opened(
+        self, user_id: str, *, tab: str = "home", view: dict[str, Any] | None = None
+    ) -> tuple[int, str]:
+        """`user_id` opens the app's Home (or Messages) tab; `view`: the Home published
+        before, which Slack sends along."""
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id,
+                                 "channel": "D" + user_id.removeprefix("U"), "tab": tab,
+                                 "event_ts": self.next_ts()}  # fmt: skip
+        if view is not None:
+            event["view"] = view
+        return await self.send_event(event)
+
+    def _trigger(self, user_id: str) -> str:
+        if self.issue_trigger is not None:
+            return self.issue_trigger(user_id)
+        return f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}"
+
+    async def _interaction(self, payload: dict[str, Any]) -> tuple[int, str]:
+        """An interaction payload, form-encoded as `payload=<json>` and signed, like Slack."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)
 
@@ -333,3 +414,15 @@ class SlackEventSender:
             self._session = aiohttp.ClientSession()
         async with self._session.post(self.bot_url, data=body, headers=headers) as r:
             return r.status, await r.text()
+
+
+def _element_of(view: dict[str, Any], action_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(block, element) of the element with `action_id` in a view (accessory or actions)."""
+    for block in view.get("blocks", []):
+        accessory = block.get("accessory")
+        if isinstance(accessory, dict) and accessory.get("action_id") == action_id:
+            return block, accessory
+        for element in block.get("elements") or []:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return block, element
+    raise LookupError(f"no element {action_id} in the view")

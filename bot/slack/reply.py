@@ -50,6 +50,7 @@ from bot.slack.render import (
     render_partial,
     split_message,
 )
+from bot.slack.reveal_blocks import reveal_block
 from bot.slack.usage_text import usage_line
 from bot.turns.models import Turn, TurnSource
 from bot.turns.records import AnswerPlace, Journal, PlaceKind
@@ -303,7 +304,8 @@ class SlackReplySurface:
         after = status_after(text)
         footer = usage_line(usage) if self._show_usage and usage is not None else None
         if self._stream is not None and self._stream.started:
-            blocks = [feedback_block(self._turn.turn_id), *_footer_blocks(footer)]
+            blocks = [*self._reveal_blocks(), feedback_block(self._turn.turn_id)]
+            blocks += _footer_blocks(footer)
             if await self._stream.finish(markdown, blocks, self._final_session_status(after)):
                 return
             self._message.ts = self._stream.ts  # too long to stream: replace it instead
@@ -333,6 +335,9 @@ class SlackReplySurface:
         messages = [
             self._message_of(part, index == 0, markdown) for index, part in enumerate(parts)
         ]
+        if markdown and self._offers_reveal():  # above the last message's feedback buttons
+            text, blocks = messages[-1]
+            messages[-1] = (text, [*blocks[:-1], *self._reveal_blocks(), *blocks[-1:]])
         if footer:
             text, blocks = messages[-1]
             messages[-1] = (text, [*blocks, *_footer_blocks(footer)] if blocks else blocks)
@@ -383,6 +388,16 @@ class SlackReplySurface:
         if header:
             blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": header}})
         return with_header(header, markdown_to_mrkdwn(part)), blocks
+
+    def _offers_reveal(self) -> bool:
+        """A guided answer carries "Show me the answer" (its mode is in the journal)."""
+        teaching = self._journal.progress.teaching
+        return teaching is not None and teaching.guided
+
+    def _reveal_blocks(self) -> list[Block]:
+        if not self._offers_reveal():
+            return []
+        return [reveal_block(self._turn.turn_id, self._turn.conversation_key)]
 
     @property
     def _context(self) -> dict[str, str]:

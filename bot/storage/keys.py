@@ -164,3 +164,53 @@ class Keys:
     def quiz_course_learners(self, course_key: str) -> str:
         """The learners who answered a quiz question in a course (a set of user ids)."""
         return f"{self.prefix}quiz:learners:{course_key}"
+
+    # Courses, learners and what they do (bot.tutor.courses, bot.tutor.activity) --------------
+
+    def course(self, team_id: str, channel_id: str) -> str:
+        """A channel's course: name, subject, instructions, default mode, answer length (a
+        hash; kept until changed)."""
+        return f"{self.prefix}course:{team_id}:{channel_id}"
+
+    def course_names(self, team_id: str) -> str:
+        """A workspace's courses: channel id → course name (a hash), listed in the App Home."""
+        return f"{self.prefix}courses:{team_id}"
+
+    def learner(self, team_id: str, user_id: str) -> str:
+        """A learner's choices: `mode` (guided or direct) and `dm_course` (the channel whose
+        course their DMs use); a hash of Slack ids and words, no message text."""
+        return f"{self.prefix}learner:{team_id}:{user_id}"
+
+    def learner_channels(self, team_id: str, user_id: str) -> str:
+        """The channels a learner asked in (a set of channel ids), for their App Home."""
+        return f"{self.prefix}learner-channels:{team_id}:{user_id}"
+
+    def course_stats(self, team_id: str) -> str:
+        """Questions asked per channel of a workspace (a hash: `<channel>:questions`)."""
+        return f"{self.prefix}course-stats:{team_id}"
+
+    def course_learners(self, team_id: str, channel_id: str) -> str:
+        """The people who asked in a channel (a set of user ids), counted for its course."""
+        return f"{self.prefix}course-learners:{team_id}:{channel_id}"
+
+    def learner_topics(self, team_id: str, user_id: str) -> str:
+        """A learner's recent topics: conversation key → JSON {title, channel, at}; the title
+        is the first few words of their first question there. Capped, expiring, and deleted
+        per conversation when it is forgotten (`LearnerActivity.forget_conversation`)."""
+        return f"{self.prefix}topics:{team_id}:{user_id}"
+
+    def topic_learners(self, conversation_key: str) -> str:
+        """Whose recent topics name this conversation (a set of user ids), so forgetting the
+        conversation finds its topic entries."""
+        return f"{self.prefix}topic-learners:{conversation_key}"
+
+    def reveal_questions(self, conversation_key: str) -> str:
+        """The questions of a conversation's guided answers, for their "Show me the answer"
+        button (a capped list of JSON: turn, asker, question text, where to answer); it
+        expires like a turn's record and is deleted when the conversation is forgotten."""
+        return f"{self.prefix}reveal:{conversation_key}"
+
+    def channel_usage(self, team_id: str) -> str:
+        """Token totals per channel of a workspace, all time (a hash: `<channel>:<figure>`),
+        shown per course in the App Home."""
+        return f"{self.prefix}usage:channels:{team_id}"

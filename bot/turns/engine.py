@@ -33,6 +33,7 @@ from bot.turns.models import Turn
 from bot.turns.records import InMemoryJournal, Journal
 from bot.turns.resume import place_answer, tidy_after_resume
 from bot.turns.surface import ReplyImpossible, ReplySurface
+from bot.tutor.instructions import DEFAULT_TEACHING, Teaching
 from bot.tutor.usage import UsageFigures
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,15 @@ class Budgets(Protocol):
 
     async def refusal(self, turn: Turn) -> str | None:
         """A sentence saying which budget is spent and when it resets; None: go ahead."""
+        ...
+
+
+class Teacher(Protocol):
+    """How a turn is taught (see bot.tutor.teaching): its course's tutor and its mode."""
+
+    async def prepare(self, turn: Turn) -> Teaching:
+        """Choose the turn's mode and instructions (and keep what its answer needs later,
+        such as the question a guided answer's "Show me the answer" asks again)."""
         ...
 
 
@@ -166,6 +176,7 @@ class TurnEngine:
         budgets: Budgets | None = None,
         stops: StopSignal | None = None,
         observer: TurnObserver | None = None,
+        teacher: Teacher | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -174,6 +185,7 @@ class TurnEngine:
         self._budgets = budgets
         self._stops = stops
         self._observer = observer
+        self._teacher = teacher
         self._model_seconds: dict[str, float] = {}  # turn id → time its run took (so far)
         self._conversations = conversations
         self._poll_interval = poll_interval
@@ -244,7 +256,8 @@ class TurnEngine:
                 log.info("turn refused: a daily token budget is spent %s", turn.log_context())
                 await surface.show_error(refusal)
                 return TurnOutcome.OVER_BUDGET
-        message = UserMessage(turn.text, turn.turn_id)
+        teaching = await self._teaching(turn, journal)
+        message = UserMessage(turn.text, turn.turn_id, teaching.instructions, teaching.additional)
         conversation_id = progress.conversation_id
         if conversation_id is None:
             conversation_id = await self._before(
@@ -297,6 +310,24 @@ class TurnEngine:
         return await self._finish(
             conversation_id, run_id, progress.message_id or "", state, surface, figures
         )
+
+    async def _teaching(self, turn: Turn, journal: Journal) -> Teaching:
+        """The turn's mode and instructions: those its journal kept (a resumed turn), else
+        chosen now and kept, so a course changed meanwhile never alters a turn once begun.
+
+        Instructions that cannot be chosen (Redis away longer than its client waits) are the
+        default tutor's: a question is not refused for want of its course."""
+        if journal.progress.teaching is not None:
+            return journal.progress.teaching
+        if self._teacher is None:
+            return DEFAULT_TEACHING
+        try:
+            teaching = await self._teacher.prepare(turn)
+        except Exception as error:
+            log.warning("course and mode not read (%s) %s", error, turn.log_context())
+            return DEFAULT_TEACHING
+        await journal.teaching_chosen(teaching)
+        return teaching
 
     async def _refusal(self, turn: Turn) -> str | None:
         """Why no run may start for this turn (a spent daily budget), or None.

@@ -38,6 +38,8 @@ class Turn:
     source: TurnSource
     response_url: str | None = None
     assistant_thread: bool = False  # a thread of Slack's AI app pane: status shown there too
+    # "direct" for a "Show me the answer" turn: its mode whatever the course or learner says.
+    mode_override: str | None = None
     turn_id: str = field(default_factory=new_turn_id)
     accepted_at: float = field(default_factory=time.time)  # epoch seconds it arrived
 

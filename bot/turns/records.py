@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from bot.storage.keys import TURN_TTL_SECONDS, Keys
 from bot.turns.models import Turn, TurnSource
+from bot.tutor.instructions import Teaching
 
 
 class PlaceKind(StrEnum):
@@ -50,6 +51,7 @@ class TurnProgress:
     starting_run: bool = False  # the run was requested; its id may not have been recorded
     run_id: str | None = None
     chunks_delivered: int = 0  # messages of the answer already shown (a long answer has more)
+    teaching: Teaching | None = None  # the mode and instructions chosen for its run
     delivered: bool = False
     attempts: int = 0
 
@@ -125,6 +127,11 @@ class Journal:
     async def message_added(self, message_id: str) -> None:
         self.progress.message_id = message_id
         await self._save({"message_id": message_id})
+
+    async def teaching_chosen(self, teaching: Teaching) -> None:
+        """The turn's mode and instructions, chosen once: a resumed turn keeps them."""
+        self.progress.teaching = teaching
+        await self._save(teaching.fields())
 
     async def run_starting(self) -> None:
         self.progress.starting_run = True
@@ -239,6 +246,7 @@ def decode_progress(stored: dict[str, str]) -> TurnProgress:
         starting_run=stored.get("starting_run") == "1",
         run_id=stored.get("run_id"),
         chunks_delivered=int(stored.get("chunks_delivered") or 0),
+        teaching=Teaching.from_fields(stored),
         delivered=stored.get("delivered") == "1",
         attempts=int(stored.get("attempts") or 0),
     )

@@ -16,7 +16,11 @@ A purge deletes what can be found by the workspace's team id:
   (the app's deletes the conversation at the backend, as `/tutor new` does, best effort), then
   the map entry itself;
 - the conversations' token totals (`usage:conversation:<team>:…`), the /tutor thread aliases
-  (`command-thread:<team>:…`) and the workspace's status-edit budget (`edit-budget:<team>`).
+  (`command-thread:<team>:…`), agent-session titles, and the workspace's status-edit budget
+  (`edit-budget:<team>`);
+- its courses, learners' choices, channels and recent topics, guided questions kept for
+  "Show me the answer", per-channel figures and token totals, feedback counts and comments,
+  quiz scores and totals (every key named by the team id, see bot.storage.keys).
 It leaves what expires by itself (delivery markers within a day; turn records, keyed by turn,
 and the `chat` backend's run records within a week; leases; a conversation's queue is gone
 once its turns are answered) and the daily usage totals per workspace (counts, no text).
@@ -137,6 +141,17 @@ class WorkspacePurges:
             self._keys.conversation_usage(f"{team_id}:"),
             self._keys.command_thread(f"{team_id}:"),
             self._keys.agent_session_titled(f"{team_id}:"),
+            # Courses, learners, their topics and guided questions, quizzes, feedback.
+            self._keys.course(team_id, ""),
+            self._keys.learner(team_id, ""),
+            self._keys.learner_channels(team_id, ""),
+            self._keys.course_learners(team_id, ""),
+            self._keys.learner_topics(team_id, ""),
+            self._keys.topic_learners(f"{team_id}:"),
+            self._keys.reveal_questions(f"{team_id}:"),
+            self._keys.feedback_comments(team_id, ""),
+            self._keys.quiz_learner_scores(team_id, ""),
+            self._keys.quiz_course_learners(f"{team_id}:"),
         )
         for prefix in patterns:
             batch: list[str] = []
@@ -147,7 +162,14 @@ class WorkspacePurges:
                     batch = []
             if batch:
                 deleted += await self._redis.unlink(*batch)
-        deleted += await self._redis.unlink(self._keys.edit_budget(team_id))
+        deleted += await self._redis.unlink(
+            self._keys.edit_budget(team_id),
+            self._keys.course_names(team_id),
+            self._keys.course_stats(team_id),
+            self._keys.channel_usage(team_id),
+            self._keys.feedback_counts(team_id),
+            self._keys.quiz_course_totals(team_id),
+        )
         log.info("purged the data of team %s (%d keys)", team_id, deleted)
         return deleted
 

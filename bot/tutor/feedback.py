@@ -152,3 +152,16 @@ class FeedbackStore:
             self._keys.feedback_comments(team_id, channel_id), 0, count - 1
         )
         return [json.loads(entry) for entry in raw]
+
+    async def latest_comments_of(
+        self, team_id: str, channel_ids: list[str], count: int
+    ) -> dict[str, list[dict[str, str]]]:
+        """The latest comments of several channels, newest first, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel_id in channel_ids:
+                pipe.lrange(self._keys.feedback_comments(team_id, channel_id), 0, count - 1)
+            found = await pipe.execute()
+        return {
+            channel_id: [json.loads(entry) for entry in raw]
+            for channel_id, raw in zip(channel_ids, found, strict=True)
+        }

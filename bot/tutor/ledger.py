@@ -8,7 +8,8 @@ crash, or finished by two processes at once) adds nothing.
 
 Keys (see `bot.storage.keys`): `usage:<YYYY-MM-DD>` and `usage:<YYYY-MM>` hold fields
 `<team>:<figure>` (the workspace) and `<team>:<user>:<figure>` (each user);
-`usage:conversation:<key>` one conversation's totals; `usage:turn:<turn id>` one turn's.
+`usage:conversation:<key>` one conversation's totals; `usage:turn:<turn id>` one turn's;
+`usage:channels:<team>` all-time totals per channel (`<channel>:<figure>`), for courses.
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ class UsageLedger:
         returned.
         """
         return await self._record(
-            turn.turn_id, turn.team_id, turn.user_id, turn.conversation_key, usage
+            turn.turn_id,
+            turn.team_id,
+            turn.user_id,
+            turn.conversation_key,
+            usage,
+            channel_id=turn.channel_id,
         )
 
     async def record_call(
@@ -91,6 +97,8 @@ class UsageLedger:
         user_id: str,
         conversation_key: str | None,
         usage: Usage | None,
+        *,
+        channel_id: str | None = None,
     ) -> UsageFigures:
         cost = self._price.cost_nanousd(usage) if self._price and usage else None
         figures = UsageFigures.of_turn(usage, cost)
@@ -102,7 +110,7 @@ class UsageLedger:
                 if stored:
                     return UsageFigures.from_fields(stored)
                 pipe.multi()
-                self._count(pipe, team_id, user_id, conversation_key, figures, turn_key)
+                self._count(pipe, team_id, user_id, conversation_key, channel_id, figures, turn_key)
                 await pipe.execute()
             except WatchError:  # another process counted it this very moment
                 return UsageFigures.from_fields(await self._redis.hgetall(turn_key))
@@ -114,6 +122,7 @@ class UsageLedger:
         team_id: str,
         user_id: str,
         conversation_key: str | None,
+        channel_id: str | None,
         figures: UsageFigures,
         turn_key: str,
     ) -> None:
@@ -125,6 +134,11 @@ class UsageLedger:
             for name, value in fields.items():
                 pipe.hincrby(conversation_usage, name, value)
             pipe.expire(conversation_usage, USAGE_TTL_SECONDS)
+        if channel_id is not None:  # all-time totals per channel: a course's tokens
+            channels_key = self._keys.channel_usage(team_id)
+            for name, value in fields.items():
+                pipe.hincrby(channels_key, f"{channel_id}:{name}", value)
+            pipe.expire(channels_key, USAGE_TTL_SECONDS)
         now = self._now()
         for period in (day_of(now), month_of(now)):
             period_key = self._keys.usage(period)
@@ -141,6 +155,15 @@ class UsageLedger:
     async def conversation(self, conversation_key: str) -> UsageFigures:
         stored = await self._redis.hgetall(self._keys.conversation_usage(conversation_key))
         return UsageFigures.from_fields(stored)
+
+    async def channels(self, team_id: str) -> dict[str, UsageFigures]:
+        """A workspace's all-time figures per channel, in one read."""
+        stored = await self._redis.hgetall(self._keys.channel_usage(team_id))
+        fields: dict[str, dict[str, str]] = {}
+        for field, value in stored.items():
+            channel, _, name = field.rpartition(":")
+            fields.setdefault(channel, {})[name] = value
+        return {channel: UsageFigures.from_fields(found) for channel, found in fields.items()}
 
     async def period(self, period: str, team_id: str, user_id: str | None = None) -> UsageFigures:
         """A workspace's figures (or one user's, with `user_id`) of a day or a month."""

@@ -29,6 +29,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from bot.storage.keys import Keys
+from bot.tutor.home import QuizScore
 from bot.tutor.quiz import Question, Quiz
 
 QUIZ_TTL_SECONDS = 7 * 24 * 60 * 60
@@ -256,6 +257,14 @@ class QuizScores:
             for course, figures in sorted(counts.items())
         ]
 
+    async def scores(self, team_id: str, user_id: str) -> list[QuizScore]:
+        """The learner's scores as the App Home lists them: by the course's channel ("" for
+        quizzes taken in DMs, which belong to no channel's course)."""
+        return [
+            QuizScore(_place_of(score.course_key, team_id), score.right, score.answered)
+            for score in await self.for_learner(team_id, user_id)
+        ]
+
     async def for_team(self, team_id: str) -> list[CourseTotals]:
         """The totals of every course of the workspace with a quiz, by course key (one read
         of the totals, one round trip for the learners of all courses)."""
@@ -280,6 +289,12 @@ class QuizScores:
         return CourseTotals(
             course_key, int(quizzes or 0), int(answered or 0), int(right or 0), int(learners)
         )
+
+
+def _place_of(course_key: str, team_id: str) -> str:
+    """The channel of a `<team>:<channel>` course key; "" for the DM course."""
+    place = course_key.removeprefix(f"{team_id}:")
+    return "" if place == DM_COURSE else place
 
 
 def _by_course(fields: dict[str, str]) -> dict[str, dict[str, int]]:

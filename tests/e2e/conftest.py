@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -49,6 +50,19 @@ class Harness:
         await self.events.close()
         self.settings = dataclasses.replace(self.settings, **changes)  # type: ignore[arg-type]
         self.bot, self.events, self.base_url = await start_bot(self.settings)
+        self.events.issue_trigger = self.slack.issue_trigger
+
+    async def wait_for_home(
+        self, user: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> dict[str, Any]:
+        """Wait until `user`'s published Home tab satisfies `predicate`; return the view."""
+
+        def ready() -> bool:
+            view = self.slack.home_views.get(user)
+            return view is not None and predicate(view)
+
+        await self.slack.wait_for(ready, timeout=timeout)
+        return self.slack.home_views[user]
 
     def bot_texts(self, channel: str, thread_ts: str) -> list[str]:
         """What the bot's messages in a thread show now, in order."""
@@ -158,6 +172,7 @@ class running_harness:
         settings = bot_settings(slack_url, openai_url, self._redis_url, self._prefix, self._backend)
         settings = dataclasses.replace(settings, **self._changes)  # type: ignore[arg-type]
         bot, events, base_url = await start_bot(settings)
+        events.issue_trigger = slack.issue_trigger  # views.open checks them as Slack does
         self._harness = Harness(slack, openai, settings, bot, events, base_url)
         return self._harness
 

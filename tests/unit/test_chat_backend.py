@@ -197,3 +197,26 @@ async def test_an_answer_that_cannot_be_recorded_ends_the_run_as_failed(
         await redis.aclose()
     assert state == RunState(RunStatus.FAILED, error=STORAGE_UNREACHABLE)
     assert any(run_id in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+
+
+async def test_a_run_asked_again_by_the_next_process_keeps_its_turns_instructions(
+    processes: Processes, stand_in: OpenAIStandIn, redis: Redis, keys: Keys
+) -> None:
+    """A course's instructions travel with the run: the resumed completion sends the same."""
+    question = UserMessage("Why do things fall?", "turn-2", "Physics tutor.", "Guide.")
+    held = stand_in.hold("POST", COMPLETIONS)
+    first = processes.start(redis)
+    conversation = await first.create_conversation("k")
+    await first.add_message(conversation, question)
+    run_id = await first.start_run(conversation, question)
+    await until(lambda: stand_in.count("POST", COMPLETIONS) == 1)
+    await first.close()
+
+    second = processes.start(redis)
+    await second.run_state(conversation, run_id)
+    await until(lambda: stand_in.count("POST", COMPLETIONS) == 2)
+    held.set()
+    assert (await final_state(second, conversation, run_id)).status is RunStatus.COMPLETED
+    sent = [r.json for r in stand_in.requests if r.path.endswith("/chat/completions")]
+    systems = [body["messages"][0] for body in sent if isinstance(body, dict)]
+    assert systems == [{"role": "system", "content": "Physics tutor.\n\nGuide."}] * 2

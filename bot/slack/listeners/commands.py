@@ -38,6 +38,13 @@ Subcommands:
 *Quiz me on this* in a message's ⋮ menu for a quiz on that message.
 • `/tutor usage`: the tokens your questions used today and this month (the workspace's too, \
 for admins).
+• `/tutor mode guided` or `/tutor mode direct`: how I answer you. Guided: I ask what you know \
+and give hints first, and *Show me the answer* under an answer gives it in full. \
+`/tutor mode` says which one you have.
+• `/tutor course`: in a channel, for admins: set up this channel's course (its tutor's \
+instructions, default mode, answer length).
+• My *Home* tab: your courses, your mode, your recent topics (and, for admins, each course's \
+figures).
 • `/tutor help`: this help."""
 STARTED_OVER = "Done: my next answer here starts a fresh conversation, without the earlier one."
 NOTHING_TO_RESET = (

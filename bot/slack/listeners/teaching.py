@@ -1,0 +1,225 @@
+"""`/tutor course` (admins: the channel's course, in a modal) and `/tutor mode` (a learner's
+answer mode), both answered only to the person who typed them.
+
+These take the `/tutor` commands whose text is exactly theirs; every other `/tutor` goes on
+to the general listener (`bot.slack.listeners.commands`), so they must be registered
+before it (Bolt runs the first listener that matches).
+
+`/tutor course` acks within Slack's 3 s after asking whether the person is an admin (at most
+1.5 s, cached), then opens the modal with the command's `trigger_id`, which Slack accepts
+for 3 s. The form is checked again on submission: errors are shown next to their fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.admins import WorkspaceAdmins
+from bot.slack.background import BackgroundTasks
+from bot.slack.client import slack_error_code
+from bot.slack.course_modal import (
+    BLOCK_OF,
+    COURSE_CALLBACK,
+    channel_of,
+    course_modal,
+    slack_errors,
+    submitted_form,
+)
+from bot.slack.home_publisher import HomePublisher
+from bot.slack.listeners.recording import ACK_PATH_SECONDS
+from bot.slack.render import escape_mrkdwn
+from bot.tutor.courses import CourseField, CourseStore, LearnerStore, Mode, course_from_form
+from bot.tutor.instructions import ModeSource, effective_mode
+from bot.tutor.teaching import TurnTeacher, is_direct_message
+
+log = logging.getLogger(__name__)
+
+COURSE_WORD = "course"
+MODE_WORDS: dict[str, Mode | None] = {
+    "mode": None,
+    "mode guided": Mode.GUIDED,
+    "mode direct": Mode.DIRECT,
+}
+# The admin check and reading the course, before the ack.
+CHECK_SECONDS = 2.0
+# views.open, after the ack: Slack's trigger_id lives 3 s from the command.
+OPEN_SECONDS = 2.5
+
+NOT_IN_A_CHANNEL = "`/tutor course` sets the tutor of a channel: type it in the course's channel."
+NOT_AN_ADMIN = (
+    "Only the workspace's admins (and the people the bot's TUTOR_ADMINS names) can set a "
+    "channel's course. Ask one of them."
+)
+NOT_AVAILABLE = (
+    "I can't open the course settings right now (my storage is unavailable). Try again soon."
+)
+NOT_OPENED = (
+    "Slack did not let me open the course settings in time. Please try `/tutor course` again."
+)
+NOT_SAVED = "I couldn't save the course just now (my storage is unavailable). Please try again."
+ADMINS_ONLY = "Only admins can change a course."
+COURSE_SAVED = (
+    "The tutor of this channel is now *{name}* ({mode} answers by default). It applies to "
+    "every question asked here from now on."
+)
+MODE_UNKNOWN = (
+    "I can't read your answer mode right now (my storage is unavailable). Try again soon."
+)
+MODE_SET = {
+    Mode.GUIDED: "Done: your answers are *guided* from now on. I'll ask what you know and give "
+    "hints and next steps first; the *Show me the answer* button under an answer gives it in full.",
+    Mode.DIRECT: "Done: your answers are *direct* from now on, also in courses that default to "
+    "guided.",
+}
+SOURCE_WORDS = {
+    ModeSource.LEARNER: "your choice",
+    ModeSource.COURSE: "this course's default",
+    ModeSource.DEFAULT: "the default",
+}
+MODE_HINT = (
+    "`/tutor mode guided` for hints and questions first, `/tutor mode direct` for the answer "
+    "at once."
+)
+
+
+async def is_teaching_command(command: dict[str, Any]) -> bool:
+    """A Bolt matcher (async, as AsyncApp wants): `/tutor course` or `/tutor mode …`."""
+    text = _words(command)
+    return text == COURSE_WORD or text in MODE_WORDS
+
+
+def register_teaching_listeners(
+    app: AsyncApp,
+    teacher: TurnTeacher,
+    courses: CourseStore,
+    learners: LearnerStore,
+    admins: WorkspaceAdmins,
+    home: HomePublisher,
+    background: BackgroundTasks,
+) -> None:
+    """Register before `register_command_listeners` (see the module's docstring)."""
+
+    @app.command("/tutor", matchers=[is_teaching_command])
+    async def on_teaching_command(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        if _words(command) == COURSE_WORD:
+            await course_command(ack, command, client, respond)
+        else:
+            await mode_command(ack, command, client)
+
+    async def course_command(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        team_id, user_id, channel_id = _who(command)
+        if is_direct_message(channel_id):
+            await ack(response_type="ephemeral", text=NOT_IN_A_CHANNEL)
+            return
+        try:
+            async with asyncio.timeout(CHECK_SECONDS):
+                admin, course = await asyncio.gather(
+                    admins.is_admin(team_id, user_id), courses.get(team_id, channel_id)
+                )
+        except Exception as error:  # Redis away or slow
+            log.warning("course not read (%s) %s", type(error).__name__, _context(command))
+            await ack(response_type="ephemeral", text=NOT_AVAILABLE)
+            return
+        if not admin:
+            await ack(response_type="ephemeral", text=NOT_AN_ADMIN)
+            return
+        await ack()
+        background.spawn(open_modal(client, respond, command, course_modal(channel_id, course)))
+
+    async def open_modal(
+        client: AsyncWebClient, respond: AsyncRespond, command: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        try:
+            async with asyncio.timeout(OPEN_SECONDS):
+                await client.views_open(trigger_id=command.get("trigger_id") or "", view=view)
+        except (SlackApiError, TimeoutError) as error:
+            code = slack_error_code(error) if isinstance(error, SlackApiError) else "timeout"
+            log.warning("views.open failed (%s) %s", code, _context(command))
+            await respond(text=NOT_OPENED, response_type="ephemeral")
+
+    async def mode_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        team_id, user_id, channel_id = _who(command)
+        chosen = MODE_WORDS[_words(command)]
+        try:
+            async with asyncio.timeout(ACK_PATH_SECONDS):
+                if chosen is not None:
+                    await learners.set_mode(team_id, user_id, chosen)
+                    text = MODE_SET[chosen]
+                else:
+                    course, choices = await teacher.course_and_choices(team_id, channel_id, user_id)
+                    mode, source = effective_mode(course, choices.mode)
+                    why = SOURCE_WORDS[source]
+                    text = f"Your answers here are *{mode.value}* ({why}). {MODE_HINT}"
+        except Exception as error:  # Redis away or slow
+            log.warning("mode not read or set (%s) %s", type(error).__name__, _context(command))
+            await ack(response_type="ephemeral", text=MODE_UNKNOWN)
+            return
+        await ack(response_type="ephemeral", text=text)
+        if chosen is not None:
+            background.spawn(home.publish(client, team_id, user_id))
+
+    @app.view(COURSE_CALLBACK)
+    async def on_course_submitted(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        user = body.get("user") or {}
+        user_id = str(user.get("id") or "")
+        team_id = str(
+            (body.get("team") or {}).get("id") or view.get("team_id") or user.get("team_id") or ""
+        )
+        channel_id = channel_of(view)
+        name_block = BLOCK_OF[CourseField.NAME]
+        if channel_id is None or not user_id:
+            await ack(response_action="errors", errors={name_block: NOT_SAVED})
+            return
+        course, errors = course_from_form(channel_id, submitted_form(view), user_id)
+        if errors or course is None:
+            await ack(response_action="errors", errors=slack_errors(errors))
+            return
+        where = {"team": team_id, "channel": channel_id, "user": user_id}
+        try:
+            async with asyncio.timeout(CHECK_SECONDS):
+                if not await admins.is_admin(team_id, user_id):
+                    await ack(response_action="errors", errors={name_block: ADMINS_ONLY})
+                    return
+                await courses.save(team_id, course)
+        except Exception as error:  # Redis away or slow
+            log.warning("course not saved (%s) %s", type(error).__name__, where)
+            await ack(response_action="errors", errors={name_block: NOT_SAVED})
+            return
+        await ack()
+        log.info("course set %s", where)
+        saved = COURSE_SAVED.format(name=escape_mrkdwn(course.name), mode=course.mode.value)
+        background.spawn(_tell(client, channel_id, user_id, saved))
+        background.spawn(home.publish(client, team_id, user_id))
+
+
+async def _tell(client: AsyncWebClient, channel_id: str, user_id: str, text: str) -> None:
+    """An ephemeral note in the course's channel (not there if the bot is not a member)."""
+    try:
+        await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    except SlackApiError as error:
+        log.info("course confirmation not shown (%s)", slack_error_code(error))
+
+
+def _words(command: dict[str, Any]) -> str:
+    return " ".join(str(command.get("text") or "").lower().split())
+
+
+def _who(command: dict[str, Any]) -> tuple[str, str, str]:
+    return str(command.get("team_id") or ""), str(command["user_id"]), str(command["channel_id"])
+
+
+def _context(command: dict[str, Any]) -> dict[str, str]:
+    team_id, user_id, channel_id = _who(command)
+    return {"team": team_id, "user": user_id, "channel": channel_id}

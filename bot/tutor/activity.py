@@ -1,0 +1,222 @@
+"""What learners do, kept for the App Home and for "Show me the answer".
+
+Per course (the channel whose course taught a turn): the questions asked and who asked them.
+Per learner: the courses that taught them, and their recent topics, the first few words of
+their first question in each recent conversation. Per conversation: the questions of its
+guided answers, which their "Show me the answer" button asks again directly.
+
+Privacy: topics and guided questions are the only text kept here after a turn is delivered.
+A topic is at most TOPIC_TITLE_LIMIT characters, a learner keeps the last TOPICS_KEPT, and
+they expire TOPICS_TTL_SECONDS after the learner's last question; a guided question expires
+with the turn's record (TURN_TTL_SECONDS) and at most REVEALS_KEPT are kept per
+conversation. `forget_conversation` deletes both for one conversation (see the keys
+`learner_topics`, `topic_learners` and `reveal_questions` in `bot.storage.keys`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from bot.storage.keys import TURN_TTL_SECONDS, Keys
+from bot.turns.models import Turn, TurnSource
+
+TOPIC_WORDS = 8
+TOPIC_TITLE_LIMIT = 60
+TOPICS_KEPT = 10
+TOPICS_TTL_SECONDS = 30 * 24 * 60 * 60
+REVEALS_KEPT = 20
+REVEAL_QUESTION_LIMIT = 4000
+# Who asked in which course: counts for teachers, kept a bit over a school year.
+ACTIVITY_TTL_SECONDS = 400 * 24 * 60 * 60
+
+
+def topic_title(question: str) -> str:
+    """A conversation's title in a learner's Home: its first question's first words."""
+    words = question.split()
+    title = " ".join(words[:TOPIC_WORDS])
+    cut = len(words) > TOPIC_WORDS
+    if len(title) > TOPIC_TITLE_LIMIT - 1:  # room for the ellipsis
+        title, cut = title[: TOPIC_TITLE_LIMIT - 1].rstrip(), True
+    return f"{title}…" if cut else title
+
+
+def team_of_conversation(conversation_key: str) -> str:
+    """The workspace a conversation key names (`<team>:<channel>:<thread>`)."""
+    return conversation_key.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Topic:
+    conversation_key: str
+    title: str
+    channel_id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class GuidedQuestion:
+    """A guided answer's question, and where a "Show me the answer" turn for it goes."""
+
+    turn_id: str
+    user_id: str
+    question: str
+    conversation_key: str
+    team_id: str
+    channel_id: str
+    thread_ts: str | None
+    source: TurnSource
+    assistant_thread: bool = False
+
+    def encoded(self) -> str:
+        return json.dumps({
+            "turn": self.turn_id, "user": self.user_id, "question": self.question,
+            "team": self.team_id, "channel": self.channel_id, "thread_ts": self.thread_ts,
+            "source": self.source.value, "pane": self.assistant_thread,
+        })  # fmt: skip
+
+    @classmethod
+    def decoded(cls, raw: str, conversation_key: str) -> GuidedQuestion:
+        stored = json.loads(raw)
+        return cls(
+            turn_id=stored["turn"],
+            user_id=stored["user"],
+            question=stored["question"],
+            conversation_key=conversation_key,
+            team_id=stored["team"],
+            channel_id=stored["channel"],
+            thread_ts=stored.get("thread_ts"),
+            source=TurnSource(stored["source"]),
+            assistant_thread=bool(stored.get("pane")),
+        )
+
+
+class LearnerActivity:
+    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._clock = clock
+
+    async def record_turn(self, turn: Turn, course_channel: str | None, *, guided: bool) -> None:
+        """Note a turn as its run is about to start: its course's figures, the learner's
+        topic, and (`guided`) its question for "Show me the answer". One round trip (two
+        when the learner's topics pass their cap)."""
+        keys, team, user = self._keys, turn.team_id, turn.user_id
+        topics = keys.learner_topics(team, user)
+        topic = json.dumps(
+            {"title": topic_title(turn.text), "channel": turn.channel_id, "at": self._clock()}
+        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if course_channel is not None:
+                pipe.hincrby(keys.course_stats(team), f"{course_channel}:questions", 1)
+                for key, member in (
+                    (keys.course_learners(team, course_channel), user),
+                    (keys.learner_channels(team, user), course_channel),
+                ):
+                    pipe.sadd(key, member)
+                    pipe.expire(key, ACTIVITY_TTL_SECONDS)
+            pipe.hsetnx(topics, turn.conversation_key, topic)
+            pipe.expire(topics, TOPICS_TTL_SECONDS)
+            learners = keys.topic_learners(turn.conversation_key)
+            pipe.sadd(learners, user)
+            pipe.expire(learners, TOPICS_TTL_SECONDS)
+            if guided:
+                reveals = keys.reveal_questions(turn.conversation_key)
+                pipe.lpush(reveals, self._guided_question(turn).encoded())
+                pipe.ltrim(reveals, 0, REVEALS_KEPT - 1)
+                pipe.expire(reveals, TURN_TTL_SECONDS)
+            pipe.hlen(topics)
+            results = await pipe.execute()
+        if int(results[-1]) > TOPICS_KEPT:
+            await self._trim_topics(team, user)
+
+    def _guided_question(self, turn: Turn) -> GuidedQuestion:
+        return GuidedQuestion(
+            turn_id=turn.turn_id,
+            user_id=turn.user_id,
+            question=turn.text[:REVEAL_QUESTION_LIMIT],
+            conversation_key=turn.conversation_key,
+            team_id=turn.team_id,
+            channel_id=turn.channel_id,
+            thread_ts=turn.thread_ts,
+            source=turn.source,
+            assistant_thread=turn.assistant_thread,
+        )
+
+    async def _trim_topics(self, team_id: str, user_id: str) -> None:
+        """Keep the learner's newest TOPICS_KEPT topics."""
+        key = self._keys.learner_topics(team_id, user_id)
+        found = sorted(_topics(await self._redis.hgetall(key)), key=lambda t: t.at, reverse=True)
+        dropped = [topic.conversation_key for topic in found[TOPICS_KEPT:]]
+        if not dropped:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(key, *dropped)
+            for conversation_key in dropped:
+                pipe.srem(self._keys.topic_learners(conversation_key), user_id)
+            await pipe.execute()
+
+    async def topics(self, team_id: str, user_id: str) -> list[Topic]:
+        """The learner's recent topics, newest first."""
+        stored = await self._redis.hgetall(self._keys.learner_topics(team_id, user_id))
+        return sorted(_topics(stored), key=lambda t: t.at, reverse=True)[:TOPICS_KEPT]
+
+    async def guided_question(self, conversation_key: str, turn_id: str) -> GuidedQuestion | None:
+        """The question of a guided answer, while it is kept (None: expired or forgotten)."""
+        raw = await self._redis.lrange(self._keys.reveal_questions(conversation_key), 0, -1)
+        for entry in raw:
+            question = GuidedQuestion.decoded(entry, conversation_key)
+            if question.turn_id == turn_id:
+                return question
+        return None
+
+    async def learner_courses(self, team_id: str, user_id: str) -> set[str]:
+        """The channels whose courses taught this learner."""
+        return set(await self._redis.smembers(self._keys.learner_channels(team_id, user_id)))
+
+    async def questions_per_course(self, team_id: str) -> dict[str, int]:
+        """Questions asked per course channel of a workspace, in one read."""
+        stored = await self._redis.hgetall(self._keys.course_stats(team_id))
+        found: dict[str, int] = {}
+        for field, value in stored.items():
+            channel, _, figure = field.rpartition(":")
+            if figure == "questions":
+                found[channel] = int(value)
+        return found
+
+    async def learners_per_course(self, team_id: str, channel_ids: list[str]) -> dict[str, int]:
+        """How many people asked in each of these course channels, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel_id in channel_ids:
+                pipe.scard(self._keys.course_learners(team_id, channel_id))
+            counts = await pipe.execute()
+        return dict(zip(channel_ids, (int(c) for c in counts), strict=True))
+
+    async def forget_conversation(self, conversation_key: str) -> None:
+        """Delete what is kept here about one conversation: the learners' topic entries for
+        it and its guided questions (for `/tutor forget` and retention)."""
+        team = team_of_conversation(conversation_key)
+        learners_key = self._keys.topic_learners(conversation_key)
+        learners = await self._redis.smembers(learners_key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for user in learners:
+                pipe.hdel(self._keys.learner_topics(team, user), conversation_key)
+            pipe.delete(learners_key, self._keys.reveal_questions(conversation_key))
+            await pipe.execute()
+
+
+def _topics(stored: dict[str, str]) -> list[Topic]:
+    found = []
+    for conversation_key, raw in stored.items():
+        try:
+            entry = json.loads(raw)
+            found.append(
+                Topic(conversation_key, str(entry["title"]), str(entry["channel"]), entry["at"])
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # an entry this version cannot read is left out
+    return found
