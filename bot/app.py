@@ -35,6 +35,7 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.refusals import RefusalNotices
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.storage.connection import PATIENT_SECONDS, connect, is_reachable
@@ -43,9 +44,11 @@ from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
 from bot.turns.early_placeholder import EarlyPlaceholders
 from bot.turns.engine import TurnEngine
+from bot.turns.guards import DoorPolicy, Limits
 from bot.turns.intake import TurnIntake
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
+from bot.turns.post_lanes import PostLanes
 from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
@@ -140,10 +143,17 @@ class TutorBot:
         # Shared by every process through Redis; the quick client: never wait out an outage.
         status_edits = StatusEdits(EditBudget(redis, keys), status_client)
         command_threads = CommandThreads(patient_redis, keys)
+        lanes = PostLanes()  # placeholders into one channel, people in turn
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
-                web_client, turn, journal, status_edits, settings.streaming, command_threads
+                web_client,
+                turn,
+                journal,
+                status_edits,
+                settings.streaming,
+                command_threads,
+                lanes=lanes,
             )
 
         worker = TurnWorker(
@@ -167,12 +177,13 @@ class TutorBot:
             """More conversations wait or are answered than this process has slots for."""
             return await intake_queue.unfinished() > settings.concurrency
 
-        early = EarlyPlaceholders(redis, keys, slack_surface, busy)
+        early = EarlyPlaceholders(redis, keys, slack_surface, busy, lanes)
         intake = TurnIntake(
             intake_queue,
             ConversationStore(redis, keys, backend.name),
             backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
+            policy=door_policy(settings),
         )
         identity = BotIdentity(web_client)
         bolt_app = AsyncApp(
@@ -196,6 +207,7 @@ class TutorBot:
             assistant_threads,
             CommandThreads(redis, keys),
             thread_followups=settings.thread_followups,
+            refusal_notices=RefusalNotices(redis, keys, background),
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
         register_command_listeners(bolt_app, intake, background)
@@ -327,6 +339,21 @@ class TutorBot:
         await self.patient_redis.aclose()
         if self.managed_redis is not None:
             await self.managed_redis.stop()
+
+
+def door_policy(settings: Settings) -> DoorPolicy:
+    """Who may ask, and how much (bot/turns/guards.py), as the settings say."""
+    return DoorPolicy(
+        allowed_teams=settings.allowed_teams,
+        allowed_channels=settings.allowed_channels,
+        allowed_users=settings.allowed_users,
+        max_question_chars=settings.max_question_chars,
+        limits=Limits(
+            per_user_per_minute=settings.user_rate,
+            queued_per_conversation=settings.max_queued_per_conversation,
+            queued_per_user=settings.max_queued_per_user,
+        ),
+    )
 
 
 async def serve(settings: Settings, stop_requested: asyncio.Event, role: Role = Role.BOTH) -> None:
