@@ -89,8 +89,9 @@ class EarlyPlaceholders:
 
         The claim is made once the channel's lane is ours (see post_lanes.py): a claim is a
         promise to post at once, which whoever takes the turn waits for."""
-        async with self._lanes.turn(channel_lane(turn), turn.user_id):
-            return await self._claim_and_post(turn, waiting)
+        async with self._lanes.turn(channel_lane(turn), turn.user_id) as lane_turn:
+            lane_turn.posted = await self._claim_and_post(turn, waiting)
+            return lane_turn.posted
 
     async def _claim_and_post(self, turn: Turn, waiting: Waiting | None) -> bool:
         journal = TurnJournal(self._redis, self._keys, turn.turn_id, TurnProgress())

@@ -36,6 +36,14 @@ class _Lane:
     last_served: dict[str, int] = field(default_factory=dict)  # person → when, as a count
 
 
+@dataclass
+class LaneTurn:
+    """One hold of a lane. A hold that posted nothing (another attempt had claimed the post)
+    says so, and its person keeps their place: their next post is not put behind others."""
+
+    posted: bool = True
+
+
 def channel_lane(turn: Turn) -> str:
     """The lane a turn's placeholder is posted through: its channel's."""
     return f"{turn.team_id}:{turn.channel_id}"
@@ -49,18 +57,19 @@ class PostLanes:
         self._clock = itertools.count()
 
     @asynccontextmanager
-    async def turn(self, place: str, person: str) -> AsyncIterator[None]:
+    async def turn(self, place: str, person: str) -> AsyncIterator[LaneTurn]:
         """Hold `place`'s lane for the block (at once if this task holds it already)."""
+        held = LaneTurn()
         if place in _held.get():
-            yield
+            yield held
             return
         await self._enter(place, person)
         token = _held.set(_held.get() | {place})
         try:
-            yield
+            yield held
         finally:
             _held.reset(token)
-            self._leave(place)
+            self._leave(place, person if held.posted else None)
 
     def waiting(self, place: str) -> int:
         """Posts waiting for `place`'s lane (not counting the one under way)."""
@@ -71,7 +80,6 @@ class PostLanes:
         lane = self._lanes.setdefault(place, _Lane())
         if not lane.busy:
             lane.busy = True
-            lane.last_served[person] = next(self._clock)
             return
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lane.waiting.setdefault(person, deque()).append(ready)
@@ -79,14 +87,17 @@ class PostLanes:
             await ready
         except BaseException:
             if ready.done() and not ready.cancelled():
-                self._leave(place)  # handed the lane as we were cancelled: pass it on
+                self._leave(place, None)  # handed the lane as we were cancelled: pass it on
             else:
                 self._forget_waiter(lane, person, ready)
             raise
 
-    def _leave(self, place: str) -> None:
-        """Hand the lane to the waiting person served least recently, or free it."""
+    def _leave(self, place: str, served: str | None) -> None:
+        """`served` (None: nobody) has had a post; hand the lane to the waiting person served
+        least recently, or free it."""
         lane = self._lanes[place]
+        if served is not None:
+            lane.last_served[served] = next(self._clock)
         while lane.waiting:
             person = min(lane.waiting, key=lambda p: lane.last_served.get(p, -1))
             queue = lane.waiting[person]
@@ -95,7 +106,6 @@ class PostLanes:
                 del lane.waiting[person]
             if ready.done():  # its waiter was cancelled
                 continue
-            lane.last_served[person] = next(self._clock)
             ready.set_result(None)  # the lane stays busy: it is now theirs
             return
         del self._lanes[place]  # nobody waits: what it remembers is no longer needed

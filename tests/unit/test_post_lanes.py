@@ -64,6 +64,32 @@ async def test_people_take_turns_and_places_are_independent() -> None:
     await posts.finish("other")
 
 
+async def test_a_hold_that_posted_nothing_keeps_its_persons_place() -> None:
+    """B's early placeholder finds its post claimed (by the worker, whose own post waits in
+    the lane too): that post goes next, not another of A's."""
+    lanes = PostLanes()
+    posts = Posts(lanes)
+    await posts.start("a0", "A")
+    await posts.start("a1", "A")
+    release = asyncio.Event()
+
+    async def claimed_elsewhere() -> None:
+        async with lanes.turn("C1", "B") as held:
+            held.posted = False
+            await release.wait()
+
+    early = asyncio.create_task(claimed_elsewhere())
+    await asyncio.sleep(0)
+    await posts.start("b0", "B")
+    await posts.finish("a0")
+    release.set()
+    await early
+    await asyncio.sleep(0)
+    assert posts.order == ["a0", "b0"]
+    await posts.finish("b0")
+    await posts.finish("a1")
+
+
 async def test_a_task_holding_the_lane_may_enter_it_again() -> None:
     lanes = PostLanes()
     async with lanes.turn("C1", "A"):
