@@ -51,15 +51,15 @@ TOO_LONG = (
     "take it. Please shorten it and ask again."
 )
 CONVERSATION_FULL = (
-    "This conversation already has {limit} questions waiting for my answers, so I didn't take "
-    "this one. Please ask it again once those are answered."
+    "This conversation already has {questions} waiting for my answers, so I didn't take this "
+    "one. Please ask it again once I have answered."
 )
 USER_FULL = (
-    "You already have {limit} questions waiting for my answers, so I didn't take this one. "
-    "Please ask it again once some of them are answered."
+    "You already have {questions} waiting for my answers, so I didn't take this one. "
+    "Please ask it again once I have answered."
 )
 TOO_MANY = (
-    "You've asked me {limit} questions in the last minute, as many as I take, so I didn't take "
+    "You've asked me {questions} in the last minute, as many as I take, so I didn't take "
     "this one. You can ask again in {wait}."
 )
 
@@ -76,16 +76,16 @@ def refusal_text(refused: Refused, channel_id: str) -> str | None:
         case Refusal.TOO_LONG:
             return TOO_LONG.format(size=refused.size, limit=refused.limit)
         case Refusal.CONVERSATION_FULL:
-            return CONVERSATION_FULL.format(limit=refused.limit)
+            return CONVERSATION_FULL.format(questions=_count(refused.limit, "question"))
         case Refusal.USER_FULL:
-            return USER_FULL.format(limit=refused.limit)
+            return USER_FULL.format(questions=_count(refused.limit, "question"))
         case Refusal.RATE:
-            return TOO_MANY.format(limit=refused.limit, wait=_seconds(refused.retry_after))
+            wait = _count(max(1, math.ceil(refused.retry_after)), "second")
+            return TOO_MANY.format(questions=_count(refused.limit, "question"), wait=wait)
 
 
-def _seconds(seconds: float) -> str:
-    whole = max(1, math.ceil(seconds))
-    return "1 second" if whole == 1 else f"{whole} seconds"
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
 
 
 class RefusalNotices:
