@@ -118,3 +118,9 @@ def test_a_missing_data_dir_is_created(tmp_path: Path) -> None:
     check_data_dir(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b").is_dir()
     assert list((tmp_path / "a" / "b").iterdir()) == [], "the write probe leaves nothing"
+
+
+def test_every_setting_has_a_row_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [spec.env for spec in SPECS if f"| `{spec.env}` |" not in readme]
+    assert missing == [], "add them to README.md's settings table"
