@@ -184,6 +184,7 @@ class TutorBot:
             backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
             policy=door_policy(settings),
+            on_refused=lambda refused: metrics.question_refused(refused.reason.value),
         )
         identity = BotIdentity(web_client)
         bolt_app = AsyncApp(

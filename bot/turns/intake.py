@@ -31,7 +31,7 @@ class TurnIntake:
 
     `on_accepted` hears of each accepted turn at once (it must not block: the ack waits),
     so its placeholder can be shown before a worker is free to answer it. `policy` is the
-    door's rules (none by default).
+    door's rules (none by default); `on_refused` hears of each question they refuse.
     """
 
     def __init__(
@@ -41,12 +41,14 @@ class TurnIntake:
         delete_conversation: Callable[[str], Awaitable[None]] | None = None,
         on_accepted: Callable[[Accepted], None] | None = None,
         policy: DoorPolicy | None = None,
+        on_refused: Callable[[Refused], None] | None = None,
     ) -> None:
         self._queue = queue
         self._conversations = conversations
         self._delete_conversation = delete_conversation
         self._on_accepted = on_accepted
         self._policy = policy or DoorPolicy()
+        self._on_refused = on_refused
 
     async def has_conversation(self, conversation_key: str) -> bool:
         """True when the bot already talks in this Slack conversation (a thread it answered)."""
@@ -93,8 +95,7 @@ class TurnIntake:
             log.info("dropped a repeated delivery %s", {"event": delivery_id, **turn.log_context()})
             return None
         if isinstance(queued, Refused):
-            _log_refusal(turn, queued)
-            return queued
+            return self._refused(turn, queued)
         log.info("accepted a %s turn %s", turn.source.value, turn.log_context())
         accepted = Accepted(turn, queued)
         if self._on_accepted is not None:
@@ -112,10 +113,11 @@ class TurnIntake:
         ):
             log.info("dropped a repeated delivery %s", {"event": delivery_id, **turn.log_context()})
             return None
-        _log_refusal(turn, refused)
+        return self._refused(turn, refused)
+
+    def _refused(self, turn: Turn, refused: Refused) -> Refused:
+        context = {**turn.log_context(), "user": turn.user_id}
+        log.info("refused a %s question (%s) %s", turn.source.value, refused.reason.value, context)
+        if self._on_refused is not None:
+            self._on_refused(refused)
         return refused
-
-
-def _log_refusal(turn: Turn, refused: Refused) -> None:
-    context = {**turn.log_context(), "user": turn.user_id}
-    log.info("refused a %s question (%s) %s", turn.source.value, refused.reason.value, context)

@@ -134,6 +134,8 @@ async def test_over_the_rate_a_person_is_told_when_to_ask_again_once_a_minute(
         assert "You can ask again in" in str(note["text"]) and note["user"] == "U1"
         assert "You can ask again in" in ack["text"]
         assert h.openai.count("POST", CREATE) == 3, "one, two, and someone else's"
+        _, metrics = await h.get("/metrics")
+        assert 'tutor_questions_refused_total{reason="rate"} 3.0' in metrics, "not the repeat"
 
 
 async def test_questions_waiting_are_capped_and_the_count_drops_as_turns_end(
