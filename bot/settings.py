@@ -189,7 +189,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
     SettingSpec("TUTOR_ALLOWED_TEAMS", "allowed_teams", None, "workspace ids (T…) the bot answers in, separated by commas; others get no answer and see nothing (unset → every workspace)", _slack_ids),
-    SettingSpec("TUTOR_ALLOWED_CHANNELS", "allowed_channels", None, "channel ids (C…, G…) the bot answers in, separated by commas, and `dm` for direct messages with it; elsewhere a question gets a note only its author sees (unset → everywhere)", _channel_ids),
+    SettingSpec("TUTOR_ALLOWED_CHANNELS", "allowed_channels", None, "channel ids (C…, G…) the bot answers in, separated by commas, and dm to answer direct messages too; elsewhere a question gets a note only its author sees (unset → everywhere)", _channel_ids),
     SettingSpec("TUTOR_ALLOWED_USERS", "allowed_users", None, "user ids (U…, W…) the bot answers, separated by commas; anyone else gets a note only they see (unset → everyone)", _slack_ids),
     SettingSpec("TUTOR_USER_RATE", "user_rate", "20", "questions one person may ask in any minute; more get a note saying when to ask again (0 → no limit)", _non_negative_int),
     SettingSpec("TUTOR_MAX_QUEUED_PER_CONVERSATION", "max_queued_per_conversation", "5", "questions of one conversation (thread, top-level DMs) waiting for their answer at once; more are refused with a note (0 → no limit)", _non_negative_int),

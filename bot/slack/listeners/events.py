@@ -62,7 +62,6 @@ def register_event_listeners(
 ) -> None:
     """Wire app_mention and message.im to the intake."""
     recording = recording or MessageRecording(background)
-    notices = refusal_notices
 
     @app.event("app_mention")
     async def on_mention(
@@ -81,7 +80,7 @@ def register_event_listeners(
         async with recording.attempt(client, turn, delivery, notify=True):
             # A /tutor thread continues the command's conversation.
             turn = dataclasses.replace(turn, conversation_key=await command_threads.resolve(key))
-            await _hand_over(client, intake, background, notices, turn, delivery)
+            await _hand_over(client, intake, background, refusal_notices, turn, delivery)
 
     @app.event("message")
     async def on_message(
@@ -104,7 +103,9 @@ def register_event_listeners(
                 in_pane = await assistant_threads.is_assistant_thread(turn.channel_id, dm_thread_ts)
                 new_in_pane = in_pane and not await intake.has_conversation(key)
                 turn = dataclasses.replace(turn, conversation_key=key, assistant_thread=in_pane)
-                accepted = await _hand_over(client, intake, background, notices, turn, delivery)
+                accepted = await _hand_over(
+                    client, intake, background, refusal_notices, turn, delivery
+                )
             if accepted and new_in_pane:
                 background.spawn(
                     client.assistant_threads_setTitle(
@@ -124,7 +125,7 @@ def register_event_listeners(
                     return  # a thread the bot is not part of: left alone
                 attempt.notify = True
                 turn = dataclasses.replace(turn, conversation_key=key)
-                await _hand_over(client, intake, background, notices, turn, delivery)
+                await _hand_over(client, intake, background, refusal_notices, turn, delivery)
 
 
 def turn_from(
