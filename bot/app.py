@@ -54,6 +54,7 @@ from bot.slack.listeners.usage_command import UsageCommand
 from bot.slack.oauth import InstallationAuthorize, build_oauth_flow
 from bot.slack.oauth_state import RedisStateStore
 from bot.slack.quiz_desk import QuizDesk
+from bot.slack.refusals import RefusalNotices
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
 from bot.slack.workspaces import (
@@ -68,9 +69,11 @@ from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
 from bot.turns.early_placeholder import EarlyPlaceholders
 from bot.turns.engine import TurnEngine
+from bot.turns.guards import DoorPolicy, Limits
 from bot.turns.intake import TurnIntake
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
+from bot.turns.post_lanes import PostLanes
 from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
 from bot.turns.stops import StopRequests
@@ -215,6 +218,7 @@ class TutorBot:
         sessions = AgentSessions(
             settings.agent_sessions, slack_clients, status_clients, redis, keys
         )
+        lanes = PostLanes()  # placeholders into one channel, people in turn
 
         def slack_surface(turn: Turn, journal: Journal) -> SlackReplySurface:
             return SlackReplySurface(
@@ -226,6 +230,7 @@ class TutorBot:
                 command_threads,
                 sessions=sessions,
                 show_usage=settings.show_usage,
+                lanes=lanes,
             )
 
         worker = TurnWorker(
@@ -249,12 +254,14 @@ class TutorBot:
             """More conversations wait or are answered than this process has slots for."""
             return await intake_queue.unfinished() > settings.concurrency
 
-        early = EarlyPlaceholders(redis, keys, slack_surface, busy)
+        early = EarlyPlaceholders(redis, keys, slack_surface, busy, lanes)
         intake = TurnIntake(
             intake_queue,
             ConversationStore(redis, keys, backend.name),
             backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
+            policy=door_policy(settings),
+            on_refused=lambda refused: metrics.question_refused(refused.reason.value),
         )
         # Bolt's documented way for an app that authorizes itself: the client lends its
         # settings (URL, retries) to each request's client, `authorize` gives the token.
@@ -313,6 +320,7 @@ class TutorBot:
             assistant_threads,
             CommandThreads(redis, keys),
             thread_followups=settings.thread_followups,
+            refusal_notices=RefusalNotices(redis, keys, background),
         )
         admins = WorkspaceAdmins(slack_clients, settings.admins)
         courses, learners = CourseStore(redis, keys), LearnerStore(redis, keys)
@@ -543,6 +551,21 @@ class TutorBot:
         await self.patient_redis.aclose()
         if self.managed_redis is not None:
             await self.managed_redis.stop()
+
+
+def door_policy(settings: Settings) -> DoorPolicy:
+    """Who may ask, and how much (bot/turns/guards.py), as the settings say."""
+    return DoorPolicy(
+        allowed_teams=settings.allowed_teams,
+        allowed_channels=settings.allowed_channels,
+        allowed_users=settings.allowed_users,
+        max_question_chars=settings.max_question_chars,
+        limits=Limits(
+            per_user_per_minute=settings.user_rate,
+            queued_per_conversation=settings.max_queued_per_conversation,
+            queued_per_user=settings.max_queued_per_user,
+        ),
+    )
 
 
 async def serve(settings: Settings, stop_requested: asyncio.Event, role: Role = Role.BOTH) -> None:

@@ -67,12 +67,22 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.refused = Counter(
+            "tutor_questions_refused",
+            "Questions the guards refused, by reason (workspace, channel, user, too_long, "
+            "rate, conversation_full, user_full)",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def turn_ended(self, outcome: str, seconds: float, model_seconds: float) -> None:
         """A turn ended `seconds` after its question arrived, `model_seconds` of it in the run."""
         self.turns.labels(outcome).inc()
         self.turn_seconds.observe(max(seconds, 0.0))
         self.overhead_seconds.observe(max(seconds - model_seconds, 0.0))
+
+    def question_refused(self, reason: str) -> None:
+        self.refused.labels(reason).inc()
 
     def api_error(self, service: str, code: str) -> None:
         self.api_errors.labels(service, code).inc()

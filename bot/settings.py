@@ -6,6 +6,7 @@ No other module reads the environment; everything it needs arrives through `Sett
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -15,6 +16,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bot.logs import LogFormat
+from bot.turns.guards import DIRECT_MESSAGES
 from bot.tutor.prices import PriceTable, parse_prices
 from bot.tutor.quiz import MAX_QUESTIONS
 
@@ -179,6 +181,24 @@ def _quiz_questions(value: str) -> int:
     return number
 
 
+SLACK_ID = re.compile(r"^[A-Z0-9]+$")
+
+
+def _slack_ids(value: str, extra: frozenset[str] = frozenset()) -> frozenset[str] | None:
+    """Slack ids separated by commas (spaces ignored); empty → None: everyone is allowed."""
+    ids = frozenset(part.strip() for part in value.split(",") if part.strip())
+    wrong = sorted(i for i in ids if not SLACK_ID.match(i) and i not in extra)
+    if wrong:
+        raise ValueError(
+            f"must be Slack ids separated by commas, such as C0123ABCD ({', '.join(wrong)} is not)"
+        )
+    return ids or None
+
+
+def _channel_ids(value: str) -> frozenset[str] | None:
+    return _slack_ids(value, frozenset({DIRECT_MESSAGES}))
+
+
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -227,6 +247,13 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
     SettingSpec("TUTOR_START_CHECKS", "start_checks", "on", "run the checks of `python -m bot doctor` at start, in the background, and log a warning for each that fails (on/off)", _on_off),
+    SettingSpec("TUTOR_ALLOWED_TEAMS", "allowed_teams", None, "workspace ids (T…) the bot answers in, separated by commas; others get no answer and see nothing (unset → every workspace)", _slack_ids),
+    SettingSpec("TUTOR_ALLOWED_CHANNELS", "allowed_channels", None, "channel ids (C…, G…) the bot answers in, separated by commas, and dm to answer direct messages too; elsewhere a question gets a note only its author sees (unset → everywhere)", _channel_ids),
+    SettingSpec("TUTOR_ALLOWED_USERS", "allowed_users", None, "user ids (U…, W…) the bot answers, separated by commas; anyone else gets a note only they see (unset → everyone)", _slack_ids),
+    SettingSpec("TUTOR_USER_RATE", "user_rate", "20", "questions one person may ask in any minute; more get a note saying when to ask again (0 → no limit)", _non_negative_int),
+    SettingSpec("TUTOR_MAX_QUEUED_PER_CONVERSATION", "max_queued_per_conversation", "5", "questions of one conversation (thread, top-level DMs) waiting for their answer at once; more are refused with a note (0 → no limit)", _non_negative_int),
+    SettingSpec("TUTOR_MAX_QUEUED_PER_USER", "max_queued_per_user", "10", "questions of one person waiting for their answer at once, across conversations; more are refused with a note (0 → no limit)", _non_negative_int),
+    SettingSpec("TUTOR_MAX_QUESTION_CHARS", "max_question_chars", "4000", "longest question in characters; a longer one is refused with a note saying the limit, never cut short (0 → no limit)", _non_negative_int),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
     SettingSpec("LOG_FORMAT", "log_format", "text", "text (readable lines) or json (one JSON object per line, with team, channel, thread, turn and run ids)", LogFormat),
 )  # fmt: skip
@@ -276,6 +303,13 @@ class Settings:
     lease_seconds: float = 20.0
     shutdown_grace: float = 25.0
     start_checks: bool = True
+    allowed_teams: frozenset[str] | None = None
+    allowed_channels: frozenset[str] | None = None
+    allowed_users: frozenset[str] | None = None
+    user_rate: int = 20
+    max_queued_per_conversation: int = 5
+    max_queued_per_user: int = 10
+    max_question_chars: int = 4000
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
 

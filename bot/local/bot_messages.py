@@ -1,7 +1,8 @@
 """Watching the bot's messages in one channel of the Slack stand-in, as a person in it would.
 
 Each message the bot posts, and each edit of it (the placeholder's status, then the answer),
-is reported once, in order. A streamed message is reported when its stream ends.
+is reported once, in order. A streamed message is reported when its stream ends. Ephemeral
+messages to the channel (a refused question's note) are reported too, marked as such.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Shown:
     ts: str
     text: str  # Slack mrkdwn, as Slack would render it
     edit: bool
+    only_you: bool = False  # an ephemeral message: only its recipient sees it
 
 
 class BotMessages:
@@ -29,9 +31,12 @@ class BotMessages:
         self._channel = channel
         self._seen: dict[str, int] = {}  # ts -> how many of its texts were looked at
         self._last: dict[str, str] = {}  # ts -> the text last reported
+        self._ephemerals_seen = 0  # of the stand-in's ephemeral messages, all channels
 
     def has_news(self) -> bool:
-        return any(len(m.edits) > self._seen.get(m.ts, 0) for m in self._messages())
+        return len(self._slack.ephemerals) > self._ephemerals_seen or any(
+            len(m.edits) > self._seen.get(m.ts, 0) for m in self._messages()
+        )
 
     def news(self) -> list[Shown]:
         """What appeared since the last call, oldest message first; repeats are left out."""
@@ -45,6 +50,13 @@ class BotMessages:
                     found.append(Shown(message.ts, text, edit=message.ts in self._last))
                     self._last[message.ts] = text
             self._seen[message.ts] = len(message.edits)
+        ephemerals = self._slack.ephemerals[self._ephemerals_seen :]
+        self._ephemerals_seen += len(ephemerals)
+        found.extend(
+            Shown("", str(e.get("text", "")), edit=False, only_you=True)
+            for e in ephemerals
+            if e.get("channel") == self._channel
+        )
         return found
 
     async def next_news(self) -> list[Shown]:

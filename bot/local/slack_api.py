@@ -83,10 +83,12 @@ TIER_4 = RateTier(100, 100)
 # "Special": "1 per second [per channel]. Short bursts >1 allowed" plus an unpublished
 # workspace-wide limit, which is not modelled; assistant.threads.setStatus "Special rate
 # limits apply" (about 600 a minute); auth.test "allows hundreds of requests per minute"
-# (modelled as Tier 4, its floor); conversations.replies and conversations.history Tier 3.
+# (modelled as Tier 4, its floor); conversations.replies and conversations.history Tier 3;
+# chat.postEphemeral Tier 4 (https://api.slack.com/methods/chat.postEphemeral).
 PUBLISHED_RATE_LIMITS: Mapping[str, RateTier] = {
     "auth.test": TIER_4,
     "chat.postMessage": RateTier(60, 3, per_channel=True),
+    "chat.postEphemeral": TIER_4,
     "chat.update": TIER_3,
     "chat.delete": TIER_3,
     "chat.startStream": TIER_2,

@@ -59,6 +59,9 @@ class Transcript:
             self._print("you", text)
 
     def bot(self, shown: Shown) -> None:
+        if shown.only_you:
+            self.only_you(shown.text)
+            return
         label = "tutor (edited)" if shown.edit else "tutor"
         self._print(label, mrkdwn_to_terminal(shown.text, self._style))
 

@@ -53,6 +53,7 @@ from bot.slack.render import (
 from bot.slack.reveal_blocks import reveal_block
 from bot.slack.usage_text import usage_line
 from bot.turns.models import Turn, TurnSource
+from bot.turns.post_lanes import PostLanes, channel_lane
 from bot.turns.records import AnswerPlace, Journal, PlaceKind
 from bot.turns.surface import ReplyImpossible, Waiting
 from bot.tutor.usage import UsageFigures
@@ -76,8 +77,10 @@ class SlackReplySurface:
         sessions: AgentSessions | None = None,
         *,
         show_usage: bool = False,
+        lanes: PostLanes | None = None,
     ) -> None:
         self._client = client
+        self._lanes = lanes or PostLanes()  # placeholders into one channel, people in turn
         self._turn = turn
         self._journal = journal
         self._budget = budget
@@ -101,11 +104,12 @@ class SlackReplySurface:
     async def show_placeholder(self, waiting: Waiting | None = None) -> AnswerPlace:
         text = with_header(self._header, WAITING_TEXT[waiting] if waiting else THINKING)
         try:
-            ts = await self._message.post(
-                text,
-                placeholder_blocks(text, self._turn),
-                metadata=placeholder_metadata(self._turn),
-            )
+            async with self._lanes.turn(channel_lane(self._turn), self._turn.user_id):
+                ts = await self._message.post(
+                    text,
+                    placeholder_blocks(text, self._turn),
+                    metadata=placeholder_metadata(self._turn),
+                )
         except ReplyImpossible as error:
             if self._turn.response_url and str(error) in CANNOT_POST_HERE:
                 return await self._answer_through_response_url()

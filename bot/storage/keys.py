@@ -214,3 +214,17 @@ class Keys:
         """Token totals per channel of a workspace, all time (a hash: `<channel>:<figure>`),
         shown per course in the App Home."""
         return f"{self.prefix}usage:channels:{team_id}"
+
+    def user_queued(self, team_id: str, user_id: str) -> str:
+        """The turns one person asked that are not answered yet (a sorted set of turn ids,
+        scored by when each was accepted): what TUTOR_MAX_QUEUED_PER_USER counts."""
+        return f"{self.prefix}queued:{team_id}:{user_id}"
+
+    def user_recent(self, team_id: str, user_id: str) -> str:
+        """The questions one person asked in the last minute (a sorted set of turn ids,
+        scored by when each was accepted): what TUTOR_USER_RATE counts."""
+        return f"{self.prefix}recent:{team_id}:{user_id}"
+
+    def refusal_notice(self, team_id: str, user_id: str, reason: str) -> str:
+        """Set for a minute once a person was told a question was refused for `reason`."""
+        return f"{self.prefix}refusal-notice:{team_id}:{user_id}:{reason}"

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from bot.storage.keys import Keys
 from bot.turns.intake import Accepted
 from bot.turns.models import Turn
+from bot.turns.post_lanes import PostLanes, channel_lane
 from bot.turns.queue import TurnQueue
 from bot.turns.records import TurnJournal, TurnProgress, TurnStore
 from bot.turns.surface import ReplyImpossible, SurfaceFactory, Waiting
@@ -39,11 +40,13 @@ class EarlyPlaceholders:
         keys: Keys,
         surfaces: SurfaceFactory,
         busy: Callable[[], Awaitable[bool]],
+        lanes: PostLanes | None = None,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._surfaces = surfaces
         self._busy = busy
+        self._lanes = lanes or PostLanes()
         self._queue = TurnQueue(redis, keys)
         self._store = TurnStore(redis, keys)
 
@@ -82,7 +85,15 @@ class EarlyPlaceholders:
             await asyncio.sleep(EARLIER_CHECK_SECONDS)
 
     async def _post(self, turn: Turn, waiting: Waiting | None) -> bool:
-        """Claim, post and record the turn's placeholder; False when another claimed it."""
+        """Claim, post and record the turn's placeholder; False when another claimed it.
+
+        The claim is made once the channel's lane is ours (see post_lanes.py): a claim is a
+        promise to post at once, which whoever takes the turn waits for."""
+        async with self._lanes.turn(channel_lane(turn), turn.user_id) as lane_turn:
+            lane_turn.posted = await self._claim_and_post(turn, waiting)
+            return lane_turn.posted
+
+    async def _claim_and_post(self, turn: Turn, waiting: Waiting | None) -> bool:
         journal = TurnJournal(self._redis, self._keys, turn.turn_id, TurnProgress())
         if not await journal.claim_placeholder():
             return False  # a worker took the turn first and posts it itself

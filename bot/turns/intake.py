@@ -1,4 +1,5 @@
-"""Accepting a turn: drop repeats of a delivery, record the turn durably and queue it.
+"""Accepting a turn: drop repeats of a delivery, keep out what the door's rules refuse
+(bot/turns/guards.py), record the turn durably and queue it.
 
 This is all that happens before Slack gets its ack, so it is one Redis round trip.
 """
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.turns.conversations import ConversationStore
+from bot.turns.guards import DoorPolicy, Refusal, Refused
 from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 
@@ -28,7 +30,8 @@ class TurnIntake:
     """The one door through which every surface hands the engine a turn.
 
     `on_accepted` hears of each accepted turn at once (it must not block: the ack waits),
-    so its placeholder can be shown before a worker is free to answer it.
+    so its placeholder can be shown before a worker is free to answer it. `policy` is the
+    door's rules (none by default); `on_refused` hears of each question they refuse.
     """
 
     def __init__(
@@ -37,11 +40,15 @@ class TurnIntake:
         conversations: ConversationStore,
         delete_conversation: Callable[[str], Awaitable[None]] | None = None,
         on_accepted: Callable[[Accepted], None] | None = None,
+        policy: DoorPolicy | None = None,
+        on_refused: Callable[[Refused], None] | None = None,
     ) -> None:
         self._queue = queue
         self._conversations = conversations
         self._delete_conversation = delete_conversation
         self._on_accepted = on_accepted
+        self._policy = policy or DoorPolicy()
+        self._on_refused = on_refused
 
     async def has_conversation(self, conversation_key: str) -> bool:
         """True when the bot already talks in this Slack conversation (a thread it answered)."""
@@ -74,17 +81,43 @@ class TurnIntake:
 
     async def accept(
         self, turn: Turn, *, delivery_id: str | None, message_ts: str | None
-    ) -> Accepted | None:
-        """Queue `turn` unless this delivery was accepted before (then None).
+    ) -> Accepted | Refused | None:
+        """Queue `turn` unless this delivery was handled before (then None) or the door's
+        rules refuse it (then why: nothing is recorded, and a repeat of it is a repeat).
 
         Raises redis errors: the caller tells the user the question could not be taken.
         """
-        ahead = await self._queue.enqueue(turn, delivery_id, message_ts)
-        if ahead is None:
+        refused = self._policy.check(turn)
+        if refused is not None:
+            return await self._refuse(turn, refused, delivery_id, message_ts)
+        queued = await self._queue.enqueue(turn, delivery_id, message_ts, self._policy.limits)
+        if queued is None:
             log.info("dropped a repeated delivery %s", {"event": delivery_id, **turn.log_context()})
             return None
+        if isinstance(queued, Refused):
+            return self._refused(turn, queued)
         log.info("accepted a %s turn %s", turn.source.value, turn.log_context())
-        accepted = Accepted(turn, ahead)
+        accepted = Accepted(turn, queued)
         if self._on_accepted is not None:
             self._on_accepted(accepted)
         return accepted
+
+    async def _refuse(
+        self, turn: Turn, refused: Refused, delivery_id: str | None, message_ts: str | None
+    ) -> Refused | None:
+        """A question the allow-lists or its length keep out: its delivery is remembered (so
+        a repeat is dropped, not refused twice), except for a workspace that is not allowed,
+        which costs nothing at all."""
+        if refused.reason is not Refusal.WORKSPACE and not await self._queue.claim_delivery(
+            delivery_id, turn.channel_id, message_ts
+        ):
+            log.info("dropped a repeated delivery %s", {"event": delivery_id, **turn.log_context()})
+            return None
+        return self._refused(turn, refused)
+
+    def _refused(self, turn: Turn, refused: Refused) -> Refused:
+        context = {**turn.log_context(), "user": turn.user_id}
+        log.info("refused a %s question (%s) %s", turn.source.value, refused.reason.value, context)
+        if self._on_refused is not None:
+            self._on_refused(refused)
+        return refused

@@ -268,7 +268,8 @@ class TurnWorker:
             opened = await self._store.open(turn_id)
             if opened is not None:
                 await self._answer(*opened)
-            await self._queue.remove(conversation_key, turn_id)
+            # However the turn ended, it no longer waits: off its asker's count too.
+            await self._queue.remove(conversation_key, turn_id, opened[0] if opened else None)
             await self._store.forget(turn_id)
 
     async def _answer(self, turn: Turn, journal: TurnJournal) -> None:

@@ -139,6 +139,10 @@ def bot_settings(
         openai_timeout=5.0,
         openai_max_retries=2,
         streaming=StreamingMode.OFF,  # the streaming tests turn it on
+        # Tests ask many questions as one person, fast: the guards' own tests turn these on.
+        user_rate=0,
+        max_queued_per_conversation=0,
+        max_queued_per_user=0,
     )
 
 

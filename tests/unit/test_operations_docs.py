@@ -19,6 +19,7 @@ def exported_names() -> set[str]:
     metrics.turn_ended("answered", 1.0, 0.5)
     metrics.api_error("slack", "ratelimited")
     metrics.tokens_used(Usage(10, 5, 2))
+    metrics.question_refused("rate")
     text = generate_latest(metrics.registry).decode()
     samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     return samples | {family.name for family in metrics.registry.collect()}

@@ -131,3 +131,9 @@ def test_the_context_budget_takes_off_and_its_former_name(tmp_path: Path) -> Non
     assert Settings.load(both, env_file=none).context_tokens == 8000
     with pytest.raises(ConfigError, match=r"TUTOR_CHAT_TOKEN_BUDGET='500'.*at least 1000"):
         Settings.load({"TUTOR_CHAT_TOKEN_BUDGET": "500"}, env_file=none)
+
+
+def test_every_setting_has_a_row_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [spec.env for spec in SPECS if f"| `{spec.env}` |" not in readme]
+    assert missing == [], "add them to README.md's settings table"

@@ -19,7 +19,7 @@ from bot.turns import worker as worker_module
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn, TurnSource
 from bot.turns.queue import Entry, TurnQueue
-from bot.turns.records import TurnStore
+from bot.turns.records import AnswerPlace, PlaceKind, TurnStore
 from bot.turns.worker import TurnWorker, WorkerSettings
 
 
@@ -33,7 +33,8 @@ class QuietSurface:
 
     async def remove_strays(self) -> None: ...
 
-    async def show_placeholder(self) -> None: ...
+    async def show_placeholder(self) -> AnswerPlace:
+        return AnswerPlace(PlaceKind.MESSAGE, "1.000001")
 
     async def show_status(
         self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
@@ -231,3 +232,32 @@ async def test_the_reader_survives_an_unexpected_error_and_logs_it(
         await worker.wait_idle(timeout=10)
     assert engine.runs == {turn.turn_id: 1}
     assert any("a bug in reading" in str(r.exc_info and r.exc_info[1]) for r in caplog.records)
+
+
+async def test_a_persons_questions_count_as_waiting_until_their_turns_end_however_they_end(
+    redis: Redis, keys: Keys, make_worker: WorkerFactory
+) -> None:
+    """TUTOR_MAX_QUEUED_PER_USER counts what each person has waiting: answered, crashed and
+    then answered, or given up on, each turn leaves the count; one whose record was lost
+    (nobody can tell whose it was) stops counting after an hour."""
+    queue = TurnQueue(redis, keys)
+    await queue.ensure_group()
+    answered, crashed, given_up, lost = (turn_in(index) for index in range(4))
+    for turn in (answered, crashed, given_up, lost):
+        await queue.enqueue(turn, None, None)
+    await redis.hset(keys.turn(given_up.turn_id), "attempts", str(worker_module.MAX_ATTEMPTS))
+    await redis.hdel(keys.turn(lost.turn_id), "turn")
+    assert await queue.waiting_for("T", "U") == 4
+
+    class CrashingOnce(Engine):
+        async def run(self, turn: Turn, surface: object, journal: object) -> None:
+            self.runs[turn.turn_id] += 1
+            if turn.turn_id == crashed.turn_id and self.runs[turn.turn_id] == 1:
+                raise RuntimeError("an unexpected bug")
+
+    engine = CrashingOnce()
+    worker = make_worker(engine, queue, lease_seconds=0.3, claim_every_seconds=0.02)
+    await worker.start()
+    await worker.wait_idle(timeout=10)
+    assert engine.runs == {answered.turn_id: 1, crashed.turn_id: 2}
+    assert await queue.waiting_for("T", "U") == 1, "only the lost one still counts"

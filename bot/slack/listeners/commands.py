@@ -18,6 +18,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.slack.background import BackgroundTasks
 from bot.slack.command_threads import command_key
 from bot.slack.conversation_keys import TOP_LEVEL, thread_key
+from bot.slack.refusals import refusal_text
+from bot.turns.guards import Refused
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
 from bot.turns.text import clean_text
@@ -84,7 +86,7 @@ def register_command_listeners(
             return
         try:
             async with asyncio.timeout(ACCEPT_SECONDS):
-                await intake.accept(
+                result = await intake.accept(
                     command_turn(command, question),
                     delivery_id=command_delivery_id(command),
                     message_ts=None,
@@ -92,6 +94,10 @@ def register_command_listeners(
         except Exception as error:  # Redis unreachable: say so, nothing was recorded
             log.warning("could not accept a command (%s)", type(error).__name__)
             await ack(response_type="ephemeral", text=NOT_ACCEPTING)
+            return
+        note = refusal_text(result, command["channel_id"]) if isinstance(result, Refused) else None
+        if note is not None:  # the ack carries the note: no Slack call, nothing to bound
+            await ack(response_type="ephemeral", text=note)
             return
         await ack()
 

@@ -28,7 +28,9 @@ from bot.slack.conversation_keys import (
     without_mention,
 )
 from bot.slack.listeners.recording import Delivery, MessageRecording, delivery_of
-from bot.turns.intake import TurnIntake
+from bot.slack.refusals import RefusalNotices
+from bot.turns.guards import Refused
+from bot.turns.intake import Accepted, TurnIntake
 from bot.turns.models import Turn, TurnSource
 from bot.turns.text import clean_text
 
@@ -55,6 +57,7 @@ def register_event_listeners(
     command_threads: CommandThreads,
     *,
     thread_followups: bool,
+    refusal_notices: RefusalNotices,
     recording: MessageRecording | None = None,
 ) -> None:
     """Wire app_mention and message.im to the intake."""
@@ -77,7 +80,7 @@ def register_event_listeners(
         async with recording.attempt(client, turn, delivery, notify=True):
             # A /tutor thread continues the command's conversation.
             turn = dataclasses.replace(turn, conversation_key=await command_threads.resolve(key))
-            await _hand_over(client, intake, background, turn, delivery)
+            await _hand_over(client, intake, background, refusal_notices, turn, delivery)
 
     @app.event("message")
     async def on_message(
@@ -100,7 +103,9 @@ def register_event_listeners(
                 in_pane = await assistant_threads.is_assistant_thread(turn.channel_id, dm_thread_ts)
                 new_in_pane = in_pane and not await intake.has_conversation(key)
                 turn = dataclasses.replace(turn, conversation_key=key, assistant_thread=in_pane)
-                accepted = await _hand_over(client, intake, background, turn, delivery)
+                accepted = await _hand_over(
+                    client, intake, background, refusal_notices, turn, delivery
+                )
             if accepted and new_in_pane:
                 background.spawn(
                     client.assistant_threads_setTitle(
@@ -120,7 +125,7 @@ def register_event_listeners(
                     return  # a thread the bot is not part of: left alone
                 attempt.notify = True
                 turn = dataclasses.replace(turn, conversation_key=key)
-                await _hand_over(client, intake, background, turn, delivery)
+                await _hand_over(client, intake, background, refusal_notices, turn, delivery)
 
 
 def turn_from(
@@ -165,10 +170,12 @@ async def _hand_over(
     client: AsyncWebClient,
     intake: TurnIntake,
     background: BackgroundTasks,
+    notices: RefusalNotices,
     turn: Turn,
     delivery: Delivery,
 ) -> bool:
-    """Give the turn to the intake; True the first time this message is seen.
+    """Give the turn to the intake; True when it was accepted (the first time this message
+    is seen, and not refused: a refusal is explained to its author).
 
     Raises what the intake raises (Redis errors): the caller makes Slack deliver it again.
     """
@@ -176,9 +183,10 @@ async def _hand_over(
     question, hint = _understood(turn.text)
     if question:
         turn = dataclasses.replace(turn, text=question)
-        accepted = (
-            await intake.accept(turn, delivery_id=event_id, message_ts=message_ts) is not None
-        )
+        result = await intake.accept(turn, delivery_id=event_id, message_ts=message_ts)
+        if isinstance(result, Refused):
+            notices.tell(client, turn, result, _existing_thread(turn, delivery))
+        accepted = isinstance(result, Accepted)
     else:
         accepted = await intake.claim(event_id, turn.channel_id, message_ts)
     if hint and accepted:  # said once, however often Slack delivers the message
@@ -188,6 +196,12 @@ async def _hand_over(
             )
         )
     return accepted
+
+
+def _existing_thread(turn: Turn, delivery: Delivery) -> str | None:
+    """The thread the message was written in; None for a message at the top level (its
+    reply thread does not exist yet)."""
+    return turn.thread_ts if turn.thread_ts != delivery.message_ts else None
 
 
 def _understood(text: str) -> tuple[str, str | None]:
