@@ -46,6 +46,7 @@ from bot.backends.chat_history import (
     up_to_question,
 )
 from bot.backends.openai_client import rejects_parameter, translated_errors
+from bot.backends.reported_usage import usage_of_completion
 from bot.settings import TokenLimitField
 from bot.storage.keys import Keys
 
@@ -381,12 +382,12 @@ class ChatBackend:
     async def _read(stream: openai.AsyncStream[ChatCompletionChunk], streamed: Streamed) -> None:
         """Collect the chunks into `streamed` as they arrive."""
         async for chunk in stream:
-            if chunk.usage is not None:
-                details = chunk.usage.prompt_tokens_details
+            usage = usage_of_completion(chunk.usage)
+            if usage is not None:
                 streamed.usage = {
-                    "input_tokens": chunk.usage.prompt_tokens,
-                    "output_tokens": chunk.usage.completion_tokens,
-                    "cached_tokens": (details.cached_tokens or 0) if details is not None else 0,
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "cached_tokens": usage.cached_tokens,
                 }
             for choice in chunk.choices:
                 if choice.delta.content:

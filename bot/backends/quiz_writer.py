@@ -23,9 +23,8 @@ from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
 
-from bot.backends.base import BackendError, Usage
+from bot.backends.base import BackendError
 from bot.backends.openai_client import (
     TELL_ADMIN,
     is_missing_endpoint,
@@ -33,6 +32,7 @@ from bot.backends.openai_client import (
     rejects_parameter,
     translated_errors,
 )
+from bot.backends.reported_usage import usage_of_completion, usage_of_response
 from bot.settings import BackendKind, Settings, TokenLimitField
 from bot.tutor.quiz import (
     QUIZ_OUTPUT_TOKENS,
@@ -98,7 +98,7 @@ class ResponsesQuizWriter:
                     raise
                 raise not_served from error
         with read_reply(ACTION):
-            return ModelText(response.output_text, _responses_usage(response))
+            return ModelText(response.output_text, usage_of_response(response))
 
 
 class ChatQuizWriter:
@@ -123,7 +123,9 @@ class ChatQuizWriter:
                     raise
                 raise not_served from error
         with read_reply(ACTION):
-            return ModelText(completion.choices[0].message.content or "", _chat_usage(completion))
+            return ModelText(
+                completion.choices[0].message.content or "", usage_of_completion(completion.usage)
+            )
 
     async def _create(self, prompt: QuizPrompt) -> ChatCompletion:
         asked = self._schema_format
@@ -179,25 +181,3 @@ def build_quiz_writer(settings: Settings, client: openai.AsyncOpenAI) -> QuizWri
     if settings.backend is BackendKind.ASSISTANTS:
         return FirstServedQuizWriter(chat, responses)
     return responses
-
-
-def _responses_usage(response: Response) -> Usage | None:
-    if response.usage is None:
-        return None
-    details = response.usage.input_tokens_details
-    return Usage(
-        input_tokens=response.usage.input_tokens,
-        output_tokens=response.usage.output_tokens,
-        cached_tokens=details.cached_tokens if details is not None else 0,
-    )
-
-
-def _chat_usage(completion: ChatCompletion) -> Usage | None:
-    if completion.usage is None:
-        return None
-    details = completion.usage.prompt_tokens_details
-    return Usage(
-        input_tokens=completion.usage.prompt_tokens,
-        output_tokens=completion.usage.completion_tokens,
-        cached_tokens=(details.cached_tokens or 0) if details is not None else 0,
-    )

@@ -27,11 +27,11 @@ from bot.backends.base import (
     Citation,
     RunState,
     RunStatus,
-    Usage,
     UserMessage,
 )
 from bot.backends.openai_client import rejects_parameter, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
+from bot.backends.reported_usage import usage_of_response
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,9 @@ class ResponsesBackend:
             error = response.error.message
         elif response.incomplete_details is not None:
             error = f"incomplete: {response.incomplete_details.reason}"
-        return RunState(status, error=error, usage=_usage(response), partial_text=partial)
+        return RunState(
+            status, error=error, usage=usage_of_response(response), partial_text=partial
+        )
 
     def _keep_finished(self, run_id: str, response: Response) -> None:
         self._finished.pop(run_id, None)
@@ -225,7 +227,7 @@ class ResponsesBackend:
                     citations.extend(_citation(a, offset) for a in part.annotations)
                     offset += len(part.text)
         text = PART_SEPARATOR.join(texts)
-        return Answer(text, usage=_usage(response), citations=citations)
+        return Answer(text, usage=usage_of_response(response), citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         if run_id.startswith(ORPHAN_PREFIX):
@@ -272,17 +274,6 @@ class ResponsesBackend:
 def prompt_cache_key(conversation_id: str) -> str:
     """The cache bucket of a conversation's turns: stable, and naming nothing but a hash."""
     return "tutor-" + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
-
-
-def _usage(response: Response) -> Usage | None:
-    if response.usage is None:
-        return None
-    details = response.usage.input_tokens_details
-    return Usage(
-        input_tokens=response.usage.input_tokens,
-        output_tokens=response.usage.output_tokens,
-        cached_tokens=details.cached_tokens if details is not None else 0,
-    )
 
 
 def _created_response_id(event: ResponseStreamEvent) -> str | None:

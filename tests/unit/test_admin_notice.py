@@ -4,7 +4,6 @@ nobody could be told."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
@@ -21,14 +20,6 @@ from bot.storage.keys import Keys
 
 TODAY = date(2026, 12, 1)
 GOING = ModelShutdown("gpt-5", date(2026, 12, 11), 10)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    stand_in = SlackStandIn(token="xoxb-ok")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
 
 
 def notice(

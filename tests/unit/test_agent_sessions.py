@@ -3,8 +3,6 @@ is no agent (TUTOR_AGENT_SESSIONS auto remembers that per workspace; off never c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 from slack_sdk.errors import SlackApiError
@@ -23,19 +21,6 @@ from bot.storage.keys import Keys
 from bot.turns.models import Turn, TurnSource
 
 PROCESSING = SessionStatus.PROCESSING
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    stand_in = SlackStandIn(token="xoxb-ok")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-@pytest.fixture
-def client(slack: SlackStandIn) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
 
 
 class Clock:

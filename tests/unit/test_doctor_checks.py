@@ -146,14 +146,6 @@ async def test_without_redis_url_an_old_or_missing_redis_server_fails(
 # ---- Slack -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    stand_in = SlackStandIn(token="xoxb-ok")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
 async def test_a_token_with_every_scope_passes(slack: SlackStandIn) -> None:
     result = await check_slack(Settings(slack_bot_token="xoxb-ok", slack_api_url=slack.base_url))
     assert result.passed, result.detail

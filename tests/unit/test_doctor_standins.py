@@ -61,14 +61,6 @@ async def test_the_catalogue_can_change_and_the_models_api_be_left_out(
             assert (await gone.json())["error"]["message"].startswith("Invalid URL")
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    stand_in = SlackStandIn(token="xoxb-ok")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
 async def test_every_answer_names_the_token_s_scopes(slack: SlackStandIn) -> None:
     client = AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
     response = await client.auth_test()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 
 import aiohttp
 import pytest
@@ -15,19 +15,6 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.local.slack_api import NON_MARKETPLACE_RATE_LIMITS, SlackStandIn
 from bot.local.slack_events import SlackEventSender, sign
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    stand_in = SlackStandIn(token="xoxb-ok")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-@pytest.fixture
-def client(slack: SlackStandIn) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
 
 
 async def test_post_update_delete_and_what_a_person_sees(

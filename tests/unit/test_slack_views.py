@@ -3,7 +3,6 @@ trigger_id once and checks the modal, views.publish keeps each user's Home."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,19 +12,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.local.slack_api import SlackStandIn
 from bot.local.slack_views import state_values
 from bot.slack.course_modal import course_modal, submitted_form
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackStandIn]:
-    stand_in = SlackStandIn(token="xoxb-ok")
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-@pytest.fixture
-def client(slack: SlackStandIn) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-ok", base_url=slack.base_url)
 
 
 async def refused(call: Any) -> str:
