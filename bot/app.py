@@ -211,7 +211,7 @@ class TutorBot:
                 LearnerActivity(patient_redis, keys),
             ),
             attachments=SlackAttachments(
-                slack_clients, slack_session, int(settings.max_attachment_mb * 1024 * 1024)
+                slack_clients, slack_session, int(settings.max_attachment_mb * 1_000_000)
             ),
             images=settings.vision,
         )

@@ -56,7 +56,7 @@ def declined_type(name: str) -> str:
 
 
 def declined_size(name: str, limit_bytes: int) -> str:
-    return f"“{name}” is larger than the {limit_bytes / 1024 / 1024:g} MB I can read."
+    return f"“{name}” is larger than the {limit_bytes / 1_000_000:g} MB I can read."
 
 
 def declined_image(name: str) -> str:
