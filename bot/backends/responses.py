@@ -397,10 +397,18 @@ def _step_of(event: ResponseStreamEvent) -> ToolStep | Source | None:
     if known is not None:
         return ToolStep(str(getattr(event, "item_id", "")), known[0], known[1])
     if event.type == "response.output_text.annotation.added":
-        annotation = getattr(event, "annotation", None)
-        if isinstance(annotation, dict) and annotation.get("type") == "url_citation":
-            url = str(annotation.get("url") or "")
-            return Source(str(annotation.get("title") or url), url) if url else None
+        annotation = getattr(event, "annotation", None)  # a model (SDK 3.x), or a dict
+        if isinstance(annotation, dict):
+            kind, url, title = (
+                annotation.get("type"),
+                annotation.get("url"),
+                annotation.get("title"),
+            )
+        else:
+            kind = getattr(annotation, "type", None)
+            url, title = getattr(annotation, "url", None), getattr(annotation, "title", None)
+        if kind == "url_citation" and url:
+            return Source(str(title or url), str(url))
     return None
 
 

@@ -48,7 +48,10 @@ def pdf_with_text(text: str) -> bytes:
 
 @pytest.fixture
 async def harness(
-    redis_server: RedisServer, redis_prefix: str, backend: BackendKind, request: pytest.FixtureRequest
+    redis_server: RedisServer,
+    redis_prefix: str,
+    backend: BackendKind,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Harness]:
     changes = getattr(request, "param", {})
     async with running_harness(redis_server.url, redis_prefix, backend, **changes) as harness:
@@ -124,3 +127,46 @@ async def test_unsupported_or_too_big_files_are_declined_kindly(harness: Harness
     assert "“scan.png” is larger than the 0.001 MB I can read." in answer
     assert "I can't read “grades.xlsx”: I can look at images" in answer
     assert harness.slack.downloads == [], "neither was downloaded"
+
+
+WEB = {"web_search": True}
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+@pytest.mark.parametrize("harness", [{**WEB, "streaming": StreamingMode.EDIT}], indirect=True)
+async def test_web_search_sources_are_footnotes_and_the_placeholder_says_searching(
+    harness: Harness,
+) -> None:
+    answer = await ask(harness, "Who wrote the Histories?", [])
+    assert last_request(harness, "/responses")["tools"] == [{"type": "web_search"}]
+    assert "**Sources**" in answer or "Sources" in answer
+    assert "Herodotus" in answer and "https://en.wikipedia.org/wiki/Herodotus" in answer
+    edits = [c.args.get("text", "") for c in harness.slack.calls_to("chat.update")]
+    assert any("Searching the web…" in str(text) for text in edits), edits
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+@pytest.mark.parametrize("harness", [{**WEB, "streaming": StreamingMode.NATIVE}], indirect=True)
+async def test_a_native_stream_shows_the_search_as_a_task_ending_complete_with_sources(
+    harness: Harness,
+) -> None:
+    _, _, root = await harness.events.mention(CHANNEL, USER, "<@UBOT> Who wrote the Histories?")
+    [reply] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    await harness.wait_idle()
+    tasks = [c for c in reply.chunks if c["type"] == "task_update"]
+    statuses = [c["status"] for c in tasks]
+    assert statuses[0] == "in_progress" and statuses[-1] == "complete", statuses
+    assert tasks[0]["title"] == "Searching the web"
+    urls = {s["url"] for c in tasks for s in c.get("sources", []) if s["type"] == "url"}
+    assert "https://en.wikipedia.org/wiki/Herodotus" in urls
+    assert reply.ts == harness.slack.calls_to("chat.startStream")[0].response["ts"]
+
+
+@pytest.mark.parametrize("backend", [BackendKind.CHAT], ids=["chat"])
+@pytest.mark.parametrize("harness", [WEB], indirect=True)
+async def test_web_search_is_ignored_on_chat(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await ask(harness, "Who wrote the Histories?", [])
+    assert "tools" not in last_request(harness, "/chat/completions")
+    assert "Sources" not in answer
