@@ -60,7 +60,7 @@ from bot.local.openai_files import FilesAPI
 from bot.local.scripted_model import QuizScript, Reply, pieces, quiz_reply, respond
 
 # How long the scripted web search takes, streamed (so a reply can show it at work).
-SEARCH_SECONDS = 0.3
+SEARCH_SECONDS = 1.0
 
 ACTIVE = frozenset({"queued", "in_progress"})
 FINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
