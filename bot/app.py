@@ -30,6 +30,7 @@ from bot.settings import BackendKind, ConfigError, Settings
 from bot.slack.admins import WorkspaceAdmins
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.assistant_threads import AssistantThreads
+from bot.slack.attachments import SlackAttachments
 from bot.slack.background import BackgroundTasks
 from bot.slack.client import make_session, make_web_client
 from bot.slack.command_threads import CommandThreads
@@ -209,6 +210,10 @@ class TutorBot:
                 LearnerStore(patient_redis, keys),
                 LearnerActivity(patient_redis, keys),
             ),
+            attachments=SlackAttachments(
+                slack_clients, slack_session, int(settings.max_attachment_mb * 1_000_000)
+            ),
+            images=settings.vision,
         )
 
         # Shared by every process through Redis; the quick client: never wait out an outage.

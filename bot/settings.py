@@ -236,6 +236,9 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_STREAMING", "streaming", "native", "show answers as they are written: native (Slack streams in threads, placeholder edits elsewhere), edit (placeholder edits only) or off", StreamingMode),
     SettingSpec("TUTOR_AGENT_SESSIONS", "agent_sessions", "auto", "Slack agent sessions in threads (status, title, the native Stop button): auto (used where the app is an agent), on or off", AgentSessionsMode),
     SettingSpec("TUTOR_THREAD_FOLLOWUPS", "thread_followups", "on", "answer replies without a mention in channel threads where the bot already has a conversation (on/off)", _on_off),
+    SettingSpec("TUTOR_VISION", "vision", "on", "images shared with a question go to the model as image input (on/off; off: they are declined with a note)", _on_off),
+    SettingSpec("TUTOR_MAX_ATTACHMENT_MB", "max_attachment_mb", "10", "largest file (in MB) read when shared with a question; a bigger one is declined with a note", _positive_float),
+    SettingSpec("TUTOR_WEB_SEARCH", "web_search", "off", "responses backend: the model may search the web (the web_search tool), its sources shown under the answer (on/off; ignored on other backends, which the start log says)", _on_off),
     SettingSpec("TUTOR_PRICES", "prices", None, "prices per model for showing costs: model=input/cached/output in US dollars per million tokens, several separated by commas, e.g. gpt-5.4-mini=0.25/0.025/2.00", parse_prices),
     SettingSpec("TUTOR_SHOW_USAGE", "show_usage", "off", "a line under each answer with that turn's tokens (and cost, with TUTOR_PRICES) (on/off)", _on_off),
     SettingSpec("TUTOR_DAILY_TOKENS_PER_USER", "daily_tokens_per_user", "0", "tokens (input and output) one person's questions may use per day (UTC); then they get a message instead of an answer until midnight UTC; 0 = no limit", _non_negative_int),
@@ -292,6 +295,9 @@ class Settings:
     streaming: StreamingMode = StreamingMode.NATIVE
     agent_sessions: AgentSessionsMode = AgentSessionsMode.AUTO
     thread_followups: bool = True
+    vision: bool = True
+    max_attachment_mb: float = 10.0
+    web_search: bool = False
     prices: PriceTable = field(default_factory=PriceTable)
     show_usage: bool = False
     daily_tokens_per_user: int = 0

@@ -22,6 +22,7 @@ from redis.exceptions import LockError
 
 from bot.backends.base import (
     Answer,
+    AttachmentKind,
     BackendError,
     Citation,
     RunState,
@@ -31,6 +32,7 @@ from bot.backends.base import (
 )
 from bot.backends.openai_client import TRY_LATER, read_reply, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
+from bot.backends.provider_files import ProviderFiles
 from bot.storage.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,11 @@ class AssistantsBackend:
         context_tokens: int = 0,
         stream: bool = False,
         stream_start_seconds: float = FIRST_EVENT_SECONDS,
+        vision: bool = True,
+        files: ProviderFiles | None = None,
     ) -> None:
+        self._vision = vision
+        self._files = files  # uploads for attachments, listed per conversation
         self._client = client
         self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
         self._context_tokens = context_tokens  # 0: no budget
@@ -148,14 +154,44 @@ class AssistantsBackend:
         return thread.id
 
     async def add_message(self, conversation_id: str, message: UserMessage) -> str:
+        with translated_errors("upload attachment"):
+            content = await self._content(message)
         with translated_errors("add message"):
             created = await self._client.beta.threads.messages.create(
                 conversation_id,
                 role="user",
-                content=message.text,
+                content=content,  # type: ignore[arg-type]
                 metadata={"turn_id": message.turn_id},
             )
         return created.id
+
+    async def _content(self, message: UserMessage) -> str | list[dict[str, Any]]:
+        """The message's content: its text with each PDF's text, then each image as an
+        `image_file` uploaded for the conversation (`purpose=vision`)."""
+        if not message.attachments:
+            return message.text
+        texts = [message.text]
+        images: list[dict[str, Any]] = []
+        for attachment in message.attachments:
+            if attachment.kind is AttachmentKind.PDF:
+                texts.append(attachment.as_text())
+            elif self._vision:
+                uploaded = await self._client.files.create(
+                    file=(attachment.name, attachment.data, attachment.mimetype),
+                    purpose="vision",
+                )
+                if self._files is not None and message.conversation_key:
+                    await self._files.remember(message.conversation_key, uploaded.id)
+                images.append({"type": "image_file", "image_file": {"file_id": uploaded.id}})
+        return [{"type": "text", "text": "\n\n".join(texts)}, *images]
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file uploaded for an attachment (the conversation is being forgotten)."""
+        with translated_errors("delete file"):
+            try:
+                await self._client.files.delete(file_id)
+            except openai.NotFoundError:
+                pass  # already gone
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
         """Start the run; with streaming, read its text as it is written (polling goes on)."""

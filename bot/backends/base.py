@@ -7,6 +7,7 @@ model API is one new module.
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -54,6 +55,51 @@ class Usage:
     estimated: bool = False
 
 
+class StepKind(StrEnum):
+    """The tools whose work a reply shows while the model waits on them."""
+
+    WEB_SEARCH = "web_search"
+    FILE_SEARCH = "file_search"
+    READING_FILE = "reading_file"
+
+
+class StepStatus(StrEnum):
+    """A step's progress, in Slack's task words (`complete` is the final one)."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A page or file a step found and the answer may cite."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """One tool call of a run (a web search, a file search, reading an attachment), as the
+    run's stream tells it: the reply shows it while it works (Slack's task updates)."""
+
+    id: str
+    kind: StepKind
+    status: StepStatus = StepStatus.IN_PROGRESS
+    sources: tuple[Source, ...] = ()
+    detail: str = ""  # e.g. the attachment's name
+
+    @property
+    def title(self) -> str:
+        working = self.status is StepStatus.IN_PROGRESS
+        if self.kind is StepKind.WEB_SEARCH:
+            return "Searching the web" if working else "Searched the web"
+        if self.kind is StepKind.FILE_SEARCH:
+            return "Searching the course materials" if working else "Searched the course materials"
+        return f"Reading {self.detail}" if self.detail else "Reading the attached file"
+
+
 @dataclass(frozen=True)
 class RunState:
     """A run's status now; `error` is the server's reason for a failed/incomplete run.
@@ -67,6 +113,7 @@ class RunState:
     usage: Usage | None = None
     partial_text: str = ""
     poll_after: float | None = None  # seconds the server asks us to wait before asking again
+    steps: tuple[ToolStep, ...] = ()  # the run's tool calls so far, from its stream
 
 
 @dataclass(frozen=True)
@@ -94,6 +141,30 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
 
 
+class AttachmentKind(StrEnum):
+    IMAGE = "image"
+    PDF = "pdf"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file shared with the question, read for this run (never kept in the turn's record:
+    that holds the Slack file id only). `text` is a PDF's extracted text ("" for images)."""
+
+    name: str
+    mimetype: str
+    kind: AttachmentKind
+    data: bytes = b""
+    text: str = ""
+
+    def data_url(self) -> str:
+        return f"data:{self.mimetype};base64,{base64.b64encode(self.data).decode()}"
+
+    def as_text(self) -> str:
+        """The file as text for a model that takes no file input (PDFs: their text)."""
+        return f"[Attached file {self.name}]\n{self.text.strip() or '(no text could be read)'}"
+
+
 @dataclass(frozen=True)
 class UserMessage:
     """What the user said in one turn; `turn_id` tags every create so repeats are detectable.
@@ -107,6 +178,9 @@ class UserMessage:
     turn_id: str
     instructions: str | None = None
     additional_instructions: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    # The Slack conversation it belongs to: files uploaded for it are listed under it.
+    conversation_key: str = ""
 
     def instructions_over(self, default: str) -> str:
         """The whole instructions of this turn's run, over the backend's `default`."""

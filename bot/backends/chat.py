@@ -29,6 +29,7 @@ from redis.exceptions import RedisError, WatchError
 
 from bot.backends.base import (
     Answer,
+    AttachmentKind,
     BackendError,
     Citation,
     RunState,
@@ -69,6 +70,17 @@ NO_STREAM_OPTIONS = (
 )
 
 
+def _with_attachments(message: UserMessage) -> str:
+    """The question as the history keeps it: with each PDF's text, and each image named."""
+    parts = [message.text]
+    for attachment in message.attachments:
+        if attachment.kind is AttachmentKind.PDF:
+            parts.append(attachment.as_text())
+        else:
+            parts.append(f"[Attached image {attachment.name}]")
+    return "\n\n".join(parts)
+
+
 class ChatBackend:
     """Runs turns as streamed chat completions over the history kept in Redis.
 
@@ -91,8 +103,13 @@ class ChatBackend:
         max_output_tokens: int,
         token_budget: int,
         token_field: TokenLimitField,
+        vision: bool = True,
     ) -> None:
         self._client = client
+        self._vision = vision
+        # Images of the turns being asked (data URLs), by turn id: sent with the question,
+        # never kept in the history (which keeps their names).
+        self._images: dict[str, list[str]] = {}
         self._redis = redis
         self._keys = keys
         self._history = ChatHistoryStore(redis, keys)
@@ -112,7 +129,14 @@ class ChatBackend:
         return "chat_" + uuid.uuid4().hex
 
     async def add_message(self, conversation_id: str, message: UserMessage) -> str:
-        entry = ChatMessage("user", message.text, message.turn_id)
+        entry = ChatMessage("user", _with_attachments(message), message.turn_id)
+        images = [
+            a.data_url()
+            for a in message.attachments
+            if a.kind is AttachmentKind.IMAGE and self._vision
+        ]
+        if images:
+            self._images[message.turn_id] = images
         return str(await self._history.append(conversation_id, entry))
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
@@ -242,6 +266,7 @@ class ChatBackend:
         """
         try:
             await self._ask(conversation_id, run_id, turn_id, instructions)
+            self._images.pop(turn_id, None)
         except asyncio.CancelledError:
             raise
         except RedisError as error:
@@ -343,6 +368,15 @@ class ChatBackend:
                     continue
         raise WatchError(f"chat run {run_id}: its record kept changing while being written")
 
+    def _content(self, message: ChatMessage) -> str | list[dict[str, Any]]:
+        """A message's content: its text, with the turn's images as `image_url` parts."""
+        images = self._images.get(message.turn_id) if message.role == "user" else None
+        if not images:
+            return message.content
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+        parts.extend({"type": "image_url", "image_url": {"url": url}} for url in images)
+        return parts
+
     async def _stream(self, messages: list[ChatMessage], streamed: Streamed) -> None:
         """Stream one completion into `streamed`; its finish reason stays None if it broke off.
 
@@ -350,7 +384,7 @@ class ChatBackend:
         """
         request: dict[str, Any] = {
             "model": self._model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": self._content(m)} for m in messages],
             "stream": True,
             self._token_field.value: self._max_output_tokens,
         }

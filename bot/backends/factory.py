@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import openai
 from redis.asyncio import Redis
 
@@ -9,9 +11,12 @@ from bot.backends.assistants import AssistantsBackend
 from bot.backends.base import Backend
 from bot.backends.chat import ChatBackend
 from bot.backends.openai_client import ApiErrorListener, make_client
+from bot.backends.provider_files import ProviderFiles
 from bot.backends.responses import ResponsesBackend
 from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
+
+log = logging.getLogger(__name__)
 
 
 def require_model_server(settings: Settings) -> None:
@@ -56,6 +61,12 @@ def build_backend(
     require_model_server(settings)
     if client is None:
         client = make_model_client(settings, on_api_error)
+    if settings.web_search and settings.backend is not BackendKind.RESPONSES:
+        log.warning(
+            "TUTOR_WEB_SEARCH=on is ignored: web search needs TUTOR_BACKEND=responses (this is %s)",
+            settings.backend.value,
+        )
+    files = ProviderFiles(redis, keys)  # uploads for attachments, deleted with their conversation
     if settings.backend is BackendKind.ASSISTANTS:
         return AssistantsBackend(
             client,
@@ -69,6 +80,8 @@ def build_backend(
             context_tokens=settings.context_tokens,
             stream=settings.streaming is not StreamingMode.OFF,
             stream_start_seconds=settings.openai_timeout,
+            vision=settings.vision,
+            files=files,
         )
     if settings.backend is BackendKind.CHAT:
         return ChatBackend(
@@ -80,6 +93,7 @@ def build_backend(
             max_output_tokens=settings.max_output_tokens,
             token_budget=settings.context_tokens,
             token_field=settings.chat_token_field,
+            vision=settings.vision,
         )
     return ResponsesBackend(
         client,
@@ -89,4 +103,7 @@ def build_backend(
         context_tokens=settings.context_tokens,
         stream=settings.streaming is not StreamingMode.OFF,
         stream_start_seconds=settings.openai_timeout,
+        web_search=settings.web_search,
+        vision=settings.vision,
+        files=files,
     )

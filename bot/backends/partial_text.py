@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import openai
 from openai import AsyncStream
 
-from bot.backends.base import BackendError
+from bot.backends.base import BackendError, Source, ToolStep
 from bot.backends.openai_client import rejects_parameter
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 DeltaOf = Callable[[Any], str | None]  # the text an event adds, if any
 T = TypeVar("T")
 FinalOf = Callable[[Any], Any]  # the run's final object an event carries, if any
+
+
+StepOf = Callable[[Any], ToolStep | Source | None]  # a tool call's progress, or a source
 
 
 def _no_final(event: Any) -> None:
@@ -54,10 +57,23 @@ class StreamedRun:
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # set with `final`
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # set at every news
     broken: bool = False  # the stream stopped before the run's end: ask the server
+    steps: dict[str, ToolStep] = field(default_factory=dict)  # tool calls, by item id
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    def step(self, news: ToolStep | Source) -> None:
+        """A tool call's progress; a cited source goes to the latest tool call."""
+        if isinstance(news, ToolStep):
+            earlier = self.steps.get(news.id)
+            sources = earlier.sources if earlier is not None else ()
+            self.steps[news.id] = ToolStep(news.id, news.kind, news.status, sources)
+        elif self.steps:
+            last = list(self.steps.values())[-1]
+            if all(source.url != news.url for source in last.sources):
+                sources = (*last.sources, news)
+                self.steps[last.id] = ToolStep(last.id, last.kind, last.status, sources)
 
     def news(self) -> None:
         self.changed.set()
@@ -79,6 +95,7 @@ class PartialTexts:
         delta_of: DeltaOf,
         final_of: FinalOf = _no_final,
         run_of: FinalOf = _no_final,
+        step_of: StepOf = _no_final,
     ) -> str:
         """Create a run with `create(stream)`, streamed while the server accepts that.
 
@@ -94,7 +111,7 @@ class PartialTexts:
                 log.warning("the model server refused a streamed create; previews turned off")
                 self.enabled = False
             else:
-                return await self.follow(events, run_id_of, delta_of, final_of, run_of)
+                return await self.follow(events, run_id_of, delta_of, final_of, run_of, step_of)
         created = await create(False)
         return str(created.id)
 
@@ -105,6 +122,7 @@ class PartialTexts:
         delta_of: DeltaOf,
         final_of: FinalOf = _no_final,
         run_of: FinalOf = _no_final,
+        step_of: StepOf = _no_final,
     ) -> str:
         """Read the first event for the run id, then collect the rest in the background.
 
@@ -130,7 +148,9 @@ class PartialTexts:
             raise BackendError("the stream ended before the run was created")
         run = self._runs.setdefault(run_id, StreamedRun())
         run.latest = run_of(first)
-        reader = asyncio.create_task(_collect(events, iterator, delta_of, final_of, run_of, run))
+        reader = asyncio.create_task(
+            _collect(events, iterator, delta_of, final_of, run_of, step_of, run)
+        )
         self._readers[run_id] = reader
         reader.add_done_callback(lambda _: self._readers.pop(run_id, None))
         return run_id
@@ -149,6 +169,11 @@ class PartialTexts:
     def text(self, run_id: str) -> str:
         run = self._runs.get(run_id)
         return run.text if run is not None else ""
+
+    def steps(self, run_id: str) -> tuple[ToolStep, ...]:
+        """The run's tool calls as its stream told them (() when not streamed here)."""
+        run = self._runs.get(run_id)
+        return tuple(run.steps.values()) if run is not None else ()
 
     async def unless_ended(self, run_id: str, request: Callable[[], Awaitable[T]]) -> T | Any:
         """Await `request()` (a status check), unless the run's stream ends first: then its
@@ -193,10 +218,15 @@ async def _collect(
     delta_of: DeltaOf,
     final_of: FinalOf,
     run_of: FinalOf,
+    step_of: StepOf,
     run: StreamedRun,
 ) -> None:
     try:
         async for event in iterator:
+            step = step_of(event)
+            if step is not None:
+                run.step(step)
+                run.news()
             delta = delta_of(event)
             if delta:
                 run.parts.append(delta)

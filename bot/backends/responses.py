@@ -24,13 +24,19 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from bot.backends.base import (
     Answer,
+    AttachmentKind,
     Citation,
     RunState,
     RunStatus,
+    Source,
+    StepKind,
+    StepStatus,
+    ToolStep,
     UserMessage,
 )
 from bot.backends.openai_client import rejects_parameter, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
+from bot.backends.provider_files import ProviderFiles
 from bot.backends.reported_usage import usage_of_response
 
 log = logging.getLogger(__name__)
@@ -75,9 +81,15 @@ class ResponsesBackend:
         context_tokens: int = 0,
         stream: bool = False,
         stream_start_seconds: float = FIRST_EVENT_SECONDS,
+        web_search: bool = False,
+        vision: bool = True,
+        files: ProviderFiles | None = None,
     ) -> None:
         self._client = client
         self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
+        self._web_search = web_search
+        self._vision = vision
+        self._files = files  # uploads for attachments, listed per conversation
         self._model = model
         self._instructions = instructions
         self._max_output_tokens = max_output_tokens
@@ -105,22 +117,62 @@ class ResponsesBackend:
         A background response outlives its stream: if the stream breaks, polling carries on.
         """
         compaction = self._compaction
+        with translated_errors("upload attachment"):
+            content = await self._content(message)
         with translated_errors("create response"):
             try:
-                return await self._create(conversation_id, message, compaction)
+                return await self._create(conversation_id, message, content, compaction)
             except openai.APIStatusError as error:
                 if not (compaction and rejects_parameter(error, "context_management")):
                     raise
                 if self._compaction:
                     self._compaction = False
                     log.warning(NO_COMPACTION)
-                return await self._create(conversation_id, message, compaction=False)
+                return await self._create(conversation_id, message, content, compaction=False)
 
-    async def _create(self, conversation_id: str, message: UserMessage, compaction: bool) -> str:
+    async def _content(self, message: UserMessage) -> str | list[dict[str, Any]]:
+        """The user's message as input: its text, then each attachment (an image as a data
+        URL, a PDF as a file uploaded for the conversation, `purpose=user_data`)."""
+        if not message.attachments:
+            return message.text
+        parts: list[dict[str, Any]] = [{"type": "input_text", "text": message.text}]
+        for attachment in message.attachments:
+            if attachment.kind is AttachmentKind.IMAGE and self._vision:
+                url = attachment.data_url()
+                parts.append({"type": "input_image", "image_url": url, "detail": "auto"})
+            elif attachment.kind is AttachmentKind.PDF:
+                uploaded = await self._client.files.create(
+                    file=(attachment.name, attachment.data, attachment.mimetype),
+                    purpose="user_data",
+                )
+                if self._files is not None and message.conversation_key:
+                    await self._files.remember(message.conversation_key, uploaded.id)
+                parts.append({"type": "input_file", "file_id": uploaded.id})
+        return parts
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file uploaded for an attachment (the conversation is being forgotten)."""
+        with translated_errors("delete file"):
+            try:
+                await self._client.files.delete(file_id)
+            except openai.NotFoundError:
+                pass  # already gone
+
+    def _tools(self) -> list[dict[str, Any]]:
+        """The tools a run may use (TUTOR_WEB_SEARCH: the web)."""
+        return [{"type": "web_search"}] if self._web_search else []
+
+    async def _create(
+        self,
+        conversation_id: str,
+        message: UserMessage,
+        content: str | list[dict[str, Any]],
+        compaction: bool,
+    ) -> str:
         request: dict[str, Any] = {
             "model": self._model,
             "conversation": conversation_id,
-            "input": [{"role": "user", "content": message.text}],
+            "input": [{"role": "user", "content": content}],
             "instructions": message.instructions_over(self._instructions),
             "background": True,
             "store": True,
@@ -128,6 +180,9 @@ class ResponsesBackend:
             "metadata": {"turn_id": message.turn_id},
             "prompt_cache_key": prompt_cache_key(conversation_id),
         }
+        tools = self._tools()
+        if tools:
+            request["tools"] = tools
         if compaction:
             threshold = self._context_tokens
             request["context_management"] = [{"type": "compaction", "compact_threshold": threshold}]
@@ -139,7 +194,7 @@ class ResponsesBackend:
             return await self._client.responses.create(**request, **streaming)
 
         return await self._partials.create(
-            create, _created_response_id, _text_delta, _final_response, _response_of
+            create, _created_response_id, _text_delta, _final_response, _response_of, _step_of
         )
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
@@ -173,7 +228,12 @@ class ResponsesBackend:
         if state.status.is_final:
             self._partials.forget(run_id)
         return RunState(
-            state.status, state.error, state.usage, state.partial_text, poll_after=poll_after
+            state.status,
+            state.error,
+            state.usage,
+            state.partial_text,
+            poll_after=poll_after,
+            steps=state.steps,
         )
 
     def streamed_state(self, run_id: str) -> RunState | None:
@@ -191,13 +251,18 @@ class ResponsesBackend:
             self._keep_finished(run_id, response)
         elif not status.is_final:
             partial = self._partials.text(run_id)
+        steps = _merged_steps(_steps_in_output(response), self._partials.steps(run_id))
         error = None
         if response.error is not None:
             error = response.error.message
         elif response.incomplete_details is not None:
             error = f"incomplete: {response.incomplete_details.reason}"
         return RunState(
-            status, error=error, usage=usage_of_response(response), partial_text=partial
+            status,
+            error=error,
+            usage=usage_of_response(response),
+            partial_text=partial,
+            steps=steps,
         )
 
     def _keep_finished(self, run_id: str, response: Response) -> None:
@@ -303,6 +368,68 @@ def _final_response(event: ResponseStreamEvent) -> Response | None:
 
 def _text_delta(event: ResponseStreamEvent) -> str | None:
     return event.delta if event.type == "response.output_text.delta" else None
+
+
+# The stream events of tool calls, as (step kind, step status).
+STEP_EVENTS: dict[str, tuple[StepKind, StepStatus]] = {
+    "response.web_search_call.in_progress": (StepKind.WEB_SEARCH, StepStatus.IN_PROGRESS),
+    "response.web_search_call.searching": (StepKind.WEB_SEARCH, StepStatus.IN_PROGRESS),
+    "response.web_search_call.completed": (StepKind.WEB_SEARCH, StepStatus.COMPLETE),
+    "response.file_search_call.in_progress": (StepKind.FILE_SEARCH, StepStatus.IN_PROGRESS),
+    "response.file_search_call.searching": (StepKind.FILE_SEARCH, StepStatus.IN_PROGRESS),
+    "response.file_search_call.completed": (StepKind.FILE_SEARCH, StepStatus.COMPLETE),
+}
+STEP_ITEMS = {"web_search_call": StepKind.WEB_SEARCH, "file_search_call": StepKind.FILE_SEARCH}
+# Where a url_citation found while streaming is shown: as a source of the last search.
+CITED = "cited"
+
+
+def _step_of(event: ResponseStreamEvent) -> ToolStep | Source | None:
+    """A tool call's progress an event tells, or a source the answer cites."""
+    known = STEP_EVENTS.get(event.type)
+    if known is not None:
+        return ToolStep(str(getattr(event, "item_id", "")), known[0], known[1])
+    if event.type == "response.output_text.annotation.added":
+        annotation = getattr(event, "annotation", None)  # a model (SDK 3.x), or a dict
+        if isinstance(annotation, dict):
+            kind, url, title = (
+                annotation.get("type"),
+                annotation.get("url"),
+                annotation.get("title"),
+            )
+        else:
+            kind = getattr(annotation, "type", None)
+            url, title = getattr(annotation, "url", None), getattr(annotation, "title", None)
+        if kind == "url_citation" and url:
+            return Source(str(title or url), str(url))
+    return None
+
+
+def _steps_in_output(response: Response) -> tuple[ToolStep, ...]:
+    """The tool calls a response's output shows (polled, or its final state)."""
+    steps: list[ToolStep] = []
+    for item in response.output:
+        kind = STEP_ITEMS.get(item.type)
+        if kind is not None:
+            done = getattr(item, "status", "") in ("completed", "failed", "incomplete")
+            status = StepStatus.COMPLETE if done else StepStatus.IN_PROGRESS
+            steps.append(ToolStep(str(getattr(item, "id", "")), kind, status))
+    return tuple(steps)
+
+
+def _merged_steps(
+    polled: tuple[ToolStep, ...], streamed: tuple[ToolStep, ...]
+) -> tuple[ToolStep, ...]:
+    """Both views of the run's tool calls, by id: the streamed one (with sources) wins,
+    but a call the output shows finished is finished."""
+    merged = {step.id: step for step in streamed}
+    for step in polled:
+        seen = merged.get(step.id)
+        if seen is None:
+            merged[step.id] = step
+        elif step.status is StepStatus.COMPLETE and seen.status is not StepStatus.COMPLETE:
+            merged[step.id] = ToolStep(seen.id, seen.kind, StepStatus.COMPLETE, seen.sources)
+    return tuple(merged.values())
 
 
 def _role(item: ConversationItem) -> str | None:

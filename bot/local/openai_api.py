@@ -41,6 +41,7 @@ from bot.local.openai_common import (
     open_event_stream,
 )
 from bot.local.openai_conversations import Conversation
+from bot.local.openai_files import FilesAPI
 from bot.local.openai_models import ModelsAPI
 from bot.local.openai_responses import ResponseJob, ResponsesAPI, response_json
 from bot.local.scripted_model import QuizScript
@@ -64,6 +65,7 @@ API_PATHS: dict[str, tuple[str, ...]] = {
     "responses": ("/v1/responses",),
     "chat": ("/v1/chat/completions",),
     "models": ("/v1/models",),
+    "files": ("/v1/files",),
 }
 SHUTDOWN_SECONDS = 0.5
 KEEP_ALIVE_SECONDS = 0.2
@@ -148,7 +150,10 @@ class OpenAIStandIn:
         self.timers = Timers()
         self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits)
         self.quiz = QuizScript()
-        self._responses = ResponsesAPI(self.pacing, self.timers, self.limits, self.quiz)
+        self.files = FilesAPI()
+        self._responses = ResponsesAPI(
+            self.pacing, self.timers, self.limits, self.quiz, files=self.files
+        )
         self._chat = ChatAPI(self.limits, self.quiz)
         self._models = ModelsAPI(models)
         self.requests: list[RecordedRequest] = []
@@ -315,6 +320,12 @@ class OpenAIStandIn:
     def assistant_text_shape(self, shape: TextShape) -> None:
         self._assistants.text_shape = shape
 
+    def hold_searches(self) -> asyncio.Event:
+        """Web searches stay `searching` until the returned event is set."""
+        gate = asyncio.Event()
+        self._responses.search_gate = gate
+        return gate
+
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Matching requests wait (in flight) until the returned event is set."""
         event = asyncio.Event()
@@ -351,6 +362,7 @@ class OpenAIStandIn:
         app.add_routes(self._responses.routes())
         app.add_routes(self._chat.routes())
         app.add_routes(self._models.routes())
+        app.add_routes(self.files.routes())
         app.on_response_prepare.append(_add_request_id)
         return app
 

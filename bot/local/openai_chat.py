@@ -28,6 +28,7 @@ from bot.local.openai_common import (
     sleep_until,
     sse,
 )
+from bot.local.openai_files import described
 from bot.local.scripted_model import (
     QuizScript,
     Reply,
@@ -59,7 +60,11 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = (part.get("text", "") for part in content if isinstance(part, dict))
+        texts = (
+            part.get("text", "") or described(part) or ""
+            for part in content
+            if isinstance(part, dict)
+        )
         return "\n".join(text for text in texts if text)
     return ""
 

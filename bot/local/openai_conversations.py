@@ -20,6 +20,7 @@ from bot.local.openai_common import (
     new_id,
     now,
 )
+from bot.local.openai_files import described
 
 MAX_ITEMS_PER_REQUEST = 20
 ROLES = ("user", "assistant", "system", "developer")
@@ -103,13 +104,20 @@ def message_item(role: str, content: list[JSON], status: str = "completed") -> J
     }
 
 
-def messages_of(items: list[JSON]) -> list[tuple[str, str]]:
-    """The (role, text) messages the model reads from items."""
+def messages_of(items: list[JSON], name_of: Any = None) -> list[tuple[str, str]]:
+    """The (role, text) messages the model reads from items (images and files as what the
+    scripted model says it saw: see bot.local.openai_files.described)."""
     return [
-        (item["role"], "\n".join(p["text"] for p in item["content"] if p["type"] in TEXT_PARTS))
+        (item["role"], "\n".join(_read(p, name_of) for p in item["content"] if _read(p, name_of)))
         for item in items
         if item.get("type") == "message"
     ]
+
+
+def _read(part: JSON, name_of: Any) -> str:
+    if part.get("type") in TEXT_PARTS:
+        return str(part["text"])
+    return described(part, name_of) or ""
 
 
 def compaction_item(summary: Summary) -> JSON:

@@ -14,6 +14,7 @@ prompt the model read, cached as far as it repeats the previous prompt of the sa
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,11 @@ from bot.local.openai_conversations import (
     stored_items,
     text_part,
 )
+from bot.local.openai_files import FilesAPI
 from bot.local.scripted_model import QuizScript, Reply, pieces, quiz_reply, respond
+
+# How long the scripted web search takes, streamed (so a reply can show it at work).
+SEARCH_SECONDS = 0.2
 
 ACTIVE = frozenset({"queued", "in_progress"})
 FINAL = frozenset({"completed", "failed", "cancelled", "incomplete"})
@@ -91,6 +96,7 @@ class ResponseJob:
     ended_at: int | None = None
     streaming: bool = False
     compaction: JSON | None = None  # the compaction item it outputs before its message
+    search: JSON | None = None  # the web_search_call item it outputs before its message
     cached_tokens: int = 0
     # When it became final, on the monotonic clock (benchmarks time what follows from here):
     # a streamed response when its stream says so, another when its schedule says.
@@ -99,7 +105,7 @@ class ResponseJob:
     @property
     def message_index(self) -> int:
         """Where its message stands in its output (after a compaction item, if any)."""
-        return 0 if self.compaction is None else 1
+        return (0 if self.compaction is None else 1) + (0 if self.search is None else 1)
 
     @property
     def outcome(self) -> str:
@@ -132,7 +138,7 @@ def response_json(job: ResponseJob) -> JSON:
         "temperature": request.get("temperature", 1.0),
         "text": {"format": text_format(request.get("text")), "verbosity": "medium"},
         "tool_choice": "auto",
-        "tools": [],
+        "tools": request.get("tools") or [],
         "top_p": request.get("top_p", 1.0),
         "top_logprobs": 0,
         "truncation": request.get("truncation") or "disabled",
@@ -204,12 +210,16 @@ class ResponsesAPI:
         timers: Timers,
         limits: ContextLimits | None = None,
         quiz: QuizScript | None = None,
+        files: FilesAPI | None = None,
     ) -> None:
+        self.files = files or FilesAPI()
         self.pacing = pacing
         self.timers = timers
         self.limits = limits or ContextLimits()
         self.quiz = quiz or QuizScript()
         self.cache = PromptCache()
+        # Set by a test to hold every web search in `searching` until it is set.
+        self.search_gate: asyncio.Event | None = None
         self.jobs: dict[str, ResponseJob] = {}
         self.conversations_api = ConversationsAPI(self)
 
@@ -286,7 +296,8 @@ class ResponsesAPI:
         truncation = _truncation(body.get("truncation"))
         conversation = self._conversation(body)
         items = stored_items(body["input"], "input")
-        earlier, new = self._history(body, conversation), messages_of(items)
+        earlier, new = self._history(body, conversation), messages_of(items, self.files.name_of)
+        searches = _searches_web(body.get("tools"))
         instructions = self._instructions(body)
         prompt: list[Part] = [*instructions, *earlier, *new]
         history: list[Part] = [*earlier, *new]
@@ -296,7 +307,10 @@ class ResponsesAPI:
             summary = compacted(history)  # what the compaction item stands for
             history, compaction = [summary], compaction_item(summary)
         prompt = self._within_window(prompt, truncation, keep_last=len(new))
-        reply = quiz_reply(prompt, self.quiz.next_fault()) if structured else respond(prompt)
+        if structured:
+            reply = quiz_reply(prompt, self.quiz.next_fault())
+        else:  # a model with the web_search tool searches, and cites what it found
+            reply = respond(prompt, cite=searches)
         job = ResponseJob(
             id=new_id("resp_"),
             request=body,
@@ -309,6 +323,7 @@ class ResponsesAPI:
             metadata=check_metadata(body.get("metadata")),
             status="queued" if background else "in_progress",
             compaction=compaction,
+            search=_search_item(new) if searches and not structured else None,
             cached_tokens=self.cache.cached_tokens(
                 bucket(body["model"], body.get("prompt_cache_key")), prompt
             ),
@@ -455,6 +470,8 @@ class ResponsesAPI:
         if job.compaction is not None:
             for kind in ("response.output_item.added", "response.output_item.done"):
                 await events.send(kind, output_index=0, item=job.compaction)
+        if job.search is not None:
+            await self._play_search(job, events)
         index = job.message_index
         item = output_message(job, "in_progress", None)
         await events.send("response.output_item.added", output_index=index, item=item)
@@ -472,8 +489,37 @@ class ResponsesAPI:
         if cut:
             break_connection(request)
         text = job.reply.text
+        for number, citation in enumerate(job.reply.citations):
+            annotation = {
+                "type": "url_citation",
+                "start_index": citation.start,
+                "end_index": citation.end,
+                "title": citation.title,
+                "url": citation.url,
+            }
+            await events.send(
+                "response.output_text.annotation.added",
+                **place, annotation_index=number, annotation=annotation,
+            )  # fmt: skip
         await events.send("response.output_text.done", **place, text=text, logprobs=[])
         await events.part("response.content_part.done", text)
+
+    async def _play_search(self, job: ResponseJob, events: EventWriter) -> None:
+        """The web_search_call item's events, as the API streams them, taking a moment."""
+        assert job.search is not None
+        index = job.message_index - 1
+        place = {"item_id": job.search["id"], "output_index": index}
+        item = {**job.search, "status": "in_progress"}
+        await events.send("response.output_item.added", output_index=index, item=item)
+        await events.send("response.web_search_call.in_progress", **place)
+        await events.send("response.web_search_call.searching", **place)
+        if self.search_gate is not None:
+            await self.search_gate.wait()
+        else:
+            await sleep_until(time.monotonic() + SEARCH_SECONDS)
+        await events.send("response.web_search_call.completed", **place)
+        done = {**job.search, "status": "completed"}
+        await events.send("response.output_item.done", output_index=index, item=done)
 
     # -- the clock -------------------------------------------------------------------------
 
@@ -498,7 +544,8 @@ class ResponsesAPI:
         if job.status == "failed":
             return
         compaction = [] if job.compaction is None else [job.compaction]
-        job.output = [*compaction, output_message(job, job.status, job.reply.text)]
+        search = [] if job.search is None else [{**job.search, "status": "completed"}]
+        job.output = [*compaction, *search, output_message(job, job.status, job.reply.text)]
         conversation = self.conversations.get(job.conversation_id or "")
         if conversation is not None:
             conversation.items.extend(dict(item) for item in job.output)
@@ -542,6 +589,26 @@ def text_format(value: Any) -> JSON:
                 400, "Invalid type for 'text.format.schema'.", param="text.format.schema"
             )
     return dict(fmt)
+
+
+def _searches_web(tools: Any) -> bool:
+    """Whether the request gives the model the web_search tool (400 for a malformed list)."""
+    if tools is None:
+        return False
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise ApiError(400, "Invalid 'tools': expected an array of objects.", param="tools")
+    return any(t.get("type") in ("web_search", "web_search_preview") for t in tools)
+
+
+def _search_item(new: list[tuple[str, str]]) -> JSON:
+    """The web_search_call the scripted model makes: it searches for the question."""
+    query = new[-1][1] if new else ""
+    return {
+        "id": new_id("ws_"),
+        "type": "web_search_call",
+        "status": "completed",
+        "action": {"type": "search", "query": query[:200]},
+    }
 
 
 def _truncation(value: Any) -> str:

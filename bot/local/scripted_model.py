@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.local.context_window import Part, output_tokens, prompt_tokens, questions
 
@@ -114,12 +114,14 @@ def _directive_value(name: str, value: str) -> object:
     return True
 
 
-def respond(prompt: Sequence[Part]) -> Reply:
+def respond(prompt: Sequence[Part], *, cite: bool = False) -> Reply:
     """The answer to a prompt of (role, text) messages (and maybe a compaction's summary),
     as the stand-in's model gives it."""
     user_texts = [part[1] for part in prompt if isinstance(part, tuple) and part[0] == "user"]
     last = user_texts[-1] if user_texts else ""
     clean, directives = parse_directives(last)
+    if cite:  # it searched the web: it cites what it found
+        directives = replace(directives, cite=True)
     text = compose(questions(prompt), clean, directives)
     citations = cited_passages(text) if directives.cite else ()
     return Reply(text, directives, prompt_tokens(prompt), output_tokens(text), citations)

@@ -48,6 +48,7 @@ from bot.slack.scopes import REQUIRED_BOT_SCOPES, SCOPES_HEADER
 
 TEXT_LIMIT = 40_000  # Slack truncates `text` above this
 # agents.sessions.setStatus and chat.stopStream's session_status take only these.
+TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
 SESSION_STATUSES = frozenset({"processing", "active", "suspended", "closed"})
 SESSION_TITLE_LIMIT = 200
 USERS_LIST_LIMIT = 1000  # members a users.list page holds at most (Slack advises asking for 200)
@@ -177,6 +178,7 @@ class Message:
     edits: list[str] = field(default_factory=list)
     metadata: dict[str, Any] | None = None
     team: str | None = None  # the workspace whose bot posted it
+    chunks: list[dict[str, Any]] = field(default_factory=list)  # a stream's chunks, in order
 
 
 @dataclass
@@ -327,7 +329,10 @@ class SlackStandIn:
             "views.open": self._open_view,
             "views.publish": self._publish_view,
             "reactions.add": self._ok,
+            "files.info": self._files_info,
         }
+        self.files: dict[str, SharedFile] = {}
+        self.downloads: list[tuple[str, bool]] = []  # (file id, whether the token was good)
         if rate_limits:
             self.enforce_rate_limits(PUBLISHED_RATE_LIMITS if rate_limits is True else rate_limits)
 
@@ -339,6 +344,7 @@ class SlackStandIn:
         app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         app.router.add_post("/response_url/{token}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
+        app.router.add_get("/files-pri/{file_id}/download/{name}", self._handle_download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -861,6 +867,7 @@ class SlackStandIn:
             stream_open=True,
             team=_CALLER.get().team_id,
         )
+        _take_chunks(message, args)
         self.messages[(channel, message.ts)] = message
         return {"channel": channel, "ts": message.ts}
 
@@ -868,7 +875,8 @@ class SlackStandIn:
         message = self._find(args)
         if not message.stream_open:
             raise SlackError("message_not_in_streaming_state")
-        message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text", ""))
+        message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text") or "")
+        _take_chunks(message, args)
         return {"channel": message.channel, "ts": message.ts}
 
     async def _stop_stream(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -879,6 +887,7 @@ class SlackStandIn:
         if session_status is not None and session_status not in SESSION_STATUSES:
             raise SlackError("invalid_arguments")
         message.markdown_text = (message.markdown_text or "") + str(args.get("markdown_text") or "")
+        _take_chunks(message, args)
         blocks = _json_arg(args.get("blocks"))
         if blocks:  # "rendered at the bottom of the finalized message"
             message.blocks = blocks
@@ -954,6 +963,48 @@ class SlackStandIn:
     def _session(self, channel: str, thread_ts: str) -> AgentSession:
         return self.agent_sessions.setdefault((channel, thread_ts), AgentSession("active"))
 
+    # ---- files: files.info and authenticated downloads ----------------------------------
+    # (What a message's `files` array names; the course-materials work reads files too.)
+
+    def add_file(self, name: str, mimetype: str, data: bytes) -> dict[str, Any]:
+        """A file a person shares; returns it as a message event's `files` array shows it."""
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = SharedFile(file_id, name, mimetype, data)
+        return self._file_json(self.files[file_id])
+
+    def _file_json(self, shared: SharedFile) -> dict[str, Any]:
+        base = self.base_url.removesuffix("api/")
+        return {
+            "id": shared.id,
+            "name": shared.name,
+            "title": shared.name,
+            "mimetype": shared.mimetype,
+            "filetype": shared.name.rpartition(".")[2],
+            "size": len(shared.data),
+            "mode": "hosted",
+            "url_private": f"{base}files-pri/{shared.id}/{shared.name}",
+            "url_private_download": f"{base}files-pri/{shared.id}/download/{shared.name}",
+        }
+
+    async def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        if "files:read" not in self.scopes:
+            raise SlackError("missing_scope")
+        shared = self.files.get(str(args.get("file", "")))
+        if shared is None:
+            raise SlackError("file_not_found")
+        return {"file": self._file_json(shared)}
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        """Slack serves a file to a bot token with files:read; anyone else gets the sign-in
+        page (HTML, status 200), as Slack does."""
+        shared = self.files.get(request.match_info["file_id"])
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        allowed = any(token and token == w.token for w in self.workspaces.values())
+        self.downloads.append((request.match_info["file_id"], allowed))
+        if shared is None or not allowed or "files:read" not in self.scopes:
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        return web.Response(body=shared.data, content_type=shared.mimetype)
+
     def _find(self, args: dict[str, Any]) -> Message:
         key = (str(args.get("channel", "")), str(args.get("ts", "")))
         message = self.messages.get(key)
@@ -981,6 +1032,27 @@ def _content(
     if markdown_text is not None and len(str(markdown_text)) > 12_000:
         raise SlackError("msg_too_long")
     return text[:TEXT_LIMIT], blocks, None if markdown_text is None else str(markdown_text)
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file shared in Slack: what files.info tells, and its bytes."""
+
+    id: str
+    name: str
+    mimetype: str
+    data: bytes
+
+
+def _take_chunks(message: Message, args: dict[str, Any]) -> None:
+    """A stream call's chunks: kept in order; `markdown_text` chunks add to the text."""
+    chunks = _json_arg(args.get("chunks")) or []
+    for chunk in chunks:
+        if chunk.get("type") == "task_update" and chunk.get("status") not in TASK_STATUSES:
+            raise SlackError("invalid_chunks")
+        if chunk.get("type") == "markdown_text":
+            message.markdown_text = (message.markdown_text or "") + str(chunk.get("text") or "")
+        message.chunks.append(chunk)
 
 
 def _json_arg(value: Any) -> Any:

@@ -99,13 +99,18 @@ class SlackEventSender:
         *,
         ts: str | None = None,
         thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
         **options: Any,
     ) -> tuple[int, str, str]:
-        """An `app_mention`; returns (status, body, the message's ts)."""
+        """An `app_mention` (with its `files`); returns (status, body, the message's ts)."""
         ts = ts or self.next_ts()
-        event = {"type": "app_mention", "channel": channel, "user": user, "text": text, "ts": ts}
+        event: dict[str, Any] = {
+            "type": "app_mention", "channel": channel, "user": user, "text": text, "ts": ts
+        }  # fmt: skip
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if files:
+            event["files"] = files
         status, body = await self.send_event(event, **options)
         return status, body, ts
 
@@ -132,6 +137,9 @@ class SlackEventSender:
                  "user": user, "text": text, "ts": ts}  # fmt: skip
         if thread_ts:
             event["thread_ts"] = thread_ts
+        files = options.pop("files", None)
+        if files:  # a message with files is Slack's `file_share` subtype
+            event.update(subtype="file_share", files=files, upload=True)
         status, body = await self.send_event(event, **options)
         return status, body, ts
 

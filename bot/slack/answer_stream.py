@@ -15,6 +15,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.backends.base import StepStatus, ToolStep
 from bot.slack.client import slack_error_code
 from bot.slack.render import MARKDOWN_LIMIT, neutralise_markdown
 from bot.turns.models import Turn, TurnSource
@@ -25,6 +26,25 @@ Block = dict[str, object]
 
 # chat.appendStream is Tier 4 (100+/min); one append a second per answer reads smoothly.
 APPEND_EVERY_SECONDS = 1.0
+# Slack takes at most 256 characters per chunk field; a task lists a few sources.
+CHUNK_TEXT_LIMIT = 256
+SOURCES_PER_TASK = 5
+
+
+def task_chunk(step: ToolStep, status: StepStatus | None = None) -> dict[str, object]:
+    """A step as Slack's `task_update` stream chunk, its sources as `url` source elements."""
+    chunk: dict[str, object] = {
+        "type": "task_update",
+        "id": step.id[:CHUNK_TEXT_LIMIT],
+        "title": step.title[:CHUNK_TEXT_LIMIT],
+        "status": (status or step.status).value,
+    }
+    if step.sources:
+        chunk["sources"] = [
+            {"type": "url", "url": source.url, "text": (source.title or source.url)[:200]}
+            for source in step.sources[:SOURCES_PER_TASK]
+        ]
+    return chunk
 
 
 def can_stream_natively(turn: Turn) -> bool:
@@ -45,6 +65,7 @@ class NativeAnswerStream:
         self._sent = ""  # neutralised markdown Slack has
         self._broken = False
         self._last_append = 0.0
+        self._tasks: dict[str, ToolStep] = {}  # the steps shown as tasks, as last sent
 
     @property
     def started(self) -> bool:
@@ -62,6 +83,29 @@ class NativeAnswerStream:
             if delta:
                 await self._append(delta)
         return True
+
+    async def show_steps(self, steps: list[ToolStep]) -> bool:
+        """Show tools at work as task updates (starting the stream if need be); False if
+        Slack would not start a stream here."""
+        changed = [step for step in steps if self._tasks.get(step.id) != step]
+        if not changed:
+            return True
+        chunks = [task_chunk(step) for step in changed]
+        if self.ts is None:
+            if not await self._start("", chunks):
+                return False
+        elif not self._broken:
+            await self._append("", chunks)
+        for step in changed:
+            self._tasks[step.id] = step
+        return True
+
+    def _closing_chunks(self) -> list[dict[str, object]] | None:
+        """Tasks still shown at work end `complete` with the answer (Slack's final status)."""
+        open_tasks = [s for s in self._tasks.values() if s.status is StepStatus.IN_PROGRESS]
+        self._tasks.update({s.id: ToolStep(s.id, s.kind, StepStatus.COMPLETE, s.sources, s.detail)
+                            for s in open_tasks})  # fmt: skip
+        return [task_chunk(s, StepStatus.COMPLETE) for s in open_tasks] or None
 
     async def finish(
         self, markdown: str, blocks: list[Block], session_status: str | None = None
@@ -84,7 +128,7 @@ class NativeAnswerStream:
             return False
         return await self._stop(f"\n\n⚠️ {message}", session_status=session_status)
 
-    async def _start(self, text: str) -> bool:
+    async def _start(self, text: str, chunks: list[dict[str, object]] | None = None) -> bool:
         turn = self._turn
         recipient: dict[str, str] = {}
         if not turn.channel_id.startswith("D"):  # outside DMs Slack needs the reader
@@ -95,6 +139,7 @@ class NativeAnswerStream:
                 channel=turn.channel_id,
                 thread_ts=turn.thread_ts or "",
                 markdown_text=first or None,
+                chunks=chunks,
                 **recipient,
             )
         except SlackApiError as error:
@@ -105,10 +150,13 @@ class NativeAnswerStream:
         self._last_append = self._clock()
         return True
 
-    async def _append(self, delta: str) -> None:
+    async def _append(self, delta: str, chunks: list[dict[str, object]] | None = None) -> None:
         try:
             await self._client.chat_appendStream(
-                channel=self._turn.channel_id, ts=self.ts or "", markdown_text=delta
+                channel=self._turn.channel_id,
+                ts=self.ts or "",
+                markdown_text=delta or None,
+                chunks=chunks,
             )
         except SlackApiError as error:
             log.warning(
@@ -128,6 +176,7 @@ class NativeAnswerStream:
                 ts=self.ts or "",
                 markdown_text=rest or None,
                 blocks=blocks or None,
+                chunks=self._closing_chunks(),
                 session_status=session_status,
             )
         except SlackApiError as error:

@@ -15,7 +15,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.backends.base import RunStatus
+from bot.backends.base import RunStatus, StepStatus, ToolStep
 from bot.settings import StreamingMode
 from bot.slack.agent_sessions import AgentSessions, SessionStatus, session_thread, status_after
 from bot.slack.answer_places import (
@@ -98,6 +98,7 @@ class SlackReplySurface:
         self._sessions = sessions
         self._session_ts = session_thread(turn)  # the thread of its agent session, if any
         self._session_begun = False
+        self._steps: dict[str, ToolStep] = {}  # tools at work (and done), by step id
 
     # Where the answer lives ---------------------------------------------------------------
 
@@ -212,6 +213,28 @@ class SlackReplySurface:
         await self._set_pane_status(PANE_STATUS.get(status, "is working on it…"))
         await self._show_in_placeholder(text)
 
+    async def show_steps(self, steps: tuple[ToolStep, ...]) -> bool:
+        """Tools at work: task updates in a native stream, else a status line in the
+        placeholder ("Searching the web…"); False when that edit was held back."""
+        await self._begin_session()
+        self._steps.update({step.id: step for step in steps})
+        if self._stream is not None and self._response_url is None:
+            was_started = self._stream.started
+            if await self._stream.show_steps(list(self._steps.values())):
+                if not was_started and self._stream.ts is not None:
+                    await self._journal.answer_placed(
+                        AnswerPlace(PlaceKind.STREAM, self._stream.ts)
+                    )
+                    await self._retire_placeholder()
+                return True
+            self._stream = None  # Slack would not stream here: the placeholder says it
+        working = [s for s in self._steps.values() if s.status is StepStatus.IN_PROGRESS]
+        if not working or self._message.ts is None:
+            return True
+        title = working[-1].title
+        await self._set_pane_status(f"is {title[0].lower()}{title[1:]}…")
+        return await self._show_in_placeholder(f"_{title}…_")
+
     async def show_partial(self, text: str) -> bool:
         """Stream the answer so far, or edit it into the placeholder (throttled)."""
         await self._begin_session()
@@ -233,17 +256,18 @@ class SlackReplySurface:
         await self._show_in_placeholder(f"{render_partial(text, room)}\n\n{STILL_WRITING}")
         return True
 
-    async def _show_in_placeholder(self, text: str) -> None:
-        """Edit a status or a partial answer into the placeholder, keeping its Stop button.
+    async def _show_in_placeholder(self, text: str) -> bool:
+        """Edit a status or a partial answer into the placeholder, keeping its Stop button;
+        True when shown.
 
         Within the edit budget only: a skipped or failed edit is replaced by the next one,
         or by the answer, which is always delivered.
         """
         ts = self._message.ts
         if ts is None:
-            return
+            return False
         shown = with_header(self._header, text)
-        await self._budget.edit(self._turn, ts, shown, placeholder_blocks(shown, self._turn))
+        return await self._budget.edit(self._turn, ts, shown, placeholder_blocks(shown, self._turn))
 
     async def _retire_placeholder(self) -> None:
         """The answer now streams into its own message (recorded first): the placeholder goes."""

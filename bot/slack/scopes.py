@@ -18,6 +18,7 @@ REQUIRED_BOT_SCOPES: tuple[str, ...] = (
     "im:read",
     "im:write",
     "users:read",
+    "files:read",
 )
 
 # The response header in which Slack lists the scopes of the token a call was made with.

@@ -74,6 +74,11 @@ class Keys:
         """Set for DM threads opened in Slack's assistant pane (legacy assistant_view)."""
         return f"{self.prefix}assistant-thread:{channel_id}:{thread_ts}"
 
+    def provider_files(self, conversation_key: str) -> str:
+        """The files uploaded to the model server for a conversation's attachments (a Redis
+        set of file ids): deleted there, with this key, when the conversation is forgotten."""
+        return f"{self.prefix}provider-files:{conversation_key}"
+
     def command_thread(self, thread_key: str) -> str:
         """The conversation a /tutor thread root continues (its key was made before the root)."""
         return f"{self.prefix}command-thread:{thread_key}"

@@ -23,10 +23,14 @@ from bot.backends.base import (
     ConversationBusy,
     RunState,
     RunStatus,
+    StepKind,
+    StepStatus,
+    ToolStep,
     Usage,
     UserMessage,
 )
 from bot.logs import bind_ids
+from bot.turns.attachments import AttachmentSource, Fetched
 from bot.turns.conversations import ConversationStore
 from bot.turns.footnotes import with_footnotes
 from bot.turns.models import Turn
@@ -53,6 +57,8 @@ POLL_BACKOFF = 0.05
 # A streamed run tells its news itself; the server is asked this often all the same, in
 # case the stream stalled without breaking.
 SAFETY_NET_SECONDS = 10.0
+# Tool steps the surface could not show (its edits were held back) are shown again after this.
+STEPS_RETRY_SECONDS = 1.0
 # How often the Stop button's request is looked for in Redis while a run works.
 STOP_CHECK_SECONDS = 0.5
 # Past the deadline: one last look whether the run finished, fetching its answer, and the
@@ -177,6 +183,8 @@ class TurnEngine:
         stops: StopSignal | None = None,
         observer: TurnObserver | None = None,
         teacher: Teacher | None = None,
+        attachments: AttachmentSource | None = None,
+        images: bool = True,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -186,6 +194,8 @@ class TurnEngine:
         self._stops = stops
         self._observer = observer
         self._teacher = teacher
+        self._attachments = attachments
+        self._images = images  # whether images shared with a question go to the model
         self._model_seconds: dict[str, float] = {}  # turn id → time its run took (so far)
         self._conversations = conversations
         self._poll_interval = poll_interval
@@ -257,7 +267,17 @@ class TurnEngine:
                 await surface.show_error(refusal)
                 return TurnOutcome.OVER_BUDGET
         teaching = await self._teaching(turn, journal)
-        message = UserMessage(turn.text, turn.turn_id, teaching.instructions, teaching.additional)
+        fetched = Fetched()
+        if turn.files and progress.run_id is None:  # read for the run about to start
+            fetched = await self._before(deadline, self._read_files(turn, surface))
+        message = UserMessage(
+            turn.text,
+            turn.turn_id,
+            teaching.instructions,
+            teaching.additional,
+            attachments=fetched.attachments,
+            conversation_key=turn.conversation_key,
+        )
         conversation_id = progress.conversation_id
         if conversation_id is None:
             conversation_id = await self._before(
@@ -308,8 +328,31 @@ class TurnEngine:
             self._observer.tokens_used(state.usage)
         figures = await self._record_usage(turn, state.usage)
         return await self._finish(
-            conversation_id, run_id, progress.message_id or "", state, surface, figures
+            conversation_id,
+            run_id,
+            progress.message_id or "",
+            state,
+            surface,
+            figures,
+            fetched.note(),
         )
+
+    async def _read_files(self, turn: Turn, surface: ReplySurface) -> Fetched:
+        """The turn's files, read through the attachment source (each shown as a step while
+        it is read); what cannot be read is declined with a sentence, never a failed turn."""
+        if self._attachments is None:
+            return Fetched()
+        step = ToolStep(f"read-{turn.turn_id}", StepKind.READING_FILE)
+        await surface.show_steps((step,))
+        try:
+            fetched = await self._attachments.fetch(turn, images=self._images)
+        except Exception as error:
+            log.warning("attached files not read (%s) %s", error, turn.log_context())
+            fetched = Fetched(declined=("I couldn't read the files you shared just now.",))
+        names = ", ".join(a.name for a in fetched.attachments)
+        done = ToolStep(step.id, StepKind.READING_FILE, StepStatus.COMPLETE, detail=names)
+        await surface.show_steps((done,))
+        return fetched
 
     async def _teaching(self, turn: Turn, journal: Journal) -> Teaching:
         """The turn's mode and instructions: those its journal kept (a resumed turn), else
@@ -415,6 +458,9 @@ class TurnEngine:
         shown: RunStatus | None = None
         shown_at = 0.0
         partial_shown = 0  # characters of the answer shown so far (0: statuses are shown)
+        steps_shown: tuple[ToolStep, ...] = ()  # the run's tool calls as last shown
+        steps_held_back = False  # the last steps were not shown (edits held back)
+        steps_retry_at = 0.0
         failures = 0
         next_ask: float | None = None  # when the server is asked next (elapsed seconds)
         was_streamed = False
@@ -462,6 +508,12 @@ class TurnEngine:
                 streamed = self._backend.streamed_state(run_id) is not None
                 delay = SAFETY_NET_SECONDS if streamed else self._poll_delay(deadline, state)
                 next_ask = deadline.elapsed + delay
+            if state.steps != steps_shown or (
+                steps_held_back and deadline.elapsed >= steps_retry_at
+            ):
+                steps_shown = state.steps
+                steps_held_back = not await surface.show_steps(state.steps)
+                steps_retry_at = deadline.elapsed + STEPS_RETRY_SECONDS
             if state.status.is_final:
                 return state
             if len(state.partial_text) > partial_shown and await surface.show_partial(
@@ -469,12 +521,16 @@ class TurnEngine:
             ):
                 partial_shown = len(state.partial_text)
             stale = deadline.elapsed - shown_at >= STILL_WORKING_EVERY_SECONDS
-            # Once the answer is growing on screen, it says more than a status would.
-            if not partial_shown and (state.status != shown or stale):
+            # Once the answer is growing on screen, it says more than a status would; a tool
+            # at work says more too (its step is shown instead).
+            working = any(step.status is StepStatus.IN_PROGRESS for step in steps_shown)
+            if not partial_shown and not working and (state.status != shown or stale):
                 shown, shown_at = state.status, deadline.elapsed
                 await surface.show_status(state.status, deadline.elapsed)
             assert next_ask is not None
             wake_at = next_ask if self._stops is None else min(next_ask, next_stop_check)
+            if steps_held_back:
+                wake_at = min(wake_at, steps_retry_at)
             await self._wait(changed, min(wake_at - deadline.elapsed, deadline.remaining))
         return await self._last_look(conversation_id, run_id)
 
@@ -529,6 +585,7 @@ class TurnEngine:
         state: RunState,
         surface: ReplySurface,
         figures: UsageFigures | None = None,
+        declined: str | None = None,
     ) -> TurnOutcome:
         if state.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE):
             answer = await bounded(
@@ -537,7 +594,8 @@ class TurnEngine:
                 "fetch answer",
             )
             if answer.text.strip():
-                note = CUT_SHORT if state.status is RunStatus.INCOMPLETE else None
+                cut = CUT_SHORT if state.status is RunStatus.INCOMPLETE else None
+                note = " ".join(n for n in (cut, declined) if n) or None
                 await surface.show_answer(
                     with_footnotes(answer.text, answer.citations), note=note, usage=figures
                 )

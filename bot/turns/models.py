@@ -40,6 +40,8 @@ class Turn:
     assistant_thread: bool = False  # a thread of Slack's AI app pane: status shown there too
     # "direct" for a "Show me the answer" turn: its mode whatever the course or learner says.
     mode_override: str | None = None
+    # Slack file ids shared with the question (never their bytes: read when the run starts).
+    files: tuple[str, ...] = ()
     turn_id: str = field(default_factory=new_turn_id)
     accepted_at: float = field(default_factory=time.time)  # epoch seconds it arrived
 

@@ -66,6 +66,7 @@ def decode_turn(raw: str) -> Turn:
     known = {f.name for f in dataclasses.fields(Turn)}
     fields = {name: value for name, value in stored.items() if name in known}
     fields["source"] = TurnSource(fields["source"])
+    fields["files"] = tuple(fields.get("files") or ())
     return Turn(**fields)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
 
-from bot.backends.base import RunStatus
+from bot.backends.base import RunStatus, ToolStep
 from bot.turns.models import Turn
 from bot.turns.records import AnswerPlace, Journal
 from bot.tutor.usage import UsageFigures
@@ -61,6 +61,12 @@ class ReplySurface(Protocol):
     ) -> None:
         """The run's status changed (or is still the same after a long time); `retrying`:
         checking on it failed for now and is being tried again."""
+        ...
+
+    async def show_steps(self, steps: tuple[ToolStep, ...]) -> bool:
+        """Tools at work (a web search, a file search, reading an attachment), as they
+        change; steps are kept by id, so a later call updates an earlier one's status.
+        False when they could not be shown just now (edits held back): ask again soon."""
         ...
 
     async def show_partial(self, text: str) -> bool:

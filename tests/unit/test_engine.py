@@ -14,6 +14,8 @@ from bot.backends.base import (
     ConversationBusy,
     RunState,
     RunStatus,
+    StepKind,
+    ToolStep,
     UserMessage,
 )
 from bot.storage.keys import Keys
@@ -38,6 +40,7 @@ class ScriptedBackend:
     error: str | None = None
     found: bool = False
     partials: list[str] = field(default_factory=list)  # partial text per poll, if streaming
+    steps: tuple[ToolStep, ...] = ()  # the tool steps every unfinished poll reports
     name: str = "scripted"
     calls: list[str] = field(default_factory=list)
     _polls: int = 0
@@ -65,7 +68,12 @@ class ScriptedBackend:
         partial = self.partials[self._polls] if self._polls < len(self.partials) else ""
         self._polls += 1
         error = self.error if status.is_final else None
-        return RunState(status, error=error, partial_text="" if status.is_final else partial)
+        return RunState(
+            status,
+            error=error,
+            partial_text="" if status.is_final else partial,
+            steps=() if status.is_final else self.steps,
+        )
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         self.calls.append("find_message")
@@ -103,6 +111,7 @@ class RecordingSurface:
     events: list[str] = field(default_factory=list)
     orphan: str | None = None
     streams: bool = True
+    steps_held_back: int = 0  # how many show_steps calls find the edits held back
 
     async def restore(self, place: AnswerPlace) -> None:
         self.events.append(f"restore:{place.ref}")
@@ -122,6 +131,13 @@ class RecordingSurface:
         self, status: RunStatus, elapsed_seconds: float, *, retrying: bool = False
     ) -> None:
         self.events.append(f"status:{status.value}" + (" (retrying)" if retrying else ""))
+
+    async def show_steps(self, steps: tuple[ToolStep, ...]) -> bool:
+        self.events.append("steps:" + ",".join(f"{s.title}/{s.status.value}" for s in steps))
+        if self.steps_held_back:
+            self.steps_held_back -= 1
+            return False
+        return True
 
     async def show_partial(self, text: str) -> bool:
         if self.streams:
@@ -182,6 +198,20 @@ async def test_completed_run_shows_each_status_once_then_the_answer(
     assert backend.calls == [
         "create", "add:conv-1:Who was Hypatia?", "run", "answer:after=msg-1", "release:run-1"
     ]  # fmt: skip
+
+
+async def test_tool_steps_held_back_are_shown_again_shortly(
+    redis: Redis, keys: Keys, clock: FakeClock
+) -> None:
+    searching = ToolStep("ws_1", StepKind.WEB_SEARCH)
+    backend = ScriptedBackend(statuses=[RunStatus.IN_PROGRESS] * 8 + [RunStatus.COMPLETED])
+    backend.steps = (searching,)
+    surface = RecordingSurface(steps_held_back=1)  # the first edit comes too soon after another
+    assert await make_engine(backend, redis, keys, clock).run(make_turn(), surface) == (
+        TurnOutcome.ANSWERED
+    )
+    shown = [event for event in surface.events if event.endswith("/in_progress")]
+    assert shown == [f"steps:{searching.title}/in_progress"] * 2, surface.events
 
 
 async def test_second_turn_reuses_the_conversation(

@@ -44,9 +44,26 @@ COMMAND_IN_THREAD = (
 COMMAND_PREFIX = "/tutor"
 
 
+ATTACHED_ONLY = "Please look at the file I shared."
+# Message subtypes a person's question may have: a message with files is a `file_share`.
+PERSON_SUBTYPES = (None, "file_share")
+
+
 def is_from_a_person(event: dict[str, Any]) -> bool:
     """False for bots (ourselves included), edits, deletions and other message subtypes."""
-    return not event.get("bot_id") and not event.get("subtype") and bool(event.get("user"))
+    return (
+        not event.get("bot_id")
+        and event.get("subtype") in PERSON_SUBTYPES
+        and bool(event.get("user"))
+    )
+
+
+def file_ids(event: dict[str, Any]) -> tuple[str, ...]:
+    """The ids of the files shared with a message (Slack's `files` array)."""
+    files = event.get("files")
+    if not isinstance(files, list):
+        return ()
+    return tuple(str(f["id"]) for f in files if isinstance(f, dict) and f.get("id"))
 
 
 def register_event_listeners(
@@ -148,6 +165,7 @@ def turn_from(
         text=without_mention(clean_text(event.get("text") or ""), context.bot_user_id),
         source=source,
         assistant_thread=assistant_thread,
+        files=file_ids(event),
     )
 
 
@@ -181,6 +199,8 @@ async def _hand_over(
     """
     event_id, message_ts = delivery.event_id, delivery.message_ts
     question, hint = _understood(turn.text)
+    if not question and turn.files and hint == EMPTY_MENTION:  # a file alone is a question
+        question, hint = ATTACHED_ONLY, None
     if question:
         turn = dataclasses.replace(turn, text=question)
         result = await intake.accept(turn, delivery_id=event_id, message_ts=message_ts)
