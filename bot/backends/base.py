@@ -107,6 +107,7 @@ class UserMessage:
     turn_id: str
     instructions: str | None = None
     additional_instructions: str = ""
+    course: str = ""  # the course whose materials the run may search ("team:channel"; "": none)
 
     def instructions_over(self, default: str) -> str:
         """The whole instructions of this turn's run, over the backend's `default`."""

@@ -8,10 +8,13 @@ from redis.asyncio import Redis
 from bot.backends.assistants import AssistantsBackend
 from bot.backends.base import Backend
 from bot.backends.chat import ChatBackend
+from bot.backends.file_search import VectorStoreLibrary
 from bot.backends.openai_client import ApiErrorListener, make_client
+from bot.backends.passages import LocalLibrary
 from bot.backends.responses import ResponsesBackend
 from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
+from bot.tutor.materials import CourseLibrary, MaterialStore
 
 
 def require_model_server(settings: Settings) -> None:
@@ -69,6 +72,7 @@ def build_backend(
             context_tokens=settings.context_tokens,
             stream=settings.streaming is not StreamingMode.OFF,
             stream_start_seconds=settings.openai_timeout,
+            library=VectorStoreLibrary(client, MaterialStore(redis, keys)),
         )
     if settings.backend is BackendKind.CHAT:
         return ChatBackend(
@@ -80,6 +84,7 @@ def build_backend(
             max_output_tokens=settings.max_output_tokens,
             token_budget=settings.context_tokens,
             token_field=settings.chat_token_field,
+            library=LocalLibrary(redis, keys, MaterialStore(redis, keys)),
         )
     return ResponsesBackend(
         client,
@@ -89,4 +94,11 @@ def build_backend(
         context_tokens=settings.context_tokens,
         stream=settings.streaming is not StreamingMode.OFF,
         stream_start_seconds=settings.openai_timeout,
+        library=VectorStoreLibrary(client, MaterialStore(redis, keys)),
     )
+
+
+def course_library(backend: Backend) -> CourseLibrary | None:
+    """Where the backend keeps course materials (None: it takes none)."""
+    library = getattr(backend, "library", None)
+    return library if isinstance(library, VectorStoreLibrary | LocalLibrary) else None

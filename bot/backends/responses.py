@@ -30,8 +30,10 @@ from bot.backends.base import (
     Usage,
     UserMessage,
 )
+from bot.backends.file_search import VectorStoreLibrary, file_search_tools
 from bot.backends.openai_client import rejects_parameter, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
+from bot.tutor.materials import CourseRef
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,10 @@ class ResponsesBackend:
         context_tokens: int = 0,
         stream: bool = False,
         stream_start_seconds: float = FIRST_EVENT_SECONDS,
+        library: VectorStoreLibrary | None = None,
     ) -> None:
         self._client = client
+        self.library = library  # course materials: a vector store per course
         self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
         self._model = model
         self._instructions = instructions
@@ -128,6 +132,11 @@ class ResponsesBackend:
             "metadata": {"turn_id": message.turn_id},
             "prompt_cache_key": prompt_cache_key(conversation_id),
         }
+        tools = await self.tools_for(message)
+        if tools:
+            request["tools"] = tools
+            if any(tool["type"] == "file_search" for tool in tools):
+                request["include"] = ["file_search_call.results"]
         if compaction:
             threshold = self._context_tokens
             request["context_management"] = [{"type": "compaction", "compact_threshold": threshold}]
@@ -141,6 +150,13 @@ class ResponsesBackend:
         return await self._partials.create(
             create, _created_response_id, _text_delta, _final_response, _response_of
         )
+
+    async def tools_for(self, message: UserMessage) -> list[dict[str, Any]]:
+        """The tools of this turn's response: `file_search` over its course's materials."""
+        course = CourseRef.parse(message.course)
+        if self.library is None or course is None:
+            return []
+        return file_search_tools(await self.library.vector_store_ids(course))
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice

@@ -257,7 +257,9 @@ class TurnEngine:
                 await surface.show_error(refusal)
                 return TurnOutcome.OVER_BUDGET
         teaching = await self._teaching(turn, journal)
-        message = UserMessage(turn.text, turn.turn_id, teaching.instructions, teaching.additional)
+        message = UserMessage(
+            turn.text, turn.turn_id, teaching.instructions, teaching.additional, teaching.course
+        )
         conversation_id = progress.conversation_id
         if conversation_id is None:
             conversation_id = await self._before(
