@@ -41,6 +41,7 @@ from bot.local.openai_common import (
     open_event_stream,
 )
 from bot.local.openai_conversations import Conversation
+from bot.local.openai_files import FilesAPI
 from bot.local.openai_models import ModelsAPI
 from bot.local.openai_responses import ResponseJob, ResponsesAPI, response_json
 from bot.local.scripted_model import QuizScript
@@ -146,9 +147,12 @@ class OpenAIStandIn:
         self.without_apis: set[str] = set()
         self.leave_out(*without_apis)
         self.timers = Timers()
-        self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits)
+        self.files = FilesAPI()  # files and vector stores, read by file_search
+        self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits, files=self.files)
         self.quiz = QuizScript()
-        self._responses = ResponsesAPI(self.pacing, self.timers, self.limits, self.quiz)
+        self._responses = ResponsesAPI(
+            self.pacing, self.timers, self.limits, self.quiz, files=self.files
+        )
         self._chat = ChatAPI(self.limits, self.quiz)
         self._models = ModelsAPI(models)
         self.requests: list[RecordedRequest] = []
@@ -351,6 +355,7 @@ class OpenAIStandIn:
         app.add_routes(self._responses.routes())
         app.add_routes(self._chat.routes())
         app.add_routes(self._models.routes())
+        app.add_routes(self.files.routes())
         app.on_response_prepare.append(_add_request_id)
         return app
 

@@ -56,6 +56,7 @@ from bot.local.openai_conversations import (
     stored_items,
     text_part,
 )
+from bot.local.openai_files import FilesAPI, file_search_call, quoting, searched_stores
 from bot.local.scripted_model import QuizScript, Reply, pieces, quiz_reply, respond
 
 ACTIVE = frozenset({"queued", "in_progress"})
@@ -91,6 +92,7 @@ class ResponseJob:
     ended_at: int | None = None
     streaming: bool = False
     compaction: JSON | None = None  # the compaction item it outputs before its message
+    file_search: JSON | None = None  # the file_search_call item it outputs before its message
     cached_tokens: int = 0
     # When it became final, on the monotonic clock (benchmarks time what follows from here):
     # a streamed response when its stream says so, another when its schedule says.
@@ -99,7 +101,12 @@ class ResponseJob:
     @property
     def message_index(self) -> int:
         """Where its message stands in its output (after a compaction item, if any)."""
-        return 0 if self.compaction is None else 1
+        return (self.compaction is not None) + (self.file_search is not None)
+
+    @property
+    def items_before(self) -> list[JSON]:
+        """The items its output has before its message (compaction, a file search)."""
+        return [item for item in (self.compaction, self.file_search) if item is not None]
 
     @property
     def outcome(self) -> str:
@@ -132,7 +139,7 @@ def response_json(job: ResponseJob) -> JSON:
         "temperature": request.get("temperature", 1.0),
         "text": {"format": text_format(request.get("text")), "verbosity": "medium"},
         "tool_choice": "auto",
-        "tools": [],
+        "tools": request.get("tools") or [],
         "top_p": request.get("top_p", 1.0),
         "top_logprobs": 0,
         "truncation": request.get("truncation") or "disabled",
@@ -162,6 +169,8 @@ def output_message(job: ResponseJob, status: str, text: str | None) -> JSON:
     content = [] if text is None else [text_part("assistant", text)]
     if text is not None and text == job.reply.text and job.reply.citations:
         content[0]["annotations"] = [
+            {"type": "file_citation", "file_id": c.file_id, "filename": c.title, "index": c.end}
+            if c.file_id else
             {"type": "url_citation", "start_index": c.start, "end_index": c.end,
              "title": c.title, "url": c.url}
             for c in job.reply.citations
@@ -204,11 +213,13 @@ class ResponsesAPI:
         timers: Timers,
         limits: ContextLimits | None = None,
         quiz: QuizScript | None = None,
+        files: FilesAPI | None = None,
     ) -> None:
         self.pacing = pacing
         self.timers = timers
         self.limits = limits or ContextLimits()
         self.quiz = quiz or QuizScript()
+        self.files = files  # the vector stores file_search reads
         self.cache = PromptCache()
         self.jobs: dict[str, ResponseJob] = {}
         self.conversations_api = ConversationsAPI(self)
@@ -297,6 +308,15 @@ class ResponsesAPI:
             history, compaction = [summary], compaction_item(summary)
         prompt = self._within_window(prompt, truncation, keep_last=len(new))
         reply = quiz_reply(prompt, self.quiz.next_fault()) if structured else respond(prompt)
+        file_search = None
+        stores = searched_stores(body.get("tools"))
+        if stores and self.files is not None and new:
+            question = new[-1][1]
+            hit = self.files.search(stores, question)
+            reply = reply if hit is None else quoting(reply, hit)
+            file_search = file_search_call(question, hit)
+            if "file_search_call.results" not in (body.get("include") or []):
+                file_search["results"] = None
         job = ResponseJob(
             id=new_id("resp_"),
             request=body,
@@ -309,6 +329,7 @@ class ResponsesAPI:
             metadata=check_metadata(body.get("metadata")),
             status="queued" if background else "in_progress",
             compaction=compaction,
+            file_search=file_search,
             cached_tokens=self.cache.cached_tokens(
                 bucket(body["model"], body.get("prompt_cache_key")), prompt
             ),
@@ -452,9 +473,9 @@ class ResponsesAPI:
     async def _play_text(self, request: web.Request, job: ResponseJob, events: EventWriter) -> None:
         """The message's events up to its text being done, spread over the working time (a
         compaction item, if any, comes whole before it)."""
-        if job.compaction is not None:
+        for position, before in enumerate(job.items_before):
             for kind in ("response.output_item.added", "response.output_item.done"):
-                await events.send(kind, output_index=0, item=job.compaction)
+                await events.send(kind, output_index=position, item=before)
         index = job.message_index
         item = output_message(job, "in_progress", None)
         await events.send("response.output_item.added", output_index=index, item=item)
@@ -497,8 +518,7 @@ class ResponsesAPI:
         job.finished_at = time.monotonic() if job.streaming else job.schedule.finished
         if job.status == "failed":
             return
-        compaction = [] if job.compaction is None else [job.compaction]
-        job.output = [*compaction, output_message(job, job.status, job.reply.text)]
+        job.output = [*job.items_before, output_message(job, job.status, job.reply.text)]
         conversation = self.conversations.get(job.conversation_id or "")
         if conversation is not None:
             conversation.items.extend(dict(item) for item in job.output)
