@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -227,6 +227,9 @@ def _rich_text(elements: list[dict[str, Any]]) -> str:
 
 # The workspace of the call being answered (each request is handled in its own task).
 _CALLER: contextvars.ContextVar[Workspace] = contextvars.ContextVar("caller")
+_FILE_IDS = itertools.count(1)
+_MIMETYPES = {"pdf": "application/pdf", "markdown": "text/markdown", "md": "text/markdown",
+              "text": "text/plain", "txt": "text/plain"}  # fmt: skip
 
 
 class SlackStandIn:
@@ -295,6 +298,10 @@ class SlackStandIn:
         self.triggers = Triggers()
         self.modals: dict[str, tuple[str, dict[str, Any]]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
+        # Files people uploaded (file id → (team, its file object, its bytes)) and the
+        # downloads of them (the Authorization header each came with, "" for none).
+        self.files: dict[str, tuple[str, dict[str, Any], bytes]] = {}
+        self.downloads: list[tuple[str, str]] = []
         self._response_urls: dict[str, int] = {}
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -324,6 +331,7 @@ class SlackStandIn:
             "assistant.threads.setTitle": self._ok,
             "agents.sessions.setStatus": self._set_session_status,
             "agents.sessions.rename": self._rename_session,
+            "files.info": self._file_info,
             "views.open": self._open_view,
             "views.publish": self._publish_view,
             "reactions.add": self._ok,
@@ -339,6 +347,7 @@ class SlackStandIn:
         app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         app.router.add_post("/response_url/{token}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._handle_download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -577,6 +586,45 @@ class SlackStandIn:
         if method == "apps.connections.open":
             return {SCOPES_HEADER: "connections:write"}
         return {SCOPES_HEADER: ",".join(self.scopes)}
+
+    def upload_file(
+        self, name: str, data: bytes, *, user_id: str, filetype: str = "", team_id: str = ""
+    ) -> dict[str, Any]:
+        """A file `user_id` uploaded (in a modal's file input): its file object, as
+        `view.state.values` and `files.info` show it."""
+        file_id = f"F{next(_FILE_IDS):09d}"
+        kind = filetype or (name.rsplit(".", 1)[-1].lower() if "." in name else "binary")
+        url = self.base_url.removesuffix("api/") + f"files-pri/{file_id}/{quote(name)}"
+        info = {
+            "id": file_id, "created": int(time.time()), "timestamp": int(time.time()),
+            "name": name, "title": name,
+            "mimetype": _MIMETYPES.get(kind, "application/octet-stream"),
+            "filetype": kind, "pretty_type": kind.upper(), "user": user_id, "size": len(data),
+            "mode": "hosted", "is_external": False, "is_public": False,
+            "url_private": url, "url_private_download": url + "?download=1",
+            "permalink": url, "editable": False,
+        }  # fmt: skip
+        self.files[file_id] = (team_id or self.team_id, info, data)
+        return info
+
+    async def _file_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """files.info: a file of the caller's workspace."""
+        found = self.files.get(str(args.get("file") or ""))
+        if found is None or found[0] != _CALLER.get().team_id:
+            raise SlackError("file_not_found")
+        return {"file": found[1], "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    async def _handle_download(self, request: web.Request) -> web.StreamResponse:
+        """A file's `url_private(_download)`: only with a token of its workspace (Bearer)."""
+        header = request.headers.get("Authorization", "")
+        self.downloads.append((request.match_info["file_id"], header))
+        found = self.files.get(request.match_info["file_id"])
+        token = header.removeprefix("Bearer ").strip()
+        workspace = self.workspaces.get(found[0]) if found is not None else None
+        if found is None or workspace is None or not token or token != workspace.token:
+            # Slack answers a download without a valid token with its sign-in page.
+            return web.Response(status=302, headers={"Location": "/signin"})
+        return web.Response(body=found[2], content_type=found[1]["mimetype"])
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
