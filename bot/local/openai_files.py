@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field, replace
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 
 from aiohttp import web
@@ -115,13 +117,13 @@ class FilesAPI:
         ]
 
     async def create_file(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        upload, purpose = form.get("file"), form.get("purpose")
-        if not isinstance(upload, web.FileField):
+        fields = _multipart(request.headers.get("Content-Type", ""), await request.read())
+        upload, purpose = fields.get("file"), fields.get("purpose")
+        if upload is None or not upload[0]:
             raise missing("file")
-        if not isinstance(purpose, str) or not purpose:
+        if purpose is None or not purpose[1]:
             raise missing("purpose")
-        stored = StoredFile(new_id("file-"), upload.filename, purpose, upload.file.read())
+        stored = StoredFile(new_id("file-"), upload[0], purpose[1].decode(), upload[1])
         self.files[stored.id] = stored
         return web.json_response(stored.json())
 
@@ -255,6 +257,23 @@ def file_search_call(query: str, hit: FileHit | None) -> JSON:
         "id": new_id("fs_"), "type": "file_search_call", "status": "completed",
         "queries": [query], "results": results,
     }  # fmt: skip
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+    """A multipart/form-data body's fields: name → (file name, "" for plain fields; bytes).
+
+    Read from the bytes the server already has (its middleware records every body)."""
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(400, "Expected multipart/form-data.", param="file")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=default).parsebytes(head + body)
+    fields: dict[str, tuple[str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            payload = part.get_payload(decode=True) or b""
+            fields[name] = (part.get_filename() or "", payload)
+    return fields
 
 
 def _words(text: str) -> list[str]:

@@ -220,6 +220,8 @@ class CourseMaterials:
             return False
         await self._library.remove(course, material)
         await self.store.remove(course, material_id)
+        if not await self.store.list(course):  # the last one: its vector store goes too
+            await self._library.remove_all(course)
         return True
 
     async def forget(self, course: CourseRef) -> None:
