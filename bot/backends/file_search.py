@@ -26,7 +26,8 @@ from bot.tutor.materials import CourseRef, Material, MaterialStore, Page
 log = logging.getLogger(__name__)
 
 INDEXING_SECONDS = 60.0  # how long a material may take to be indexed before it is refused
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.1  # the first wait between checks; each next one doubles, up to 2 s
+MAX_POLL_SECONDS = 2.0
 
 
 class MaterialNotIndexed(Exception):
@@ -102,6 +103,7 @@ class VectorStoreLibrary:
     async def _indexed(self, vector_store_id: str, file_id: str) -> None:
         """Wait until the store has indexed the file; raise MaterialNotIndexed otherwise."""
         deadline = time.monotonic() + self._indexing_seconds
+        wait = self._poll_seconds
         while True:
             with translated_errors("check material"):
                 attached = await self._client.vector_stores.files.retrieve(
@@ -114,7 +116,8 @@ class VectorStoreLibrary:
                 raise MaterialNotIndexed(reason)
             if time.monotonic() >= deadline:
                 raise MaterialNotIndexed("indexing took too long")
-            await asyncio.sleep(self._poll_seconds)
+            await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            wait = min(wait * 2, MAX_POLL_SECONDS)
 
     async def _delete_file(self, vector_store_id: str | None, file_id: str) -> None:
         """Delete a file (from the store first, where it is attached); one already gone is fine."""

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from bot.local.sample_pdf import pdf_with_pages
 from bot.settings import BackendKind
 from tests.conftest import RedisServer
 from tests.e2e.conftest import Harness
 from tests.e2e.test_courses import ADMIN, CHANNEL, LEARNER, open_course_form
-from tests.pdf_pages import pdf_with_pages
 
 PDF_PAGES = [
     "Medieval England. The Norman conquest began in 1066 with the battle of Hastings.",

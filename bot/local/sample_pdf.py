@@ -1,4 +1,5 @@
-"""Small PDFs with real text, made with pypdf, for tests and benchmarks (no fixture files).
+"""Small PDFs with real text, made with pypdf: for tests, benchmarks and trying course
+materials locally (no fixture files: each is generated where it is needed).
 
 Each page gets a Helvetica text stream; pypdf's own text extraction reads it back.
 """
