@@ -17,6 +17,7 @@ REQUIRED_BOT_SCOPES: tuple[str, ...] = (
     "groups:history",
     "im:read",
     "im:write",
+    "files:read",
     "users:read",
 )
 
