@@ -76,6 +76,7 @@ run: $(STAMP)
 bench: $(STAMP) redis-server
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.context
+	$(BIN)/python -m bench.materials
 
 # What a turn of a 60-turn conversation is billed for, per backend, with and without the
 # context budget (bench/context.py; about half a minute).

@@ -21,7 +21,7 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Backend
-from bot.backends.factory import build_backend, make_model_client
+from bot.backends.factory import build_backend, course_library, make_model_client
 from bot.backends.quiz_writer import build_quiz_writer
 from bot.doctor.admin_notice import ShutdownNotice, workspace_of
 from bot.doctor.at_start import StartChecks
@@ -52,6 +52,7 @@ from bot.slack.listeners.reveal import register_reveal_listeners
 from bot.slack.listeners.teaching import register_teaching_listeners
 from bot.slack.listeners.uninstall import register_uninstall_listeners
 from bot.slack.listeners.usage_command import UsageCommand
+from bot.slack.materials_desk import MaterialsDesk
 from bot.slack.oauth import InstallationAuthorize, build_oauth_flow
 from bot.slack.oauth_state import RedisStateStore
 from bot.slack.quiz_desk import QuizDesk
@@ -86,6 +87,7 @@ from bot.tutor.courses import CourseStore, LearnerStore
 from bot.tutor.feedback import FeedbackStore
 from bot.tutor.home import HomeReader
 from bot.tutor.ledger import UsageLedger
+from bot.tutor.materials import CourseMaterials, MaterialStore
 from bot.tutor.quiz_store import QuizScores, QuizStore
 from bot.tutor.teaching import TurnTeacher
 
@@ -101,6 +103,21 @@ class Role(StrEnum):
     BOTH = "both"  # receives Slack and answers turns (`python -m bot`)
     WEB = "web"  # receives Slack: records turns, posts their placeholders
     WORKER = "worker"  # answers the recorded turns
+
+
+def materials_desk(
+    backend: Backend,
+    redis: Redis,
+    keys: Keys,
+    session: aiohttp.ClientSession,
+    settings: Settings,
+) -> MaterialsDesk | None:
+    """What adds and removes course materials, for the backend's library (None: it has none)."""
+    library = course_library(backend)
+    if library is None:
+        return None
+    materials = CourseMaterials(MaterialStore(redis, keys), library)
+    return MaterialsDesk(materials, session, max_bytes=int(settings.material_max_mb * 1_000_000))
 
 
 @dataclass
@@ -353,6 +370,8 @@ class TutorBot:
             admins,
             home,
             background,
+            desk=materials_desk(backend, patient_redis, keys, slack_session, settings),
+            max_material_bytes=int(settings.material_max_mb * 1_000_000),
         )
         usage_command = UsageCommand(UsageLedger(redis, keys), admins)
         # Quizzes: written by the backend's model client, kept with the patient Redis client

@@ -245,6 +245,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_DAILY_TOKENS_PER_WORKSPACE", "daily_tokens_per_workspace", "0", "the same for the whole workspace; 0 = no limit", _non_negative_int),
     SettingSpec("TUTOR_ADMINS", "admins", None, "Slack user ids (comma-separated) of the tutor's admins, besides the workspace's admins and owners: they see the workspace's figures in /tutor usage and are told (instead of the workspace's admins) when the model is about to shut down", _user_ids),
     SettingSpec("TUTOR_QUIZ_QUESTIONS", "quiz_questions", "3", "questions in a quiz (/tutor quiz, Quiz me on this), 1 to 5", _quiz_questions),
+    SettingSpec("TUTOR_MATERIAL_MAX_MB", "material_max_mb", "10", "largest course material file (MB) the course form takes (Slack's file input takes at most 10)", _positive_float),
     SettingSpec("TUTOR_WORKER_NAME", "worker_name", None, "this process's name among the bot's processes (unset → the host name); a restarted process with the same name resumes its turns at once"),
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
@@ -304,6 +305,7 @@ class Settings:
     daily_tokens_per_workspace: int = 0
     admins: frozenset[str] = frozenset()
     quiz_questions: int = 3
+    material_max_mb: float = 10.0
     worker_name: str | None = None
     concurrency: int = 200
     lease_seconds: float = 20.0

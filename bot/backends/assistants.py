@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -30,14 +31,17 @@ from bot.backends.base import (
     Usage,
     UserMessage,
 )
+from bot.backends.file_search import VectorStoreLibrary
 from bot.backends.openai_client import TRY_LATER, read_reply, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 from bot.backends.provider_files import ProviderFiles
 from bot.storage.keys import Keys
+from bot.tutor.materials import CourseRef
 
 log = logging.getLogger(__name__)
 
 PART_SEPARATOR = "\n\n"
+FILE_LABEL = "File "  # a file citation's label until its file's name is known
 # The Redis lock of the one process creating the assistant expires after this long (a
 # process that died holding it); the others wait for the stored id as long at most.
 CREATION_LOCK_SECONDS = 120
@@ -71,10 +75,13 @@ class AssistantsBackend:
         stream_start_seconds: float = FIRST_EVENT_SECONDS,
         vision: bool = True,
         files: ProviderFiles | None = None,
+        library: VectorStoreLibrary | None = None,
     ) -> None:
         self._vision = vision
         self._files = files  # uploads for attachments, listed per conversation
         self._client = client
+        self.library = library  # course materials: a vector store per course
+        self._file_names: dict[str, str] = {}  # provider file id → its name, for citations
         self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
         self._context_tokens = context_tokens  # 0: no budget
         self._redis = redis
@@ -211,6 +218,9 @@ class AssistantsBackend:
             request["instructions"] = message.instructions
         if message.additional_instructions:
             request["additional_instructions"] = message.additional_instructions
+        tools = await self.tools_for(conversation_id, message)
+        if tools:
+            request["tools"] = tools
 
         async def create(stream: bool) -> Any:
             runs = self._client.beta.threads.runs
@@ -221,6 +231,22 @@ class AssistantsBackend:
             return await self._partials.create(
                 create, _created_run_id, _text_delta, _final_run, _run_of
             )
+
+    async def tools_for(self, conversation_id: str, message: UserMessage) -> list[dict[str, Any]]:
+        """The tools of this turn's run: `file_search` over its course's materials.
+
+        A run takes tools but no tool resources: the course's vector store is set on the
+        thread (`tool_resources`) before the run, so the thread searches it."""
+        course = CourseRef.parse(message.course)
+        if self.library is None:
+            return []
+        stores = await self.library.vector_store_ids(course) if course is not None else []
+        if stores:
+            with translated_errors("set thread materials"):
+                await self._client.beta.threads.update(
+                    conversation_id, tool_resources={"file_search": {"vector_store_ids": stores}}
+                )
+        return [{"type": "file_search"}] if stores else []
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         with translated_errors("look for message"):
@@ -291,7 +317,22 @@ class AssistantsBackend:
                     texts.append(text)
                     citations.extend(_citations(annotations, offset))
                     offset += len(text)
-        return Answer(PART_SEPARATOR.join(texts), citations=citations)
+        named = [await self._named(citation) for citation in citations]
+        return Answer(PART_SEPARATOR.join(texts), citations=named)
+
+    async def _named(self, citation: Citation) -> Citation:
+        """A file citation labelled with the file's name (its id where it cannot be read)."""
+        file_id = citation.label.removeprefix(FILE_LABEL)
+        if not citation.label.startswith(FILE_LABEL):
+            return citation
+        if file_id not in self._file_names:
+            try:
+                with translated_errors("name cited file"):
+                    found = await self._client.files.retrieve(file_id)
+                self._file_names[file_id] = found.filename
+            except BackendError:
+                return citation
+        return replace(citation, label=self._file_names[file_id])
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         self._partials.forget(run_id)
@@ -402,9 +443,9 @@ def _citations(annotations: list[Any], offset: int) -> list[Citation]:
 def _citation(annotation: Annotation, offset: int) -> Citation:
     """A file citation or file path: the server's marker in the text becomes a footnote mark."""
     if annotation.type == "file_citation":
-        label = f"File {annotation.file_citation.file_id}"
+        label = f"{FILE_LABEL}{annotation.file_citation.file_id}"
     else:
-        label = f"File {annotation.file_path.file_id}"
+        label = f"{FILE_LABEL}{annotation.file_path.file_id}"
     return Citation(
         label,
         start=offset + annotation.start_index,

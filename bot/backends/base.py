@@ -181,6 +181,7 @@ class UserMessage:
     attachments: tuple[Attachment, ...] = ()
     # The Slack conversation it belongs to: files uploaded for it are listed under it.
     conversation_key: str = ""
+    course: str = ""  # the course whose materials the run may search ("team:channel"; "": none)
 
     def instructions_over(self, default: str) -> str:
         """The whole instructions of this turn's run, over the backend's `default`."""

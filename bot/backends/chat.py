@@ -47,9 +47,18 @@ from bot.backends.chat_history import (
     up_to_question,
 )
 from bot.backends.openai_client import rejects_parameter, translated_errors
+from bot.backends.passages import (
+    LocalLibrary,
+    Passage,
+    passage_citations,
+    passages_from_json,
+    passages_to_json,
+    with_passages,
+)
 from bot.backends.reported_usage import usage_of_completion
 from bot.settings import TokenLimitField
 from bot.storage.keys import Keys
+from bot.tutor.materials import CourseRef
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +113,14 @@ class ChatBackend:
         token_budget: int,
         token_field: TokenLimitField,
         vision: bool = True,
+        library: LocalLibrary | None = None,
     ) -> None:
         self._client = client
         self._vision = vision
         # Images of the turns being asked (data URLs), by turn id: sent with the question,
         # never kept in the history (which keeps their names).
         self._images: dict[str, list[str]] = {}
+        self.library = library  # course materials: passages in Redis, ranked here
         self._redis = redis
         self._keys = keys
         self._history = ChatHistoryStore(redis, keys)
@@ -141,20 +152,30 @@ class ChatBackend:
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
         run_id = "chatrun_" + uuid.uuid4().hex
-        # Kept with the run: a completion asked again after a crash uses the same ones.
-        instructions = message.instructions_over(self._instructions)
+        # Kept with the run: a completion asked again after a crash uses the same ones, and
+        # the same passages of the course's materials.
+        passages = await self._passages(message)
+        instructions = with_passages(message.instructions_over(self._instructions), passages)
         await self._record(
             run_id,
             status=RunStatus.QUEUED,
             conversation=conversation_id,
             turn=message.turn_id,
             instructions=instructions,
+            passages=passages_to_json(passages) if passages else None,
         )
         await self._redis.set(
             self._keys.chat_turn_run(message.turn_id), run_id, ex=RUN_RECORD_TTL_SECONDS
         )
         self._spawn(conversation_id, run_id, message.turn_id, instructions)
         return run_id
+
+    async def _passages(self, message: UserMessage) -> list[Passage]:
+        """The passages of the turn's course materials that best answer its question."""
+        course = CourseRef.parse(message.course)
+        if self.library is None or course is None:
+            return []
+        return await self.library.passages_for(course, message.text, self._token_budget)
 
     def _spawn(self, conversation_id: str, run_id: str, turn_id: str, instructions: str) -> None:
         task = asyncio.create_task(
@@ -231,7 +252,9 @@ class ChatBackend:
         citations = [
             Citation(c["title"] or c["url"], c["url"], c["start"], c["end"]) for c in found
         ]
-        return Answer(record.get("answer", ""), citations=citations)
+        text = record.get("answer", "")
+        citations += passage_citations(text, passages_from_json(record.get("passages")))
+        return Answer(text, citations=citations)
 
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         """Stop the run and record it as cancelled (its task records nothing when stopped)."""

@@ -10,11 +10,14 @@ from redis.asyncio import Redis
 from bot.backends.assistants import AssistantsBackend
 from bot.backends.base import Backend
 from bot.backends.chat import ChatBackend
+from bot.backends.file_search import VectorStoreLibrary
 from bot.backends.openai_client import ApiErrorListener, make_client
+from bot.backends.passages import LocalLibrary
 from bot.backends.provider_files import ProviderFiles
 from bot.backends.responses import ResponsesBackend
 from bot.settings import BackendKind, ConfigError, Settings, StreamingMode
 from bot.storage.keys import Keys
+from bot.tutor.materials import CourseLibrary, MaterialStore
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ def build_backend(
             stream_start_seconds=settings.openai_timeout,
             vision=settings.vision,
             files=files,
+            library=VectorStoreLibrary(client, MaterialStore(redis, keys)),
         )
     if settings.backend is BackendKind.CHAT:
         return ChatBackend(
@@ -94,6 +98,7 @@ def build_backend(
             token_budget=settings.context_tokens,
             token_field=settings.chat_token_field,
             vision=settings.vision,
+            library=LocalLibrary(redis, keys, MaterialStore(redis, keys)),
         )
     return ResponsesBackend(
         client,
@@ -106,4 +111,11 @@ def build_backend(
         web_search=settings.web_search,
         vision=settings.vision,
         files=files,
+        library=VectorStoreLibrary(client, MaterialStore(redis, keys)),
     )
+
+
+def course_library(backend: Backend) -> CourseLibrary | None:
+    """Where the backend keeps course materials (None: it takes none)."""
+    library = getattr(backend, "library", None)
+    return library if isinstance(library, VectorStoreLibrary | LocalLibrary) else None

@@ -34,10 +34,12 @@ from bot.backends.base import (
     ToolStep,
     UserMessage,
 )
+from bot.backends.file_search import VectorStoreLibrary, file_search_tools
 from bot.backends.openai_client import rejects_parameter, translated_errors
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 from bot.backends.provider_files import ProviderFiles
 from bot.backends.reported_usage import usage_of_response
+from bot.tutor.materials import CourseRef
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,10 @@ class ResponsesBackend:
         web_search: bool = False,
         vision: bool = True,
         files: ProviderFiles | None = None,
+        library: VectorStoreLibrary | None = None,
     ) -> None:
         self._client = client
+        self.library = library  # course materials: a vector store per course
         self._partials = PartialTexts(stream, stream_start_seconds)  # the text streamed so far
         self._web_search = web_search
         self._vision = vision
@@ -158,10 +162,6 @@ class ResponsesBackend:
             except openai.NotFoundError:
                 pass  # already gone
 
-    def _tools(self) -> list[dict[str, Any]]:
-        """The tools a run may use (TUTOR_WEB_SEARCH: the web)."""
-        return [{"type": "web_search"}] if self._web_search else []
-
     async def _create(
         self,
         conversation_id: str,
@@ -180,9 +180,11 @@ class ResponsesBackend:
             "metadata": {"turn_id": message.turn_id},
             "prompt_cache_key": prompt_cache_key(conversation_id),
         }
-        tools = self._tools()
+        tools = await self.tools_for(message)
         if tools:
             request["tools"] = tools
+            if any(tool["type"] == "file_search" for tool in tools):
+                request["include"] = ["file_search_call.results"]
         if compaction:
             threshold = self._context_tokens
             request["context_management"] = [{"type": "compaction", "compact_threshold": threshold}]
@@ -196,6 +198,17 @@ class ResponsesBackend:
         return await self._partials.create(
             create, _created_response_id, _text_delta, _final_response, _response_of, _step_of
         )
+
+    async def tools_for(self, message: UserMessage) -> list[dict[str, Any]]:
+        """The tools of this turn's response: `file_search` over its course's materials, and
+        the web with TUTOR_WEB_SEARCH."""
+        tools: list[dict[str, Any]] = []
+        course = CourseRef.parse(message.course)
+        if self.library is not None and course is not None:
+            tools += file_search_tools(await self.library.vector_store_ids(course))
+        if self._web_search:
+            tools.append({"type": "web_search"})
+        return tools
 
     async def find_message(self, conversation_id: str, message: UserMessage) -> str | None:
         return ""  # the message travels with the response: there is nothing to add twice

@@ -148,9 +148,9 @@ class OpenAIStandIn:
         self.without_apis: set[str] = set()
         self.leave_out(*without_apis)
         self.timers = Timers()
-        self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits)
+        self.files = FilesAPI()  # files and vector stores, read by file_search
+        self._assistants = AssistantsAPI(self.pacing, self.timers, self.limits, files=self.files)
         self.quiz = QuizScript()
-        self.files = FilesAPI()
         self._responses = ResponsesAPI(
             self.pacing, self.timers, self.limits, self.quiz, files=self.files
         )

@@ -38,6 +38,7 @@ from bot.local.openai_common import (
     sleep_until,
     sse,
 )
+from bot.local.openai_files import FilesAPI, quoting
 from bot.local.scripted_model import Reply, pieces, respond
 
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
@@ -66,6 +67,7 @@ class Thread:
     metadata: dict[str, str]
     messages: list[JSON] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    tool_resources: JSON = field(default_factory=dict)
 
 
 @dataclass
@@ -194,7 +196,7 @@ def cited_text_block(reply: Reply) -> JSON:
         marker = f"【{index}:0†source】"
         at = citation.end + shift
         text = text[:at] + marker + text[at:]
-        file_id = "file-" + citation.title.lower()
+        file_id = citation.file_id or "file-" + citation.title.lower()
         annotations.append({
             "type": "file_citation", "text": marker, "start_index": at,
             "end_index": at + len(marker), "file_citation": {"file_id": file_id},
@@ -267,7 +269,15 @@ def shaped_delta(chunk: str, shape: TextShape) -> list[JSON] | str:
 class AssistantsAPI:
     """State and handlers of /assistants and /threads."""
 
-    def __init__(self, pacing: Pacing, timers: Timers, limits: ContextLimits | None = None) -> None:
+    def __init__(
+        self,
+        pacing: Pacing,
+        timers: Timers,
+        limits: ContextLimits | None = None,
+        *,
+        files: FilesAPI | None = None,
+    ) -> None:
+        self.files = files  # the vector stores file_search reads
         self.pacing = pacing
         self.timers = timers
         self.limits = limits or ContextLimits()
@@ -356,6 +366,8 @@ class AssistantsAPI:
         body = await json_body(request)
         if "metadata" in body:
             thread.metadata = check_metadata(body["metadata"])
+        if "tool_resources" in body:
+            thread.tool_resources = dict(body["tool_resources"] or {})
         return web.json_response(thread_json(thread))
 
     async def delete_thread(self, request: web.Request) -> web.Response:
@@ -495,7 +507,7 @@ class AssistantsAPI:
             instructions = f"{instructions}\n\n{body['additional_instructions']}".strip()
         limit = self._prompt_limit(body.get("max_prompt_tokens"))
         seen = self._seen(thread, instructions, _truncation(body.get("truncation_strategy")), limit)
-        reply = respond(seen)
+        reply = self._searched(thread, assistant, body, respond(seen))
         over = prompt_tokens(seen) > limit
         working = reply.directives.slow
         schedule = Schedule.begin(
@@ -516,6 +528,22 @@ class AssistantsAPI:
             params=params,
             incomplete_reason=PROMPT_LIMITED if over else "max_completion_tokens",
         )
+
+    def _searched(self, thread: Thread, assistant: JSON, body: JSON, reply: Reply) -> Reply:
+        """With the file_search tool (the run's, else the assistant's), the reply quotes the
+        best passage of the thread's vector stores (else the assistant's) and cites it."""
+        tools = body.get("tools") if body.get("tools") is not None else assistant.get("tools")
+        if self.files is None or not any(
+            isinstance(t, dict) and t.get("type") == "file_search" for t in tools or []
+        ):
+            return reply
+        resources = thread.tool_resources or assistant.get("tool_resources") or {}
+        stores = (resources.get("file_search") or {}).get("vector_store_ids") or []
+        question = next(
+            (message_text(m) for m in reversed(thread.messages) if m["role"] == "user"), ""
+        )
+        hit = self.files.search(list(stores), question)
+        return reply if hit is None else quoting(reply, hit)
 
     def _prompt_limit(self, value: Any) -> int:
         """The tokens a run's prompt may have: `max_prompt_tokens`, within the context window."""
@@ -652,5 +680,5 @@ def thread_json(thread: Thread) -> JSON:
         "object": "thread",
         "created_at": thread.created_at,
         "metadata": thread.metadata,
-        "tool_resources": {},
+        "tool_resources": thread.tool_resources,
     }

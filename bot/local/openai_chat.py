@@ -9,7 +9,10 @@ local servers' prefix caches do (see `bot.local.context_window`).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -130,6 +133,23 @@ def finish_reason(reply: Reply) -> str:
     return "length" if reply.directives.incomplete else "stop"
 
 
+# A numbered passage in the system message, as a retrieval-augmented prompt shows it:
+# `[1] (<source>)` on its own line, the passage's text on the next.
+_PASSAGE = re.compile(r"^\[(\d+)\] \(([^)\n]*)\)\n([^\n]+)", re.MULTILINE)
+
+
+def citing_passage(reply: Reply, messages: Sequence[tuple[str, str]]) -> Reply:
+    """Where the system message lists numbered passages, the scripted model quotes the first
+    sentence of the first one and cites it by its number, as it is asked to."""
+    system = next((text for role, text in messages if role == "system"), "")
+    found = _PASSAGE.search(system)
+    if found is None:
+        return reply
+    sentence = found.group(3).split(". ")[0].strip()[:200]
+    quoted = f"From the course materials: “{sentence}” [{found.group(1)}]"
+    return replace(reply, text=f"{reply.text}\n\n{quoted}")
+
+
 class ChatAPI:
     """The handler of /chat/completions.
 
@@ -169,7 +189,7 @@ class ChatAPI:
         if structured or asks_for_quiz_in_words(messages):
             reply = quiz_reply(messages, self.quiz.next_fault())
         else:
-            reply = respond(messages)
+            reply = citing_passage(respond(messages), messages)
         if reply.directives.fail:
             raise ApiError(500, FAILURE_MESSAGE, code="server_error", type="server_error")
         cached = self.cache.cached_tokens(

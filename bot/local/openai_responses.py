@@ -57,7 +57,7 @@ from bot.local.openai_conversations import (
     stored_items,
     text_part,
 )
-from bot.local.openai_files import FilesAPI
+from bot.local.openai_files import FilesAPI, file_search_call, quoting, searched_stores
 from bot.local.scripted_model import QuizScript, Reply, pieces, quiz_reply, respond
 
 # How long the scripted web search takes, streamed (so a reply can show it at work).
@@ -97,6 +97,7 @@ class ResponseJob:
     streaming: bool = False
     compaction: JSON | None = None  # the compaction item it outputs before its message
     search: JSON | None = None  # the web_search_call item it outputs before its message
+    file_search: JSON | None = None  # the file_search_call item it outputs before its message
     cached_tokens: int = 0
     # When it became final, on the monotonic clock (benchmarks time what follows from here):
     # a streamed response when its stream says so, another when its schedule says.
@@ -105,7 +106,13 @@ class ResponseJob:
     @property
     def message_index(self) -> int:
         """Where its message stands in its output (after a compaction item, if any)."""
-        return (0 if self.compaction is None else 1) + (0 if self.search is None else 1)
+        return len(self.items_before) + (self.search is not None)
+
+    @property
+    def items_before(self) -> list[JSON]:
+        """The items its output has before its message and its web search, if any (a
+        compaction, a file search), played whole."""
+        return [item for item in (self.compaction, self.file_search) if item is not None]
 
     @property
     def outcome(self) -> str:
@@ -168,6 +175,8 @@ def output_message(job: ResponseJob, status: str, text: str | None) -> JSON:
     content = [] if text is None else [text_part("assistant", text)]
     if text is not None and text == job.reply.text and job.reply.citations:
         content[0]["annotations"] = [
+            {"type": "file_citation", "file_id": c.file_id, "filename": c.title, "index": c.end}
+            if c.file_id else
             {"type": "url_citation", "start_index": c.start, "end_index": c.end,
              "title": c.title, "url": c.url}
             for c in job.reply.citations
@@ -217,6 +226,7 @@ class ResponsesAPI:
         self.timers = timers
         self.limits = limits or ContextLimits()
         self.quiz = quiz or QuizScript()
+        self.files = files  # the vector stores file_search reads
         self.cache = PromptCache()
         # Set by a test to hold every web search in `searching` until it is set.
         self.search_gate: asyncio.Event | None = None
@@ -311,6 +321,15 @@ class ResponsesAPI:
             reply = quiz_reply(prompt, self.quiz.next_fault())
         else:  # a model with the web_search tool searches, and cites what it found
             reply = respond(prompt, cite=searches)
+        file_search = None
+        stores = searched_stores(body.get("tools"))
+        if stores and self.files is not None and new:
+            question = new[-1][1]
+            hit = self.files.search(stores, question)
+            reply = reply if hit is None else quoting(reply, hit)
+            file_search = file_search_call(question, hit)
+            if "file_search_call.results" not in (body.get("include") or []):
+                file_search["results"] = None
         job = ResponseJob(
             id=new_id("resp_"),
             request=body,
@@ -324,6 +343,7 @@ class ResponsesAPI:
             status="queued" if background else "in_progress",
             compaction=compaction,
             search=_search_item(new) if searches and not structured else None,
+            file_search=file_search,
             cached_tokens=self.cache.cached_tokens(
                 bucket(body["model"], body.get("prompt_cache_key")), prompt
             ),
@@ -467,9 +487,9 @@ class ResponsesAPI:
     async def _play_text(self, request: web.Request, job: ResponseJob, events: EventWriter) -> None:
         """The message's events up to its text being done, spread over the working time (a
         compaction item, if any, comes whole before it)."""
-        if job.compaction is not None:
+        for position, before in enumerate(job.items_before):
             for kind in ("response.output_item.added", "response.output_item.done"):
-                await events.send(kind, output_index=0, item=job.compaction)
+                await events.send(kind, output_index=position, item=before)
         if job.search is not None:
             await self._play_search(job, events)
         index = job.message_index
@@ -543,9 +563,8 @@ class ResponsesAPI:
         job.finished_at = time.monotonic() if job.streaming else job.schedule.finished
         if job.status == "failed":
             return
-        compaction = [] if job.compaction is None else [job.compaction]
         search = [] if job.search is None else [{**job.search, "status": "completed"}]
-        job.output = [*compaction, *search, output_message(job, job.status, job.reply.text)]
+        job.output = [*job.items_before, *search, output_message(job, job.status, job.reply.text)]
         conversation = self.conversations.get(job.conversation_id or "")
         if conversation is not None:
             conversation.items.extend(dict(item) for item in job.output)

@@ -79,6 +79,7 @@ class ScriptedCitation:
     end: int
     title: str
     url: str
+    file_id: str = ""  # a file's (file_search), cited by name: `title` is its file name
 
 
 @dataclass(frozen=True)

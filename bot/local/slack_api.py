@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -229,6 +229,9 @@ def _rich_text(elements: list[dict[str, Any]]) -> str:
 
 # The workspace of the call being answered (each request is handled in its own task).
 _CALLER: contextvars.ContextVar[Workspace] = contextvars.ContextVar("caller")
+_FILE_IDS = itertools.count(1)
+_MIMETYPES = {"pdf": "application/pdf", "markdown": "text/markdown", "md": "text/markdown",
+              "text": "text/plain", "txt": "text/plain"}  # fmt: skip
 
 
 class SlackStandIn:
@@ -297,6 +300,10 @@ class SlackStandIn:
         self.triggers = Triggers()
         self.modals: dict[str, tuple[str, dict[str, Any]]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
+        # Files people uploaded (file id → (team, its file object, its bytes)) and the
+        # downloads of them (the Authorization header each came with, "" for none).
+        self.files: dict[str, tuple[str, dict[str, Any], bytes]] = {}
+        self.downloads: list[tuple[str, bool]] = []  # (file id, whether the token was good)
         self._response_urls: dict[str, int] = {}
         self.socket_acks: dict[str, dict[str, Any]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -326,13 +333,11 @@ class SlackStandIn:
             "assistant.threads.setTitle": self._ok,
             "agents.sessions.setStatus": self._set_session_status,
             "agents.sessions.rename": self._rename_session,
+            "files.info": self._file_info,
             "views.open": self._open_view,
             "views.publish": self._publish_view,
             "reactions.add": self._ok,
-            "files.info": self._files_info,
         }
-        self.files: dict[str, SharedFile] = {}
-        self.downloads: list[tuple[str, bool]] = []  # (file id, whether the token was good)
         if rate_limits:
             self.enforce_rate_limits(PUBLISHED_RATE_LIMITS if rate_limits is True else rate_limits)
 
@@ -344,7 +349,7 @@ class SlackStandIn:
         app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         app.router.add_post("/response_url/{token}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
-        app.router.add_get("/files-pri/{file_id}/download/{name}", self._handle_download)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._handle_download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -583,6 +588,47 @@ class SlackStandIn:
         if method == "apps.connections.open":
             return {SCOPES_HEADER: "connections:write"}
         return {SCOPES_HEADER: ",".join(self.scopes)}
+
+    def upload_file(
+        self, name: str, data: bytes, *, user_id: str, filetype: str = "", team_id: str = ""
+    ) -> dict[str, Any]:
+        """A file `user_id` uploaded (in a modal's file input): its file object, as
+        `view.state.values` and `files.info` show it."""
+        file_id = f"F{next(_FILE_IDS):09d}"
+        kind = filetype or (name.rsplit(".", 1)[-1].lower() if "." in name else "binary")
+        url = self.base_url.removesuffix("api/") + f"files-pri/{file_id}/{quote(name)}"
+        info = {
+            "id": file_id, "created": int(time.time()), "timestamp": int(time.time()),
+            "name": name, "title": name,
+            "mimetype": _MIMETYPES.get(kind, "application/octet-stream"),
+            "filetype": kind, "pretty_type": kind.upper(), "user": user_id, "size": len(data),
+            "mode": "hosted", "is_external": False, "is_public": False,
+            "url_private": url, "url_private_download": url + "?download=1",
+            "permalink": url, "editable": False,
+        }  # fmt: skip
+        self.files[file_id] = (team_id or self.team_id, info, data)
+        return info
+
+    async def _file_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """files.info: a file of the caller's workspace."""
+        if "files:read" not in self.scopes:
+            raise SlackError("missing_scope")
+        found = self.files.get(str(args.get("file") or ""))
+        if found is None or found[0] != _CALLER.get().team_id:
+            raise SlackError("file_not_found")
+        return {"file": found[1], "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    async def _handle_download(self, request: web.Request) -> web.StreamResponse:
+        """A file's `url_private(_download)`: only with a token of its workspace (Bearer)."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        found = self.files.get(request.match_info["file_id"])
+        workspace = self.workspaces.get(found[0]) if found is not None else None
+        allowed = workspace is not None and bool(token) and token == workspace.token
+        self.downloads.append((request.match_info["file_id"], allowed))
+        if found is None or not allowed or "files:read" not in self.scopes:
+            # Slack answers a download without a valid token with its sign-in page.
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        return web.Response(body=found[2], content_type=found[1]["mimetype"])
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -963,47 +1009,13 @@ class SlackStandIn:
     def _session(self, channel: str, thread_ts: str) -> AgentSession:
         return self.agent_sessions.setdefault((channel, thread_ts), AgentSession("active"))
 
-    # ---- files: files.info and authenticated downloads ----------------------------------
-    # (What a message's `files` array names; the course-materials work reads files too.)
-
-    def add_file(self, name: str, mimetype: str, data: bytes) -> dict[str, Any]:
-        """A file a person shares; returns it as a message event's `files` array shows it."""
-        file_id = f"F{len(self.files) + 1:08d}"
-        self.files[file_id] = SharedFile(file_id, name, mimetype, data)
-        return self._file_json(self.files[file_id])
-
-    def _file_json(self, shared: SharedFile) -> dict[str, Any]:
-        base = self.base_url.removesuffix("api/")
-        return {
-            "id": shared.id,
-            "name": shared.name,
-            "title": shared.name,
-            "mimetype": shared.mimetype,
-            "filetype": shared.name.rpartition(".")[2],
-            "size": len(shared.data),
-            "mode": "hosted",
-            "url_private": f"{base}files-pri/{shared.id}/{shared.name}",
-            "url_private_download": f"{base}files-pri/{shared.id}/download/{shared.name}",
-        }
-
-    async def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        if "files:read" not in self.scopes:
-            raise SlackError("missing_scope")
-        shared = self.files.get(str(args.get("file", "")))
-        if shared is None:
-            raise SlackError("file_not_found")
-        return {"file": self._file_json(shared)}
-
-    async def _handle_download(self, request: web.Request) -> web.Response:
-        """Slack serves a file to a bot token with files:read; anyone else gets the sign-in
-        page (HTML, status 200), as Slack does."""
-        shared = self.files.get(request.match_info["file_id"])
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        allowed = any(token and token == w.token for w in self.workspaces.values())
-        self.downloads.append((request.match_info["file_id"], allowed))
-        if shared is None or not allowed or "files:read" not in self.scopes:
-            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
-        return web.Response(body=shared.data, content_type=shared.mimetype)
+    def add_file(
+        self, name: str, mimetype: str, data: bytes, *, user_id: str = "U1"
+    ) -> dict[str, Any]:
+        """A file a person shares with a message; as the event's `files` array shows it."""
+        info = self.upload_file(name, data, user_id=user_id)
+        info["mimetype"] = mimetype
+        return info
 
     def _find(self, args: dict[str, Any]) -> Message:
         key = (str(args.get("channel", "")), str(args.get("ts", "")))
@@ -1032,16 +1044,6 @@ def _content(
     if markdown_text is not None and len(str(markdown_text)) > 12_000:
         raise SlackError("msg_too_long")
     return text[:TEXT_LIMIT], blocks, None if markdown_text is None else str(markdown_text)
-
-
-@dataclass(frozen=True)
-class SharedFile:
-    """A file shared in Slack: what files.info tells, and its bytes."""
-
-    id: str
-    name: str
-    mimetype: str
-    data: bytes
 
 
 def _take_chunks(message: Message, args: dict[str, Any]) -> None:

@@ -295,7 +295,7 @@ class SlackEventSender:
         return await self._interaction(payload)
 
     async def submit_view(
-        self, view: dict[str, Any], *, user_id: str, answers: dict[str, str | None] | None = None
+        self, view: dict[str, Any], *, user_id: str, answers: dict[str, Any] | None = None
     ) -> tuple[int, str]:
         """`user_id` submits a modal (the view as views.open returned it), with `answers` by
         block id typed over its initial values: a `view_submission`, as Slack sends it."""

@@ -231,9 +231,10 @@ def _plain_text(text: Any, limit: int, where: str) -> str | None:
     return None
 
 
-def state_values(view: dict[str, Any], answers: dict[str, str | None]) -> dict[str, Any]:
+def state_values(view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
     """`view.state.values` as Slack sends it on submission: each input's value by block id
-    and action id, `answers` (by block id) over what the view showed initially."""
+    and action id, `answers` (by block id) over what the view showed initially: a text, an
+    option's value, a list of option values (checkboxes) or of file objects (file input)."""
     values: dict[str, Any] = {}
     for block in view.get("blocks", []):
         if block.get("type") != "input":
@@ -250,6 +251,12 @@ def state_values(view: dict[str, Any], answers: dict[str, str | None]) -> dict[s
                 wanted = answers[block_id]
                 chosen = next((o for o in element["options"] if o["value"] == wanted), None)
             state = {"type": kind, "selected_option": chosen}
+        elif kind == "checkboxes":
+            wanted = answers.get(block_id) or []
+            chosen_all = [o for o in element["options"] if o["value"] in wanted]
+            state = {"type": kind, "selected_options": chosen_all}
+        elif kind == "file_input":
+            state = {"type": kind, "files": list(answers.get(block_id) or [])}
         else:
             continue
         values[block_id] = {element["action_id"]: state}

@@ -20,6 +20,7 @@ from bot.tutor.courses import (
     CourseForm,
     Mode,
 )
+from bot.tutor.materials import ACCEPTED_EXTENSIONS, MAX_FILES_PER_FORM, Material
 
 COURSE_CALLBACK = "tutor_course"
 VALUE = "value"  # each input's action id
@@ -36,8 +37,20 @@ LENGTH_OPTIONS = {
 }
 
 
-def course_modal(channel_id: str, course: Course | None) -> dict[str, Any]:
-    """The form for the course of `channel_id`, filled in with its current course."""
+FILES_BLOCK = "course_files"
+REMOVE_BLOCK = "course_remove_files"
+FILES_HINT = "PDF, Markdown or text, up to 10 files; the tutor answers from them and cites them."
+
+
+def course_modal(
+    channel_id: str,
+    course: Course | None,
+    materials: list[Material] | None = None,
+    *,
+    with_files: bool = True,
+) -> dict[str, Any]:
+    """The form for the course of `channel_id`, filled in with its current course and
+    materials (files to add; checkboxes to remove those it has)."""
     mode = course.mode if course else Mode.GUIDED
     length = course.length if course else AnswerLength.SHORT
     blocks = [
@@ -69,6 +82,7 @@ def course_modal(channel_id: str, course: Course | None) -> dict[str, Any]:
         ),
         _select(CourseField.MODE, "Default answer mode", MODE_OPTIONS, mode),
         _select(CourseField.LENGTH, "Answer length", LENGTH_OPTIONS, length),
+        *(_materials_blocks(materials or []) if with_files else []),
     ]  # fmt: skip
     return {
         "type": "modal",
@@ -108,6 +122,58 @@ def submitted_form(view: dict[str, Any]) -> CourseForm:
         mode=read(CourseField.MODE),
         length=read(CourseField.LENGTH),
     )
+
+
+def submitted_files(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files added in the form's file input (Slack's file objects, as submitted)."""
+    values = (view.get("state") or {}).get("values") or {}
+    files = ((values.get(FILES_BLOCK) or {}).get(VALUE) or {}).get("files") or []
+    return [f for f in files if isinstance(f, dict) and isinstance(f.get("id"), str)]
+
+
+def materials_to_remove(view: dict[str, Any]) -> list[str]:
+    """The material ids ticked for removal."""
+    values = (view.get("state") or {}).get("values") or {}
+    chosen = ((values.get(REMOVE_BLOCK) or {}).get(VALUE) or {}).get("selected_options") or []
+    return [str(o.get("value")) for o in chosen if isinstance(o, dict) and o.get("value")]
+
+
+def _materials_blocks(materials: list[Material]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "input",
+            "block_id": FILES_BLOCK,
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Add course materials"},
+            "hint": {"type": "plain_text", "text": FILES_HINT},
+            "element": {
+                "type": "file_input",
+                "action_id": VALUE,
+                "filetypes": list(ACCEPTED_EXTENSIONS),
+                "max_files": MAX_FILES_PER_FORM,
+            },
+        }
+    ]
+    if materials:
+        options = [
+            {"text": {"type": "plain_text", "text": _shown(m)[:75]}, "value": m.material_id}
+            for m in materials[:10]
+        ]
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": REMOVE_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Remove materials"},
+                "element": {"type": "checkboxes", "action_id": VALUE, "options": options},
+            }
+        )
+    return blocks
+
+
+def _shown(material: Material) -> str:
+    pages = f", {material.pages} pages" if material.pages else ""
+    return f"{material.name}{pages}"
 
 
 def slack_errors(errors: dict[CourseField, str]) -> dict[str, str]:

@@ -17,8 +17,8 @@ REQUIRED_BOT_SCOPES: tuple[str, ...] = (
     "groups:history",
     "im:read",
     "im:write",
-    "users:read",
     "files:read",
+    "users:read",
 )
 
 # The response header in which Slack lists the scopes of the token a call was made with.

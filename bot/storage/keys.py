@@ -233,3 +233,20 @@ class Keys:
     def refusal_notice(self, team_id: str, user_id: str, reason: str) -> str:
         """Set for a minute once a person was told a question was refused for `reason`."""
         return f"{self.prefix}refusal-notice:{team_id}:{user_id}:{reason}"
+
+    # Course materials (bot.tutor.materials, bot.backends.file_search, bot.backends.passages) ---
+
+    def materials(self, team_id: str, channel_id: str) -> str:
+        """A course's materials: material id → JSON (file name, kind, size, pages, the
+        provider's file id where it was uploaded); a hash, kept until removed."""
+        return f"{self.prefix}materials:{team_id}:{channel_id}"
+
+    def materials_state(self, team_id: str, channel_id: str) -> str:
+        """A course's materials as a whole (a hash): `version`, raised at every change so
+        that cached search indexes are rebuilt, and `vector_store` (its id at the provider)."""
+        return f"{self.prefix}materials-state:{team_id}:{channel_id}"
+
+    def material_chunks(self, team_id: str, channel_id: str) -> str:
+        """A course's passages for local retrieval (`chat`): material id → JSON list of
+        {text, page} (a hash); nothing of it leaves the bot's machines."""
+        return f"{self.prefix}material-chunks:{team_id}:{channel_id}"

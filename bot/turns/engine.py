@@ -277,6 +277,7 @@ class TurnEngine:
             teaching.additional,
             attachments=fetched.attachments,
             conversation_key=turn.conversation_key,
+            course=teaching.course,
         )
         conversation_id = progress.conversation_id
         if conversation_id is None:

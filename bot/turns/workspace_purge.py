@@ -152,6 +152,9 @@ class WorkspacePurges:
             self._keys.feedback_comments(team_id, ""),
             self._keys.quiz_learner_scores(team_id, ""),
             self._keys.quiz_course_learners(f"{team_id}:"),
+            self._keys.materials(team_id, ""),
+            self._keys.materials_state(team_id, ""),
+            self._keys.material_chunks(team_id, ""),
         )
         for prefix in patterns:
             batch: list[str] = []

@@ -62,6 +62,7 @@ class Teaching:
     mode: Mode
     instructions: str | None = None  # replaces the default instructions; None: the default
     additional: str = ""  # added after them: the mode's guidance
+    course: str = ""  # whose materials the run may search ("team:channel"; "": none)
 
     @property
     def guided(self) -> bool:
@@ -72,6 +73,8 @@ class Teaching:
         fields = {"teaching_mode": self.mode.value, "additional_instructions": self.additional}
         if self.instructions is not None:
             fields["instructions"] = self.instructions
+        if self.course:
+            fields["materials_course"] = self.course
         return fields
 
     @classmethod
@@ -81,7 +84,10 @@ class Teaching:
         if mode not in {m.value for m in Mode}:
             return None
         return cls(
-            Mode(mode), stored.get("instructions"), stored.get("additional_instructions", "")
+            Mode(mode),
+            stored.get("instructions"),
+            stored.get("additional_instructions", ""),
+            stored.get("materials_course", ""),
         )
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from bot.turns.models import Turn
 from bot.tutor.activity import LearnerActivity
 from bot.tutor.courses import Course, CourseStore, LearnerChoices, LearnerStore, Mode
 from bot.tutor.instructions import Teaching, choose_teaching
+from bot.tutor.materials import CourseRef
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class TurnTeacher:
         course, choices = await self.course_and_choices(turn.team_id, turn.channel_id, turn.user_id)
         override = Mode(turn.mode_override) if turn.mode_override in set(Mode) else None
         teaching = choose_teaching(course, choices.mode, override)
+        if course is not None:  # its materials, searched by the run
+            teaching = replace(teaching, course=str(CourseRef(turn.team_id, course.channel_id)))
         try:
             await self._activity.record_turn(
                 turn, course.channel_id if course else None, guided=teaching.guided

@@ -64,7 +64,8 @@ async def test_a_select_must_start_on_one_of_its_options(
     slack: SlackStandIn, client: AsyncWebClient
 ) -> None:
     modal = course_modal("C1", None)
-    select = modal["blocks"][-1]["element"]
+    [length] = [b for b in modal["blocks"] if b.get("block_id") == "course_length"]
+    select = length["element"]
     select["initial_option"] = {"text": {"type": "plain_text", "text": "Huge"}, "value": "huge"}
     trigger = slack.issue_trigger("U1")
     assert await refused(client.views_open(trigger_id=trigger, view=modal)) == "invalid_arguments"

@@ -26,16 +26,21 @@ from bot.slack.client import slack_error_code
 from bot.slack.course_modal import (
     BLOCK_OF,
     COURSE_CALLBACK,
+    FILES_BLOCK,
     channel_of,
     course_modal,
+    materials_to_remove,
     slack_errors,
+    submitted_files,
     submitted_form,
 )
 from bot.slack.home_publisher import HomePublisher
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
+from bot.slack.materials_desk import MaterialsDesk, file_refusals
 from bot.slack.render import escape_mrkdwn
 from bot.tutor.courses import CourseField, CourseStore, LearnerStore, Mode, course_from_form
 from bot.tutor.instructions import ModeSource, effective_mode
+from bot.tutor.materials import CourseRef, Material
 from bot.tutor.teaching import TurnTeacher, is_direct_message
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,11 @@ ADMINS_ONLY = "Only admins can change a course."
 COURSE_SAVED = (
     "The tutor of this channel is now *{name}* ({mode} answers by default). It applies to "
     "every question asked here from now on."
+)
+MATERIALS_ADDING = "Reading {count} file(s) for the course's materials…"
+MATERIALS_FAILED = (
+    "I couldn't change the course's materials just now (my storage or the model server is "
+    "unavailable). Please try again."
 )
 MODE_UNKNOWN = (
     "I can't read your answer mode right now (my storage is unavailable). Try again soon."
@@ -102,8 +112,12 @@ def register_teaching_listeners(
     admins: WorkspaceAdmins,
     home: HomePublisher,
     background: BackgroundTasks,
+    desk: MaterialsDesk | None = None,
+    max_material_bytes: int = 10_000_000,
 ) -> None:
-    """Register before `register_command_listeners` (see the module's docstring)."""
+    """Register before `register_command_listeners` (see the module's docstring).
+
+    Without a `desk` the form takes no materials (a backend that keeps none)."""
 
     @app.command("/tutor", matchers=[is_teaching_command])
     async def on_teaching_command(
@@ -123,8 +137,10 @@ def register_teaching_listeners(
             return
         try:
             async with asyncio.timeout(CHECK_SECONDS):
-                admin, course = await asyncio.gather(
-                    admins.is_admin(team_id, user_id), courses.get(team_id, channel_id)
+                admin, course, materials = await asyncio.gather(
+                    admins.is_admin(team_id, user_id),
+                    courses.get(team_id, channel_id),
+                    _materials(team_id, channel_id),
                 )
         except Exception as error:  # Redis away or slow
             log.warning("course not read (%s) %s", type(error).__name__, _context(command))
@@ -134,7 +150,13 @@ def register_teaching_listeners(
             await ack(response_type="ephemeral", text=NOT_AN_ADMIN)
             return
         await ack()
-        background.spawn(open_modal(client, respond, command, course_modal(channel_id, course)))
+        view = course_modal(channel_id, course, materials, with_files=desk is not None)
+        background.spawn(open_modal(client, respond, command, view))
+
+    async def _materials(team_id: str, channel_id: str) -> list[Material]:
+        if desk is None:
+            return []
+        return await desk.materials.store.list(CourseRef(team_id, channel_id))
 
     async def open_modal(
         client: AsyncWebClient, respond: AsyncRespond, command: dict[str, Any], view: dict[str, Any]
@@ -183,8 +205,13 @@ def register_teaching_listeners(
             await ack(response_action="errors", errors={name_block: NOT_SAVED})
             return
         course, errors = course_from_form(channel_id, submitted_form(view), user_id)
-        if errors or course is None:
-            await ack(response_action="errors", errors=slack_errors(errors))
+        files = submitted_files(view)
+        refused = file_refusals(files, max_material_bytes)
+        if errors or course is None or refused:
+            shown = slack_errors(errors)
+            if refused:
+                shown[FILES_BLOCK] = " ".join(refused)[:2000]
+            await ack(response_action="errors", errors=shown)
             return
         where = {"team": team_id, "channel": channel_id, "user": user_id}
         try:
@@ -202,6 +229,31 @@ def register_teaching_listeners(
         saved = COURSE_SAVED.format(name=escape_mrkdwn(course.name), mode=course.mode.value)
         background.spawn(_tell(client, channel_id, user_id, saved))
         background.spawn(home.publish(client, team_id, user_id))
+        removed = materials_to_remove(view)
+        if desk is not None and (files or removed):
+            course_ref = CourseRef(team_id, channel_id)
+            background.spawn(_change_materials(desk, client, course_ref, user_id, files, removed))
+
+
+async def _change_materials(
+    desk: MaterialsDesk,
+    client: AsyncWebClient,
+    course: CourseRef,
+    user_id: str,
+    files: list[dict[str, Any]],
+    removed: list[str],
+) -> None:
+    """Add and remove the materials of a submitted form, and tell the admin how it went."""
+    if files:
+        await _tell(client, course.channel_id, user_id, MATERIALS_ADDING.format(count=len(files)))
+    try:
+        report = await desk.apply(client, course, user_id, files, removed)
+        text = report.text()
+    except Exception as error:  # Redis away, a bug: the admin is told, nothing is hidden
+        log.warning("materials not changed (%s) course=%s", type(error).__name__, course)
+        text = MATERIALS_FAILED
+    if text:
+        await _tell(client, course.channel_id, user_id, text)
 
 
 async def _tell(client: AsyncWebClient, channel_id: str, user_id: str, text: str) -> None:

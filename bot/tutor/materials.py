@@ -1,0 +1,230 @@
+"""A course's materials: the files a teacher added in the course form, as the bot keeps them.
+
+What is kept here is the list (file names, kinds, sizes, pages, the provider's file id where
+the file was uploaded) and a version raised at every change, so that search indexes built
+from it are rebuilt. Where the text goes depends on the backend (`CourseLibrary`): a vector
+store at the provider (`responses`, `assistants`, see `bot.backends.file_search`) or
+passages in Redis (`chat`, see `bot.backends.passages`).
+
+Keys (see `bot.storage.keys`): `materials:<team>:<channel>` (a hash: material id → JSON),
+`materials-state:<team>:<channel>` (version, vector store id).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from bot.storage.keys import Keys
+
+# Slack's file_input takes at most 10 files of at most 10 MB each.
+MAX_FILES_PER_FORM = 10
+
+
+class MaterialKind(StrEnum):
+    """The kinds of file a course takes; each is read on the bot's machine."""
+
+    PDF = "pdf"
+    MARKDOWN = "markdown"
+    TEXT = "text"
+
+
+# Slack's `filetype` (and the name's extension) → kind. Word files are not taken: no
+# well-kept reader is among the bot's dependencies.
+KIND_OF_FILETYPE: dict[str, MaterialKind] = {
+    "pdf": MaterialKind.PDF,
+    "markdown": MaterialKind.MARKDOWN,
+    "md": MaterialKind.MARKDOWN,
+    "text": MaterialKind.TEXT,
+    "txt": MaterialKind.TEXT,
+}
+ACCEPTED_EXTENSIONS = ("pdf", "md", "markdown", "txt")
+
+
+@dataclass(frozen=True)
+class Material:
+    """One file of a course."""
+
+    material_id: str
+    name: str
+    kind: MaterialKind
+    size: int
+    pages: int = 0  # PDF pages (0: not paged)
+    added_by: str = ""
+    added_at: float = 0.0
+    provider_file_id: str = ""  # the file at the model provider (responses, assistants)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Material | None:
+        try:
+            data = json.loads(raw)
+            return cls(**{**data, "kind": MaterialKind(data["kind"])})
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Text of a material, with its page number where it has pages (None: not paged)."""
+
+    text: str
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class CourseRef:
+    """Which course's materials a turn may search: a channel of a workspace."""
+
+    team_id: str
+    channel_id: str
+
+    def __str__(self) -> str:
+        return f"{self.team_id}:{self.channel_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> CourseRef | None:
+        team_id, _, channel_id = (text or "").partition(":")
+        return cls(team_id, channel_id) if team_id and channel_id else None
+
+
+def kind_of(name: str, filetype: str = "") -> MaterialKind | None:
+    """The kind of a file from Slack's `filetype`, else its name's extension; None: refused."""
+    found = KIND_OF_FILETYPE.get((filetype or "").lower())
+    if found is not None:
+        return found
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return KIND_OF_FILETYPE.get(extension)
+
+
+def refusal(name: str, filetype: str, size: int, max_bytes: int) -> str | None:
+    """Why a file cannot be a course material (a sentence), or None when it can."""
+    if kind_of(name, filetype) is None:
+        return f"{name}: only PDF, Markdown and text files can be course materials."
+    if size > max_bytes:
+        return f"{name}: larger than the {max_bytes // 1_000_000} MB a material may have."
+    return None
+
+
+def new_material(name: str, kind: MaterialKind, size: int, added_by: str) -> Material:
+    return Material(f"mat_{uuid.uuid4().hex[:16]}", name, kind, size, 0, added_by, time.time())
+
+
+class MaterialStore:
+    """The materials of each course, and their version and vector store, in Redis."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def list(self, course: CourseRef) -> list[Material]:
+        """The course's materials, oldest first."""
+        stored = await self._redis.hgetall(self._keys.materials(course.team_id, course.channel_id))
+        found = [Material.from_json(raw) for raw in stored.values()]
+        return sorted((m for m in found if m is not None), key=lambda m: m.added_at)
+
+    async def get(self, course: CourseRef, material_id: str) -> Material | None:
+        key = self._keys.materials(course.team_id, course.channel_id)
+        raw = await self._redis.hget(key, material_id)
+        return Material.from_json(raw) if raw else None
+
+    async def save(self, course: CourseRef, material: Material) -> None:
+        """Add (or update) a material; the course's version moves on."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            key = self._keys.materials(course.team_id, course.channel_id)
+            pipe.hset(key, material.material_id, material.to_json())
+            pipe.hincrby(self._state(course), "version", 1)
+            await pipe.execute()
+
+    async def remove(self, course: CourseRef, material_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._keys.materials(course.team_id, course.channel_id), material_id)
+            pipe.hincrby(self._state(course), "version", 1)
+            await pipe.execute()
+
+    async def version(self, course: CourseRef) -> int:
+        return int(await self._redis.hget(self._state(course), "version") or 0)
+
+    async def vector_store(self, course: CourseRef) -> str | None:
+        return await self._redis.hget(self._state(course), "vector_store") or None
+
+    async def set_vector_store(self, course: CourseRef, vector_store_id: str | None) -> None:
+        if vector_store_id is None:
+            await self._redis.hdel(self._state(course), "vector_store")
+        else:
+            await self._redis.hset(self._state(course), "vector_store", vector_store_id)
+
+    async def forget(self, course: CourseRef) -> None:
+        """Nothing of the course's materials stays (its library deleted their copies first)."""
+        await self._redis.delete(
+            self._keys.materials(course.team_id, course.channel_id),
+            self._state(course),
+            self._keys.material_chunks(course.team_id, course.channel_id),
+        )
+
+    def _state(self, course: CourseRef) -> str:
+        return self._keys.materials_state(course.team_id, course.channel_id)
+
+
+class CourseLibrary(Protocol):
+    """Where a backend keeps the text of a course's materials for search."""
+
+    async def add(
+        self, course: CourseRef, material: Material, pages: list[Page], data: bytes
+    ) -> Material:
+        """Make the material searchable; return it with what the library noted (its
+        provider file id). Raises on failure, leaving nothing of it behind."""
+        ...
+
+    async def remove(self, course: CourseRef, material: Material) -> None:
+        """Delete the material's copies (at the provider, or its passages)."""
+        ...
+
+    async def remove_all(self, course: CourseRef) -> None:
+        """Delete everything the library keeps for the course (a vector store, passages)."""
+        ...
+
+
+class CourseMaterials:
+    """Adding and removing a course's materials: the list in Redis and the library's copies."""
+
+    def __init__(self, store: MaterialStore, library: CourseLibrary) -> None:
+        self.store = store
+        self._library = library
+
+    async def add(
+        self, course: CourseRef, material: Material, pages: list[Page], data: bytes
+    ) -> Material:
+        paged = [p for p in pages if p.number is not None]
+        material = replace(material, pages=len(paged))
+        added = await self._library.add(course, material, pages, data)
+        try:
+            await self.store.save(course, added)
+        except Exception:
+            await self._library.remove(course, added)  # nothing of it behind
+            raise
+        return added
+
+    async def remove(self, course: CourseRef, material_id: str) -> bool:
+        """Remove one material everywhere; False when the course has no such material."""
+        material = await self.store.get(course, material_id)
+        if material is None:
+            return False
+        await self._library.remove(course, material)
+        await self.store.remove(course, material_id)
+        if not await self.store.list(course):  # the last one: its vector store goes too
+            await self._library.remove_all(course)
+        return True
+
+    async def forget(self, course: CourseRef) -> None:
+        """Remove all of a course's materials everywhere (the course is deleted)."""
+        await self._library.remove_all(course)
+        await self.store.forget(course)
