@@ -178,9 +178,21 @@ class TurnEngine:
             if journal.progress.run_id:
                 self._backend.release(journal.progress.run_id)
         await journal.delivered()
+        await self._forget_run(journal, context)
         await tidy_after_resume(surface, journal, context)
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
         return outcome
+
+    async def _forget_run(self, journal: Journal, context: dict[str, str]) -> None:
+        """Drop what the bot kept of the delivered turn's run (best effort: the `chat`
+        backend's run record also expires by itself within a day)."""
+        run_id = journal.progress.run_id
+        if not run_id:
+            return
+        try:
+            await self._backend.forget_run(run_id)
+        except Exception as error:
+            log.warning("could not drop the record of run %s (%s) %s", run_id, error, context)
 
     async def _answer_or_explain(
         self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal
