@@ -83,7 +83,7 @@ class EarlyPlaceholders:
 
     async def _post(self, turn: Turn, waiting: Waiting | None) -> bool:
         """Claim, post and record the turn's placeholder; False when another claimed it."""
-        journal = TurnJournal(self._redis, self._keys, turn.turn_id, TurnProgress())
+        journal = TurnJournal(self._redis, self._keys, turn, TurnProgress())
         if not await journal.claim_placeholder():
             return False  # a worker took the turn first and posts it itself
         try:

@@ -10,6 +10,8 @@ the stream is never cut to a length: `trim` removes only entries the group has a
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Dedup, record, queue and announce in one step: a retry arriving while the first delivery
 # is being handled finds the dedup keys set, and no turn is recorded without being queued.
+# The same step notes the turn, its asker and the time in the conversation's index, which
+# forgetting (bot.turns.forget) and the retention sweep read.
 _ENQUEUE = """
 for i = 1, tonumber(ARGV[1]) do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) == false then return 0 end
@@ -31,6 +35,9 @@ redis.call('HSET', KEYS[n + 1], 'turn', ARGV[3])
 redis.call('EXPIRE', KEYS[n + 1], ARGV[4])
 local waiting = redis.call('RPUSH', KEYS[n + 2], ARGV[5])
 redis.call('XADD', KEYS[n + 3], '*', 'conversation', ARGV[6])
+redis.call('SADD', KEYS[n + 4], ARGV[5])
+redis.call('SADD', KEYS[n + 5], ARGV[7])
+redis.call('ZADD', KEYS[n + 6], ARGV[8], ARGV[6])
 return waiting
 """
 _CLAIM = """
@@ -44,9 +51,10 @@ Entry = tuple[str, str]  # (stream entry id, conversation key)
 
 
 class TurnQueue:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
         self._keys = keys
+        self._clock = clock  # the time of a question, for the retention sweep
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
 
@@ -76,6 +84,9 @@ class TurnQueue:
             self._keys.turn(turn.turn_id),
             self._keys.conversation_queue(turn.conversation_key),
             self._keys.ready_stream,
+            self._keys.conversation_turns(turn.conversation_key),
+            self._keys.conversation_askers(turn.conversation_key),
+            self._keys.activity,
         ]
         args = [
             len(seen),
@@ -84,6 +95,8 @@ class TurnQueue:
             TURN_TTL_SECONDS,
             turn.turn_id,
             turn.conversation_key,
+            turn.user_id,
+            f"{self._clock():.3f}",
         ]
         waiting = int(await self._enqueue(keys=keys, args=args))
         return waiting - 1 if waiting else None
