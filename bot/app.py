@@ -31,6 +31,7 @@ from bot.slack.listeners.actions import register_action_listeners
 from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
+from bot.slack.listeners.forget import register_forget_shortcut
 from bot.slack.listeners.recording import answer_not_recorded_with_503
 from bot.slack.reply import SlackReplySurface
 from bot.slack.socket_mode import close_socket_mode, connect_socket_mode
@@ -40,6 +41,7 @@ from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
 from bot.turns.early_placeholder import EarlyPlaceholders
 from bot.turns.engine import TurnEngine
+from bot.turns.forget import ConversationForgetter
 from bot.turns.intake import TurnIntake
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
@@ -151,8 +153,11 @@ class TutorBot:
         intake = TurnIntake(
             intake_queue,
             ConversationStore(redis, keys, backend.name),
-            backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
+        )
+        # One way to forget a conversation, for every Slack request that asks for it.
+        forgetter = ConversationForgetter(
+            redis, keys, backend, ConversationLeases(redis, keys, seconds=settings.lease_seconds)
         )
         identity = BotIdentity(web_client)
         bolt_app = AsyncApp(
@@ -178,7 +183,8 @@ class TutorBot:
             thread_followups=settings.thread_followups,
         )
         register_assistant_listeners(bolt_app, assistant_threads, background)
-        register_command_listeners(bolt_app, intake, background)
+        register_command_listeners(bolt_app, intake, forgetter, background)
+        register_forget_shortcut(bolt_app, forgetter, CommandThreads(redis, keys), background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         answer_not_recorded_with_503(bolt_app)
         return cls(

@@ -36,6 +36,18 @@ CLICK: dict[str, Any] = {
     "actions": [{"type": "button", "action_id": "stop_turn", "value": "turn_1|U1"}],
 }
 
+SHORTCUT: dict[str, Any] = {
+    "type": "message_action",
+    "callback_id": "forget_conversation",
+    "trigger_id": "2.abc",
+    "response_url": "http://127.0.0.1:9/response_url/R3",
+    "team": {"id": "T1", "domain": "standin"},
+    "channel": {"id": "C1", "name": "general"},
+    "user": {"id": "U1", "team_id": "T1"},
+    "message": {"type": "message", "ts": "1.2", "thread_ts": "1.1", "text": "x", "user": "U1"},
+    "message_ts": "1.2",
+    "action_ts": "1.3",
+}
 
 MISSING: Any = object()  # a field left out
 
@@ -72,6 +84,10 @@ def command(**changes: Any) -> bytes:
 
 def click(**changes: Any) -> bytes:
     return urlencode({"payload": json.dumps(_changed(CLICK, changes))}).encode()
+
+
+def shortcut(**changes: Any) -> bytes:
+    return urlencode({"payload": json.dumps(_changed(SHORTCUT, changes))}).encode()
 
 
 MALFORMED: list[tuple[str, bytes, str]] = [
@@ -120,6 +136,14 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("click action value a number", click(actions=[{"action_id": "stop_turn", "value": 1}]), FORM),
     ("click without user", click(user=MISSING), FORM),
     ("click user a number", click(user=5), FORM),
+    ("shortcut without callback_id", shortcut(callback_id=MISSING), FORM),
+    ("shortcut without message", shortcut(message=MISSING), FORM),
+    ("shortcut message without ts", shortcut(message={"type": "message"}), FORM),
+    ("shortcut message ts a number", shortcut(message={"ts": 1.2}), FORM),
+    ("shortcut thread_ts a list", shortcut(message={"ts": "1.2", "thread_ts": ["1.1"]}), FORM),
+    ("shortcut without channel", shortcut(channel=MISSING), FORM),
+    ("shortcut channel without id", shortcut(channel={"name": "general"}), FORM),
+    ("shortcut without user", shortcut(user=MISSING), FORM),
 ]
 
 WELL_FORMED: list[tuple[str, bytes, str]] = [
@@ -144,5 +168,7 @@ WELL_FORMED: list[tuple[str, bytes, str]] = [
     ("command mentioning payload", command(text="what is a payload?"), FORM),
     ("command without text", command(text=MISSING), FORM),
     ("click", click(), FORM),
+    ("message shortcut", shortcut(), FORM),
+    ("message shortcut on a root", shortcut(message={"type": "message", "ts": "1.1"}), FORM),
     ("ssl_check", b"ssl_check=1&token=t", FORM),
 ]

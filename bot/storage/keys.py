@@ -15,6 +15,12 @@ TURN_TTL_SECONDS = 7 * 24 * 60 * 60
 WORKER_GROUP = "workers"
 
 
+def scan_pattern(prefix: str) -> str:
+    """A SCAN pattern for every key starting with `prefix`, taken literally (Redis globs
+    escape `*`, `?`, `[`, `]` and the backslash with a backslash)."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in prefix) + "*"
+
+
 @dataclass(frozen=True)
 class Keys:
     """Builds the bot's Redis keys; `prefix` is TUTOR_REDIS_PREFIX."""

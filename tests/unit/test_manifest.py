@@ -10,6 +10,8 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from bot.slack.listeners.forget import FORGET_SHORTCUT
+
 REPO = Path(__file__).resolve().parents[2]
 # A copy of the official schema (MIT, slackapi/manifest-schema) kept with the tests.
 SCHEMAS = REPO / "tests" / "slack-manifest-schema"
@@ -50,6 +52,8 @@ def test_manifest_declares_what_the_bot_handles() -> None:
     assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
     assert commands == ["/tutor"]
+    shortcuts = {(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {("message", FORGET_SHORTCUT)}
     urls = {
         manifest["settings"]["event_subscriptions"]["request_url"],
         manifest["settings"]["interactivity"]["request_url"],

@@ -17,7 +17,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.slack.background import BackgroundTasks
 from bot.slack.command_threads import command_key
-from bot.slack.conversation_keys import TOP_LEVEL, thread_key
+from bot.slack.listeners.forget import forget_command, start_over_command
+from bot.turns.forget import ConversationForgetter
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
 from bot.turns.text import clean_text
@@ -34,12 +35,11 @@ thread is its own.
 Subcommands:
 • The *Stop* button under my _Thinking…_ message stops an answer you asked for.
 • `/tutor new`: in our direct messages, start a fresh conversation (I forget the earlier one).
+• `/tutor forget`: in our direct messages, delete our conversation there, from my memory and \
+at the model provider.
+• *Forget this conversation*, in the menu (⋮) of any message of a thread I answered in: the \
+same for that thread, for whoever asked in it.
 • `/tutor help`: this help."""
-STARTED_OVER = "Done: my next answer here starts a fresh conversation, without the earlier one."
-NOTHING_TO_RESET = (
-    "Nothing to reset here: every `/tutor` question starts its own thread. "
-    "`/tutor new` starts over in our direct messages."
-)
 NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). Try again soon."
 # The question must be recorded within Slack's 3 s, before the ack.
 ACCEPT_SECONDS = 2.0
@@ -50,9 +50,12 @@ Subcommand = Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
 
 
 def register_command_listeners(
-    app: AsyncApp, intake: TurnIntake, background: BackgroundTasks
+    app: AsyncApp,
+    intake: TurnIntake,
+    forgetter: ConversationForgetter,
+    background: BackgroundTasks,
 ) -> None:
-    subcommands = tutor_subcommands(intake, background)
+    subcommands = tutor_subcommands(intake, forgetter, background)
 
     @app.command("/tutor")
     async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -75,30 +78,37 @@ def register_command_listeners(
         await ack()
 
 
-def tutor_subcommands(intake: TurnIntake, background: BackgroundTasks) -> dict[str, Subcommand]:
+def tutor_subcommands(
+    intake: TurnIntake, forgetter: ConversationForgetter, background: BackgroundTasks
+) -> dict[str, Subcommand]:
     """`/tutor <word>` → what it does; any other text is a question."""
 
     async def show_help(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack(response_type="ephemeral", text=HELP)
 
-    async def new(ack: AsyncAck, command: dict[str, Any]) -> None:
-        # Slack does not redeliver commands, but a replayed request carries the same trigger.
-        if await _first_delivery(intake, command_delivery_id(command)):
-            text = await start_over(intake, command, background)
-            await ack(response_type="ephemeral", text=text)
+    return {
+        "help": show_help,
+        "new": once_per_trigger(intake, start_over_command(forgetter, background)),
+        "forget": once_per_trigger(intake, forget_command(forgetter, background)),
+    }
+
+
+def once_per_trigger(intake: TurnIntake, subcommand: Subcommand) -> Subcommand:
+    """Slack does not redeliver commands, but a replayed request carries the same trigger:
+    it is only acked."""
+
+    async def first_time_only(ack: AsyncAck, command: dict[str, Any]) -> None:
+        if await intake.claim(command_delivery_id(command), "", None):
+            await subcommand(ack, command)
         else:
             await ack()
 
-    return {"help": show_help, "new": new}
+    return first_time_only
 
 
 def command_delivery_id(command: dict[str, Any]) -> str | None:
     trigger_id = command.get("trigger_id")
     return f"command:{trigger_id}" if trigger_id else None
-
-
-async def _first_delivery(intake: TurnIntake, delivery_id: str | None) -> bool:
-    return await intake.claim(delivery_id, "", None)
 
 
 def command_turn(command: dict[str, Any], question: str) -> Turn:
@@ -121,20 +131,3 @@ def command_turn(command: dict[str, Any], question: str) -> Turn:
         response_url=command.get("response_url"),
         turn_id=turn_id,
     )
-
-
-async def start_over(
-    intake: TurnIntake, command: dict[str, Any], background: BackgroundTasks
-) -> str:
-    """`/tutor new`: forget the conversation of the top-level DMs with the bot.
-
-    Its history is deleted at the backend after the ack (Slack waits 3 s at most).
-    """
-    channel_id = command["channel_id"]
-    if not channel_id.startswith("D"):
-        return NOTHING_TO_RESET
-    key = thread_key(command.get("team_id") or "", channel_id, TOP_LEVEL)
-    forgotten = await intake.start_over(key)
-    if forgotten is not None:
-        background.spawn(intake.discard(forgotten))
-    return STARTED_OVER
