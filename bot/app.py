@@ -47,6 +47,7 @@ from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
 from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
+from bot.turns.retention import SECONDS_PER_DAY, RetentionSweep
 from bot.turns.stops import StopRequests
 from bot.turns.usage import UsageLedger
 from bot.turns.worker import TurnWorker, WorkerSettings
@@ -71,6 +72,7 @@ class TutorBot:
     background: BackgroundTasks
     identity: BotIdentity
     slack_session: aiohttp.ClientSession
+    retention: RetentionSweep
     managed_redis: ManagedRedis | None = None
     _runner: web.AppRunner | None = field(default=None, init=False)
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, init=False)
@@ -155,9 +157,20 @@ class TutorBot:
             ConversationStore(redis, keys, backend.name),
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
         )
-        # One way to forget a conversation, for every Slack request that asks for it.
+        # One way to forget a conversation, for Slack's requests and for the sweep.
         forgetter = ConversationForgetter(
             redis, keys, backend, ConversationLeases(redis, keys, seconds=settings.lease_seconds)
+        )
+        retention = RetentionSweep(
+            patient_redis,
+            keys,
+            ConversationForgetter(
+                patient_redis,
+                keys,
+                backend,
+                ConversationLeases(patient_redis, keys, seconds=settings.lease_seconds),
+            ),
+            retention_seconds=settings.retention_days * SECONDS_PER_DAY,
         )
         identity = BotIdentity(web_client)
         bolt_app = AsyncApp(
@@ -198,6 +211,7 @@ class TutorBot:
             background,
             identity,
             slack_session,
+            retention,
             managed,
         )
 
@@ -223,6 +237,7 @@ class TutorBot:
         except OSError as error:
             raise ConfigError(_cannot_listen(wanted, error)) from None
         await self.worker.start()
+        await self.retention.start()
         bound = self._runner.addresses[0][1]
         log.info("serving Slack over HTTP on port %d (POST /slack/events)", bound)
         return int(bound)
@@ -236,6 +251,7 @@ class TutorBot:
         assert self.settings.slack_app_token is not None
         await self.identity.learn()
         await self.worker.start()
+        await self.retention.start()
         self._socket_handler = await connect_socket_mode(
             self.bolt_app, self.settings.slack_app_token
         )
@@ -253,6 +269,7 @@ class TutorBot:
         grace = self.settings.shutdown_grace if grace_seconds is None else grace_seconds
         ends = time.monotonic() + grace  # one grace for all that is in flight
         await self.identity.close()
+        await self.retention.stop()
         await self.background.drain(grace)
         await self.worker.stop(max(0.0, ends - time.monotonic()))
         await self.slack_session.close()

@@ -80,6 +80,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = _float(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = _int(value)
     if number <= 0:
@@ -164,6 +171,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_CONCURRENCY", "concurrency", "200", "conversations one process answers at once (more wait, their placeholders shown at once)", _positive_int),
     SettingSpec("TUTOR_LEASE_SECONDS", "lease_seconds", "20", "seconds after which the turns of a process that died are taken over", _positive_float),
     SettingSpec("TUTOR_SHUTDOWN_GRACE", "shutdown_grace", "25", "seconds turns in flight get to finish on SIGTERM before they are handed back", _positive_float),
+    SettingSpec("TUTOR_RETENTION_DAYS", "retention_days", "30", "days a conversation is kept after its last question: then it is deleted, in Redis and at the model provider (fractions allowed; 0 keeps conversations until someone forgets them)", _non_negative_float),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
 )  # fmt: skip
 
@@ -200,6 +208,7 @@ class Settings:
     concurrency: int = 200
     lease_seconds: float = 20.0
     shutdown_grace: float = 25.0
+    retention_days: float = 30.0
     log_level: str = "INFO"
 
     @classmethod

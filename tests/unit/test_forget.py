@@ -1,4 +1,4 @@
-"""Forgetting conversations, against the real redis-server and a
+"""Forgetting conversations and the retention sweep, against the real redis-server and a
 backend that records what it is asked to delete."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn, TurnSource
 from bot.turns.queue import TurnQueue
 from bot.turns.records import TurnStore
+from bot.turns.retention import RetentionSweep
 from tests.redis_contents import naming as keys_naming
 from tests.redis_contents import redis_contents
 
@@ -145,6 +146,47 @@ async def test_a_backend_that_fails_gets_the_job_again_later(redis: Redis, keys:
     assert await forget.resume_jobs(NOW + JOB_RETRY_SECONDS + 1) == 1
     assert backend.deleted == [("conv-T1:C1:1.1", ("run-T1:C1:1.1-1",))]
     assert not await redis.exists(keys.forget_jobs)
+
+
+async def test_the_sweep_forgets_only_conversations_idle_longer_than_the_retention(
+    redis: Redis, keys: Keys
+) -> None:
+    backend = RecordingBackend()
+    await answered_turn(redis, keys, "T1:C1:old", at=NOW - 31 * DAY)
+    await answered_turn(redis, keys, "T1:C1:new", at=NOW - 29 * DAY)
+    sweeps = [
+        RetentionSweep(redis, keys, forgetter(redis, keys, backend), retention_seconds=30 * DAY)
+        for _ in range(2)
+    ]
+    # Two processes sweep at once: each idle conversation is forgotten once.
+    assert sum(await asyncio.gather(*(s.sweep(NOW) for s in sweeps))) == 1
+    assert [conversation for conversation, _ in backend.deleted] == ["conv-T1:C1:old"]
+    assert sum(await asyncio.gather(*(s.sweep(NOW + 2 * DAY) for s in sweeps))) == 1
+    assert [conversation for conversation, _ in backend.deleted][1:] == ["conv-T1:C1:new"]
+    assert not naming(await everything(redis, keys), "T1:C1:")
+
+
+async def test_conversations_from_before_the_activity_index_are_swept_too(
+    redis: Redis, keys: Keys
+) -> None:
+    backend = RecordingBackend()
+    await redis.set(keys.conversation("fake", "T1:C1:1.1"), "conv-legacy")
+    sweep = RetentionSweep(redis, keys, forgetter(redis, keys, backend), retention_seconds=DAY)
+    assert await sweep.sweep(NOW) == 0, "counted as active from the first sweep on"
+    assert await sweep.sweep(NOW + 2 * DAY) == 1
+    assert backend.deleted == [("conv-legacy", ())]
+
+
+async def test_no_retention_keeps_conversations_but_finishes_jobs(redis: Redis, keys: Keys) -> None:
+    backend = RecordingBackend(failures=1)
+    await answered_turn(redis, keys, "T1:C1:1.1", at=NOW - 400 * DAY)
+    await answered_turn(redis, keys, "T1:C1:2.2", at=NOW - 400 * DAY)
+    forget = forgetter(redis, keys, backend)
+    assert await forget.forget("T1:C1:1.1") is ForgetOutcome.PENDING
+    sweep = RetentionSweep(redis, keys, forget, retention_seconds=0)
+    assert await sweep.sweep(NOW + JOB_RETRY_SECONDS + 1) == 0
+    assert backend.deleted == [("conv-T1:C1:1.1", ("run-T1:C1:1.1-1",))]
+    assert await forget.knows("T1:C1:2.2")
 
 
 @pytest.mark.parametrize(
