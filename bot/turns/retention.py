@@ -31,6 +31,7 @@ BACKFILL_BATCH = 500
 # How often a process sweeps: a tenth of the retention, within these bounds.
 SHORTEST_SWEEP_EVERY = 0.5
 LONGEST_SWEEP_EVERY = 300.0
+CANCEL_WAIT_SECONDS = 0.1
 
 
 def sweep_every(retention_seconds: float | None) -> float:
@@ -64,6 +65,7 @@ class RetentionSweep:
         self._clock = clock
         self._backfilled = False
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def sweep(self, now: float | None = None) -> int:
         """One pass at time `now`; how many idle conversations it forgot. Raises redis errors."""
@@ -92,25 +94,33 @@ class RetentionSweep:
 
     async def start(self) -> None:
         """Sweep now and then every so often, until `stop`."""
+        self._stopping.clear()
         self._task = asyncio.create_task(self._sweep_forever(), name="retention sweep")
 
     async def stop(self) -> None:
-        """Stop sweeping; a forget cut short is finished by a later sweep."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop sweeping; a forget cut short is finished by a later sweep.
+
+        A cancel can be lost inside redis-py (Python 3.11's `asyncio.wait_for` swallows one
+        that arrives as a reply does): it is repeated until the task ends, and the loop also
+        ends by itself once `_stopping` is set.
+        """
+        self._stopping.set()
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            task.cancel()  # again, should the last one have been lost
+            await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
 
     async def _sweep_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.sweep()
             except RedisError as error:
                 log.warning("retention sweep: Redis unreachable (%s); trying again later", error)
             except Exception:
                 log.exception("retention sweep failed; trying again later")
-            await asyncio.sleep(self._every)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._every):
+                    await self._stopping.wait()
 
     async def _backfill_once(self, now: float) -> None:
         """Conversations recorded before the activity index existed count as active now,

@@ -80,6 +80,14 @@ async def test_the_shortcut_forgets_a_thread_for_those_who_asked_in_it(harness: 
     conversation = await remembered(harness, thread_key("T1", CHANNEL, root))
     posts = harness.slack.response_url_posts
 
+    # `/tutor forget` typed in the thread arrives as a message: a hint, nothing asked.
+    await harness.events.channel_message(CHANNEL, USER, "/tutor forget", thread_ts=root)
+    await harness.slack.wait_for(lambda: bool(harness.slack.calls_to("chat.postEphemeral")))
+    [hint] = harness.slack.calls_to("chat.postEphemeral")
+    assert "*Forget this conversation*" in hint.args["text"]
+    await harness.wait_idle()
+    assert len(await harness.wait_for_bot_replies(CHANNEL, root, 1)) == 1
+
     status, _ = await harness.events.message_shortcut(
         FORGET_SHORTCUT, channel=CHANNEL, message_ts=answer.ts, thread_ts=root,
         user_id="U_OTHER", response_url=harness.slack.new_response_url(),
