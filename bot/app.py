@@ -45,6 +45,7 @@ from bot.slack.listeners.assistant import register_assistant_listeners
 from bot.slack.listeners.commands import register_command_listeners
 from bot.slack.listeners.events import register_event_listeners
 from bot.slack.listeners.feedback import register_feedback_listeners
+from bot.slack.listeners.forget import register_forget_shortcut
 from bot.slack.listeners.home import register_home_listeners
 from bot.slack.listeners.quiz import QuizCommand, register_quiz_listeners
 from bot.slack.listeners.recording import answer_not_recorded_with_503
@@ -71,6 +72,7 @@ from bot.storage.managed_server import ManagedRedis
 from bot.turns.conversations import ConversationStore
 from bot.turns.early_placeholder import EarlyPlaceholders
 from bot.turns.engine import TurnEngine
+from bot.turns.forget import ConversationForgetter
 from bot.turns.guards import DoorPolicy, Limits
 from bot.turns.intake import TurnIntake
 from bot.turns.lease import ConversationLeases
@@ -78,9 +80,10 @@ from bot.turns.models import Turn
 from bot.turns.post_lanes import PostLanes
 from bot.turns.queue import TurnQueue
 from bot.turns.records import Journal, TurnStore
+from bot.turns.retention import SECONDS_PER_DAY, RetentionSweep
 from bot.turns.stops import StopRequests
 from bot.turns.worker import TurnWorker, WorkerSettings
-from bot.turns.workspace_purge import DEFAULT_RETENTION_DAYS, WorkspacePurges
+from bot.turns.workspace_purge import WorkspacePurges
 from bot.tutor.activity import LearnerActivity
 from bot.tutor.budgets import DailyBudgetGate, DailyBudgets
 from bot.tutor.courses import CourseStore, LearnerStore
@@ -139,6 +142,7 @@ class TutorBot:
     metrics: Metrics
     queue: TurnQueue  # the quick client's view of the turn queue (for /metrics)
     slack_clients: WorkspaceClients  # who posts for a workspace (its bot token)
+    retention: RetentionSweep  # forgets conversations idle past TUTOR_RETENTION_DAYS
     oauth_flow: AsyncOAuthFlow | None = None  # OAuth: /slack/install, /slack/oauth_redirect
     purges: WorkspacePurges | None = None  # OAuth: data of workspaces that removed the bot
     managed_redis: ManagedRedis | None = None
@@ -280,7 +284,6 @@ class TutorBot:
         intake = TurnIntake(
             intake_queue,
             ConversationStore(redis, keys, backend.name),
-            backend.delete_conversation,
             on_accepted=lambda accepted: background.spawn(early.show(accepted)),
             policy=door_policy(settings),
             on_refused=lambda refused: metrics.question_refused(refused.reason.value),
@@ -290,6 +293,22 @@ class TutorBot:
         # Bolt's own authorizations would call auth.test per request (single workspace:
         # until one succeeded); `identity` asks once, at start (see identity.py), and OAuth
         # reads the workspace's installation (see oauth.py).
+        # One way to forget a conversation, for Slack's requests, the sweep and the purge.
+        forgetter = ConversationForgetter(
+            redis, keys, backend, ConversationLeases(redis, keys, seconds=settings.lease_seconds)
+        )
+        patient_forgetter = ConversationForgetter(
+            patient_redis,
+            keys,
+            backend,
+            ConversationLeases(patient_redis, keys, seconds=settings.lease_seconds),
+        )
+        retention = RetentionSweep(
+            patient_redis,
+            keys,
+            patient_forgetter,
+            retention_seconds=settings.retention_days * SECONDS_PER_DAY,
+        )
         bolt_client = make_web_client(None, settings.slack_api_url, session=slack_session)
         identity: BotIdentity | None = None
         installations: RedisInstallationStore | None = None
@@ -304,19 +323,16 @@ class TutorBot:
                 RedisStateStore(redis, keys, settings.slack_state_secret),
                 bolt_client,
             )
-            conversations = ConversationStore(patient_redis, keys, backend.name)
 
             async def forget_conversation(conversation_key: str) -> None:
-                conversation_id = await conversations.forget(conversation_key)
-                if conversation_id:
-                    await backend.delete_conversation(conversation_id)
+                await patient_forgetter.forget(conversation_key)
 
             purges = WorkspacePurges(
                 patient_redis,
                 keys,
                 forget_conversation,
                 backends=[kind.value for kind in BackendKind],
-                retention_days=getattr(settings, "retention_days", DEFAULT_RETENTION_DAYS),
+                retention_days=settings.retention_days,
             )
             authorize: InstallationAuthorize | BotIdentity = InstallationAuthorize(installations)
         else:
@@ -387,12 +403,14 @@ class TutorBot:
         register_command_listeners(
             bolt_app,
             intake,
+            forgetter,
             background,
             usage=usage_command,
             quiz=QuizCommand(quiz_desk, intake, background),
         )
         register_quiz_listeners(bolt_app, quiz_desk, QuizStore(redis, keys), background)
         register_reveal_listeners(bolt_app, intake, activity, background)
+        register_forget_shortcut(bolt_app, forgetter, CommandThreads(redis, keys), background)
         register_action_listeners(bolt_app, StopRequests(redis, keys), background)
         register_feedback_listeners(bolt_app, FeedbackStore(redis, keys), background)
         register_agent_session_listeners(
@@ -420,6 +438,7 @@ class TutorBot:
             metrics,
             intake_queue,
             slack_clients,
+            retention,
             oauth_flow,
             purges,
             managed,
@@ -481,6 +500,7 @@ class TutorBot:
             await self.identity.learn()
         if self.purges is not None and self._purging is None:
             self._purging = asyncio.create_task(self.purges.run_forever())
+        await self.retention.start()
 
     async def start_http(
         self, host: str = "0.0.0.0", port: int | None = None, *, answer_turns: bool = True
@@ -567,6 +587,7 @@ class TutorBot:
             await asyncio.gather(self._purging, return_exceptions=True)
         if self.identity is not None:
             await self.identity.close()
+        await self.retention.stop()
         await self.background.drain(grace)
         await self.worker.stop(max(0.0, ends - time.monotonic()))
         await self.slack_session.close()

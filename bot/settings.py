@@ -97,6 +97,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = _float(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = _int(value)
     if number <= 0:
@@ -258,6 +265,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("TUTOR_MAX_QUEUED_PER_CONVERSATION", "max_queued_per_conversation", "5", "questions of one conversation (thread, top-level DMs) waiting for their answer at once; more are refused with a note (0 → no limit)", _non_negative_int),
     SettingSpec("TUTOR_MAX_QUEUED_PER_USER", "max_queued_per_user", "10", "questions of one person waiting for their answer at once, across conversations; more are refused with a note (0 → no limit)", _non_negative_int),
     SettingSpec("TUTOR_MAX_QUESTION_CHARS", "max_question_chars", "4000", "longest question in characters; a longer one is refused with a note saying the limit, never cut short (0 → no limit)", _non_negative_int),
+    SettingSpec("TUTOR_RETENTION_DAYS", "retention_days", "30", "days a conversation is kept after its last question: then it is deleted, in Redis and at the model provider (fractions allowed; 0 keeps conversations until someone forgets them)", _non_negative_float),
     SettingSpec("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
     SettingSpec("LOG_FORMAT", "log_format", "text", "text (readable lines) or json (one JSON object per line, with team, channel, thread, turn and run ids)", LogFormat),
 )  # fmt: skip
@@ -318,6 +326,7 @@ class Settings:
     max_queued_per_conversation: int = 5
     max_queued_per_user: int = 10
     max_question_chars: int = 4000
+    retention_days: float = 30.0
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
 

@@ -36,6 +36,18 @@ CLICK: dict[str, Any] = {
     "actions": [{"type": "button", "action_id": "stop_turn", "value": "turn_1|U1"}],
 }
 
+SHORTCUT: dict[str, Any] = {
+    "type": "message_action",
+    "callback_id": "forget_conversation",
+    "trigger_id": "2.abc",
+    "response_url": "http://127.0.0.1:9/response_url/R3",
+    "team": {"id": "T1", "domain": "standin"},
+    "channel": {"id": "C1", "name": "general"},
+    "user": {"id": "U1", "team_id": "T1"},
+    "message": {"type": "message", "ts": "1.2", "thread_ts": "1.1", "text": "x", "user": "U1"},
+    "message_ts": "1.2",
+    "action_ts": "1.3",
+}
 
 MISSING: Any = object()  # a field left out
 # Slack's native Stop (agent_session_stopped), as its event reference shows it.
@@ -87,6 +99,10 @@ def click(**changes: Any) -> bytes:
     return urlencode({"payload": json.dumps(_changed(CLICK, changes))}).encode()
 
 
+def shortcut(**changes: Any) -> bytes:
+    return urlencode({"payload": json.dumps(_changed(SHORTCUT, changes))}).encode()
+
+
 MALFORMED: list[tuple[str, bytes, str]] = [
     ("invalid JSON", b'{"type": "event_callback", "event": {', JSON),
     ("empty JSON body", b"", JSON),
@@ -136,6 +152,14 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("native stop without thread_ts", native_stop(thread_ts=MISSING), JSON),
     ("native stop without user", native_stop(user=""), JSON),
     ("native stop streams not a list", native_stop(streaming_message_ts="1.2"), JSON),
+    ("shortcut without callback_id", shortcut(callback_id=MISSING), FORM),
+    ("shortcut without message", shortcut(message=MISSING), FORM),
+    ("shortcut message without ts", shortcut(message={"type": "message"}), FORM),
+    ("shortcut message ts a number", shortcut(message={"ts": 1.2}), FORM),
+    ("shortcut thread_ts a list", shortcut(message={"ts": "1.2", "thread_ts": ["1.1"]}), FORM),
+    ("shortcut without channel", shortcut(channel=MISSING), FORM),
+    ("shortcut channel without id", shortcut(channel={"name": "general"}), FORM),
+    ("shortcut without user", shortcut(user=MISSING), FORM),
 ]
 
 WELL_FORMED: list[tuple[str, bytes, str]] = [
@@ -163,5 +187,7 @@ WELL_FORMED: list[tuple[str, bytes, str]] = [
     ("feedback click", click(actions=[FEEDBACK]), FORM),
     ("native stop", native_stop(), JSON),
     ("native stop with no stream", native_stop(streaming_message_ts=[]), JSON),
+    ("message shortcut", shortcut(), FORM),
+    ("message shortcut on a root", shortcut(message={"type": "message", "ts": "1.1"}), FORM),
     ("ssl_check", b"ssl_check=1&token=t", FORM),
 ]

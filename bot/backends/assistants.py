@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -32,7 +33,12 @@ from bot.backends.base import (
     UserMessage,
 )
 from bot.backends.file_search import VectorStoreLibrary
-from bot.backends.openai_client import TRY_LATER, read_reply, translated_errors
+from bot.backends.openai_client import (
+    TRY_LATER,
+    delete_unless_gone,
+    read_reply,
+    translated_errors,
+)
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 from bot.backends.provider_files import ProviderFiles
 from bot.storage.keys import Keys
@@ -345,9 +351,16 @@ class AssistantsBackend:
     def release(self, run_id: str) -> None:
         self._partials.forget(run_id)
 
-    async def delete_conversation(self, conversation_id: str) -> None:
-        with translated_errors("delete thread"):
-            await self._client.beta.threads.delete(conversation_id)
+    async def delete_conversation(self, conversation_id: str, run_ids: Sequence[str]) -> None:
+        """The thread, and with it its messages and runs. The bot adds no files."""
+        for run_id in run_ids:
+            self.release(run_id)
+        await delete_unless_gone(
+            "delete thread", lambda: self._client.beta.threads.delete(conversation_id)
+        )
+
+    async def forget_run(self, run_id: str) -> None:
+        """Nothing kept here: the run stays at the server with its thread."""
 
     async def close(self) -> None:
         await self._partials.close()

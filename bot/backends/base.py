@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -251,8 +252,21 @@ class Backend(Protocol):
         """Ask the server to stop the run; a run that already ended is left alone."""
         ...
 
-    async def delete_conversation(self, conversation_id: str) -> None:
-        """Delete a conversation the bot no longer uses, with its history (`/tutor new`)."""
+    async def delete_conversation(self, conversation_id: str, run_ids: Sequence[str]) -> None:
+        """Delete a forgotten conversation with everything stored of it: its history and the
+        runs the bot started on it (`run_ids`: stored responses, chat run records), and files
+        added to it where the bot added any. What is already gone is no error."""
+        ...
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file uploaded for a conversation's attachments (it is being forgotten);
+        a file already gone is no error."""
+        ...
+
+    async def forget_run(self, run_id: str) -> None:
+        """The run's turn is over and delivered: drop what the bot itself keeps of the run
+        beyond the conversation's history (the `chat` backend's record of it, with the
+        answer's text). What is kept at the provider stays until the conversation goes."""
         ...
 
     def streamed_state(self, run_id: str) -> RunState | None:

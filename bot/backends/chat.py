@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,9 +271,27 @@ class ChatBackend:
             self._partials.pop(run_id, None)
             self._changed.pop(run_id, None)
 
-    async def delete_conversation(self, conversation_id: str) -> None:
-        """The history lives in Redis only: deleting it there forgets it."""
+    async def delete_conversation(self, conversation_id: str, run_ids: Sequence[str]) -> None:
+        """Everything lives in Redis only: the history, and the records of runs whose turn
+        never ended (a delivered turn's run record is gone already, see `forget_run`)."""
+        for run_id in run_ids:
+            task = self._tasks.get(run_id)
+            if task is not None:
+                await _cancel(task)
+            self.release(run_id)
         await self._history.delete(conversation_id)
+        for run_id in run_ids:
+            await self.forget_run(run_id)
+
+    async def delete_file(self, file_id: str) -> None:
+        """Nothing to do: chat uploads no files (attachments go into the prompt)."""
+
+    async def forget_run(self, run_id: str) -> None:
+        """Drop the run's record (its answer is in the history) and the turn's link to it."""
+        run_key = self._keys.chat_run(run_id)
+        turn_id = await self._redis.hget(run_key, "turn")
+        gone = [run_key] + ([self._keys.chat_turn_run(turn_id)] if turn_id else [])
+        await self._redis.delete(*gone)
 
     async def close(self) -> None:
         """Stop the runs of this process; they stay unfinished, for the next one to resume."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import openai
 
@@ -28,6 +29,8 @@ MODEL_UNKNOWN = "the model server does not know the model the tutor is set up wi
 TRY_LATER = "Please try again in a minute."
 TELL_ADMIN = "Please tell whoever runs the tutor."
 USE_CHAT = "Whoever runs the tutor should set TUTOR_BACKEND=chat."
+# Deletes sent at once when a forgotten conversation's stored responses are deleted.
+DELETES_AT_ONCE = 8
 
 # Creates at the root of an API: a 404 there means the server does not serve that API
 # (self-hosted servers have no Conversations or Assistants API; OpenAI shut Assistants down).
@@ -106,6 +109,33 @@ def translated_errors(action: str) -> Iterator[None]:
         if status >= 500:
             raise BackendError(f"{action}: {status}", reason=SERVER_ERROR) from error
         raise BackendError(f"{action}: {status}", reason=BAD_REQUEST, advice=TELL_ADMIN) from error
+
+
+async def delete_unless_gone(action: str, delete: Callable[[], Awaitable[object]]) -> None:
+    """Delete something at the server; a 404 means it is gone already (or the server never
+    had that API, so it holds nothing of it). Other failures raise BackendError."""
+    with translated_errors(action):
+        try:
+            await delete()
+        except openai.NotFoundError:
+            log.info("%s: already gone", action)
+
+
+async def delete_each(
+    action: str, ids: Iterable[str], delete: Callable[[str], Awaitable[object]]
+) -> None:
+    """`delete_unless_gone` for every id, a few at a time; raises the first failure once
+    every delete was tried (what was deleted stays deleted, the rest is tried again)."""
+    slots = asyncio.Semaphore(DELETES_AT_ONCE)
+
+    async def one(item: str) -> None:
+        async with slots:
+            await delete_unless_gone(action, lambda: delete(item))
+
+    results = await asyncio.gather(*(one(item) for item in ids), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def api_not_served(action: str, error: openai.APIStatusError) -> str | None:

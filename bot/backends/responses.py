@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import openai
@@ -35,7 +36,12 @@ from bot.backends.base import (
     UserMessage,
 )
 from bot.backends.file_search import VectorStoreLibrary, file_search_tools
-from bot.backends.openai_client import rejects_parameter, translated_errors
+from bot.backends.openai_client import (
+    delete_each,
+    delete_unless_gone,
+    rejects_parameter,
+    translated_errors,
+)
 from bot.backends.partial_text import FIRST_EVENT_SECONDS, PartialTexts
 from bot.backends.provider_files import ProviderFiles
 from bot.backends.reported_usage import usage_of_response
@@ -322,9 +328,22 @@ class ResponsesBackend:
         self._finished.pop(run_id, None)
         self._partials.forget(run_id)
 
-    async def delete_conversation(self, conversation_id: str) -> None:
-        with translated_errors("delete conversation"):
-            await self._client.conversations.delete(conversation_id)
+    async def delete_conversation(self, conversation_id: str, run_ids: Sequence[str]) -> None:
+        """Its stored responses, then the conversation: deleting a conversation leaves its
+        items, which live on as the responses' input and output. The bot adds no files.
+
+        A response a crash left unrecorded (`after:` ids) cannot be named, so it stays.
+        """
+        stored = [run_id for run_id in run_ids if not run_id.startswith(ORPHAN_PREFIX)]
+        for run_id in stored:
+            self.release(run_id)
+        await delete_each("delete response", stored, self._client.responses.delete)
+        await delete_unless_gone(
+            "delete conversation", lambda: self._client.conversations.delete(conversation_id)
+        )
+
+    async def forget_run(self, run_id: str) -> None:
+        """Nothing kept here: the response stays at the provider with its conversation."""
 
     async def _newest_items(self, conversation_id: str) -> list[ConversationItem]:
         with translated_errors("look for response"):

@@ -371,8 +371,11 @@ class AssistantsAPI:
         return web.json_response(thread_json(thread))
 
     async def delete_thread(self, request: web.Request) -> web.Response:
+        """The thread goes with its messages and its runs, as at the real API."""
         thread = self.thread(request.match_info["thread_id"])
         del self.threads[thread.id]
+        for run_id in thread.run_ids:
+            self.runs.pop(run_id, None)
         return web.json_response({"id": thread.id, "object": "thread.deleted", "deleted": True})
 
     def thread(self, thread_id: str) -> Thread:

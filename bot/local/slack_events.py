@@ -1,4 +1,5 @@
-"""Sending the bot requests the way Slack does: signed events and slash commands.
+"""Sending the bot requests the way Slack does: signed events, slash commands, button clicks
+and message shortcuts.
 
 Tests, benchmarks and the offline mode use it to play Slack's side of the Events API.
 """
@@ -341,32 +342,43 @@ class SlackEventSender:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)
 
-    async def shortcut_on_message(
+    async def message_shortcut(
         self,
         callback_id: str,
         *,
         channel: str,
+        message_ts: str,
         user_id: str,
-        message: dict[str, Any],
         response_url: str,
+        thread_ts: str | None = None,
+        author: str | None = None,
+        text: str = "…",
     ) -> tuple[int, str]:
-        """A message shortcut (`message_action`) used on `message` (as Slack shows it: at
-        least `ts` and `text`, and `user`, `thread_ts` where it has them), form-encoded as
-        `payload=<json>` like Slack."""
+        """A message shortcut (`message_action`) used on the message `message_ts` (a reply
+        in the thread `thread_ts`, if given; written by `author`, saying `text`),
+        form-encoded as `payload=<json>` like Slack."""
+        message: dict[str, Any] = {"type": "message", "ts": message_ts, "text": text}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        if author:
+            message["user"] = author
         payload = {
             "type": "message_action",
+            "token": "legacy-verification-token",
+            "action_ts": str(time.time()),
             "callback_id": callback_id,
             "trigger_id": f"{next(_MESSAGE_COUNTER)}.{uuid.uuid4().hex[:8]}",
-            "action_ts": str(time.time()),
-            "message_ts": message["ts"],
             "response_url": response_url,
             "team": {"id": self.team_id, "domain": "standin"},
-            "user": {"id": user_id, "team_id": self.team_id, "name": user_id.lower()},
-            "channel": {"id": channel, "name": "general"},
-            "message": {"type": "message", **message},
+            "user": {"id": user_id, "team_id": self.team_id, "username": user_id.lower()},
+            "channel": {
+                "id": channel,
+                "name": "directmessage" if channel[:1] == "D" else "general",
+            },
             "is_enterprise_install": False,
             "enterprise": None,
-            "token": "legacy-verification-token",
+            "message": message,
+            "message_ts": message_ts,
         }
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self._post(urlencode({"payload": json.dumps(payload)}), headers, None, None)

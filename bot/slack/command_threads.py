@@ -26,9 +26,15 @@ class CommandThreads:
         self._keys = keys
 
     async def link(self, team_id: str, channel_id: str, root_ts: str, key: str) -> None:
-        """Replies in the thread of `root_ts` belong to the conversation `key`."""
+        """Replies in the thread of `root_ts` belong to the conversation `key`; the alias is
+        listed among the conversation's links, so that forgetting it deletes the alias."""
         alias = self._keys.command_thread(thread_key(team_id, channel_id, root_ts))
-        await self._redis.set(alias, key, ex=THREAD_TTL_SECONDS)
+        links = self._keys.conversation_links(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(alias, key, ex=THREAD_TTL_SECONDS)
+            pipe.sadd(links, alias)
+            pipe.expire(links, THREAD_TTL_SECONDS)
+            await pipe.execute()
 
     async def resolve(self, key: str) -> str:
         """The conversation a thread's messages belong to: a command's, or the thread's own."""

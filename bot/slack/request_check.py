@@ -7,8 +7,8 @@ and a signed one that is no payload the bot can read gets 400; both change nothi
 
 The shape checks cover what Bolt reads to route a payload and what the bot's listeners
 read: events (`app_mention`, `message`, the AI app surfaces, the native Stop), slash
-commands and button clicks. Socket Mode payloads arrive without a signature and get the
-same shape checks.
+commands, button clicks and message shortcuts. Socket Mode payloads arrive without a
+signature and get the same shape checks.
 """
 
 from __future__ import annotations
@@ -162,6 +162,20 @@ def _check_shortcut(payload: Payload) -> None:
     _string(payload, "callback_id", required=True)
 
 
+def _check_message_shortcut(payload: Payload) -> None:
+    """A message shortcut: who used it, on which message of which channel."""
+    _check_shortcut(payload)
+    for field in ("response_url", "trigger_id"):
+        _string(payload, field)
+    user = _object(payload, "user", required=True)
+    _string(user, "id", "user.", required=True)
+    channel = _object(payload, "channel", required=True)
+    _string(channel, "id", "channel.", required=True)
+    message = _object(payload, "message", required=True)
+    _string(message, "ts", "message.", required=True)
+    _string(message, "thread_ts", "message.")
+
+
 def _check_view(payload: Payload) -> None:
     view = _object(payload, "view", required=True)
     _string(view, "callback_id", "view.", required=True)
@@ -171,7 +185,7 @@ _CHECKS_BY_TYPE: dict[str, Callable[[Payload], None]] = {
     "url_verification": _check_url_verification,
     "event_callback": _check_event_callback,
     "block_actions": _check_block_actions,
-    "message_action": _check_shortcut,
+    "message_action": _check_message_shortcut,
     "shortcut": _check_shortcut,
     "view_submission": _check_view,
     "view_closed": _check_view,

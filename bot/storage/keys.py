@@ -15,6 +15,12 @@ TURN_TTL_SECONDS = 7 * 24 * 60 * 60
 WORKER_GROUP = "workers"
 
 
+def scan_pattern(prefix: str) -> str:
+    """A SCAN pattern for every key starting with `prefix`, taken literally (Redis globs
+    escape `*`, `?`, `[`, `]` and the backslash with a backslash)."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in prefix) + "*"
+
+
 @dataclass(frozen=True)
 class Keys:
     """Builds the bot's Redis keys; `prefix` is TUTOR_REDIS_PREFIX."""
@@ -23,7 +29,7 @@ class Keys:
 
     def conversation(self, backend: str, conversation_key: str) -> str:
         """Slack conversation → backend conversation id (thread_…, conv_…, or a chat history id)."""
-        return f"{self.prefix}conv:{backend}:{conversation_key}"
+        return f"{self.conversation_prefix(backend)}{conversation_key}"
 
     def event_seen(self, event_id: str) -> str:
         """Set once per Slack `event_id`: Slack's retries of that delivery are dropped."""
@@ -122,6 +128,50 @@ class Keys:
     def conversation_usage(self, conversation_key: str) -> str:
         """Token totals of one Slack conversation (a hash); deleted when it is forgotten."""
         return f"{self.prefix}usage:conversation:{conversation_key}"
+
+    def conversation_turns(self, conversation_key: str) -> str:
+        """The ids of the turns asked in one Slack conversation (a set), so that forgetting
+        it finds their records."""
+        return f"{self.prefix}conv-turns:{conversation_key}"
+
+    def conversation_runs(self, conversation_key: str) -> str:
+        """The backend runs started in one Slack conversation (a set: response, run or chat
+        run ids), so that forgetting it deletes them at the backend too."""
+        return f"{self.prefix}conv-runs:{conversation_key}"
+
+    def conversation_askers(self, conversation_key: str) -> str:
+        """The Slack users who asked in one conversation (a set): who may forget it."""
+        return f"{self.prefix}conv-askers:{conversation_key}"
+
+    def conversation_links(self, conversation_key: str) -> str:
+        """Other keys that point to one conversation (a set of key names, such as a /tutor
+        thread's alias), deleted with it."""
+        return f"{self.prefix}conv-links:{conversation_key}"
+
+    @property
+    def activity(self) -> str:
+        """Every conversation by the time of its last question (a sorted set, epoch seconds):
+        what the retention sweep reads."""
+        return f"{self.prefix}activity"
+
+    @property
+    def activity_backfilled(self) -> str:
+        """Set once conversations recorded before the activity index existed were added to it."""
+        return f"{self.prefix}activity-backfilled"
+
+    @property
+    def forget_jobs(self) -> str:
+        """Forgotten conversations still to delete at the backend (a sorted set of job ids by
+        when a process may take the job up; the one that created it works on it first)."""
+        return f"{self.prefix}forget-jobs"
+
+    def forget_job(self, job_id: str) -> str:
+        """What a forget job deletes at the backend (a hash: backend, conversation, runs)."""
+        return f"{self.prefix}forget-job:{job_id}"
+
+    def conversation_prefix(self, backend: str) -> str:
+        """The start of every `conversation` key of one backend (to find them all)."""
+        return f"{self.prefix}conv:{backend}:"
 
     def edit_budget(self, team_id: str) -> str:
         """A workspace's budget of placeholder status edits, shared by every process (a hash:

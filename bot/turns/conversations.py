@@ -47,8 +47,3 @@ class ConversationStore:
             log.info("new %s conversation %s", self._backend, conversation_id)
             return conversation_id
         return str(await self._redis.get(key))
-
-    async def forget(self, conversation_key: str) -> str | None:
-        """Drop the mapping so the next message starts a fresh conversation; the old id."""
-        key = self._keys.conversation(self._backend, conversation_key)
-        return await self._redis.getdel(key)

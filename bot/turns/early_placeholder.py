@@ -94,7 +94,7 @@ class EarlyPlaceholders:
             return lane_turn.posted
 
     async def _claim_and_post(self, turn: Turn, waiting: Waiting | None) -> bool:
-        journal = TurnJournal(self._redis, self._keys, turn.turn_id, TurnProgress())
+        journal = TurnJournal(self._redis, self._keys, turn, TurnProgress())
         if not await journal.claim_placeholder():
             return False  # a worker took the turn first and posts it itself
         try:

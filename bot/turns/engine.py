@@ -227,12 +227,24 @@ class TurnEngine:
                 self._backend.release(journal.progress.run_id)
             model_seconds = self._model_seconds.pop(turn.turn_id, 0.0)
         await journal.delivered()
+        await self._forget_run(journal, context)
         await tidy_after_resume(surface, journal, context)
         log.info("turn %s in %.1fs %s", outcome.value, deadline.elapsed, context)
         if self._observer is not None:
             seconds = time.time() - turn.accepted_at
             self._observer.turn_ended(outcome.value, seconds, model_seconds)
         return outcome
+
+    async def _forget_run(self, journal: Journal, context: dict[str, str]) -> None:
+        """Drop what the bot kept of the delivered turn's run (best effort: the `chat`
+        backend's run record also expires by itself within a day)."""
+        run_id = journal.progress.run_id
+        if not run_id:
+            return
+        try:
+            await self._backend.forget_run(run_id)
+        except Exception as error:
+            log.warning("could not drop the record of run %s (%s) %s", run_id, error, context)
 
     async def _answer_or_explain(
         self, turn: Turn, surface: ReplySurface, deadline: Deadline, journal: Journal

@@ -7,7 +7,7 @@ This is all that happens before Slack gets its ack, so it is one Redis round tri
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.turns.conversations import ConversationStore
@@ -38,14 +38,12 @@ class TurnIntake:
         self,
         queue: TurnQueue,
         conversations: ConversationStore,
-        delete_conversation: Callable[[str], Awaitable[None]] | None = None,
         on_accepted: Callable[[Accepted], None] | None = None,
         policy: DoorPolicy | None = None,
         on_refused: Callable[[Refused], None] | None = None,
     ) -> None:
         self._queue = queue
         self._conversations = conversations
-        self._delete_conversation = delete_conversation
         self._on_accepted = on_accepted
         self._policy = policy or DoorPolicy()
         self._on_refused = on_refused
@@ -53,27 +51,6 @@ class TurnIntake:
     async def has_conversation(self, conversation_key: str) -> bool:
         """True when the bot already talks in this Slack conversation (a thread it answered)."""
         return await self._conversations.find(conversation_key) is not None
-
-    async def start_over(self, conversation_key: str) -> str | None:
-        """Forget this Slack conversation's history: the next message starts a fresh one.
-
-        Returns the backend conversation to `discard`, unless a turn still works on it
-        (then it is left unused rather than pulled from under that turn).
-        """
-        old = await self._conversations.forget(conversation_key)
-        if old is None or await self._queue.waiting(conversation_key):
-            return None
-        return old
-
-    async def discard(self, conversation_id: str) -> None:
-        """Delete a forgotten conversation and its history at the backend (best effort)."""
-        if self._delete_conversation is None:
-            return
-        try:
-            await self._delete_conversation(conversation_id)
-            log.info("deleted a forgotten conversation %s", conversation_id)
-        except Exception as error:  # it stays unused; nothing else depends on it
-            log.warning("could not delete conversation %s: %s", conversation_id, error)
 
     async def claim(self, delivery_id: str | None, channel_id: str, message_ts: str | None) -> bool:
         """True the first time this delivery (and message) is seen, False for repeats."""

@@ -33,11 +33,14 @@ log = logging.getLogger(__name__)
 # the first delivery is being handled finds the dedup keys set, no turn is recorded without
 # being queued, and a refused question leaves only its dedup keys (a redelivery of it is a
 # repeat, dropped without a word).
+# The same step notes the turn, its asker and the time in the conversation's index, which
+# forgetting (bot.turns.forget) and the retention sweep read.
 # KEYS: the n dedup keys, the turn, the conversation's queue, the ready stream, the asker's
-# waiting turns and the asker's questions of the last minute.
+# waiting turns and the asker's questions of the last minute, the conversation's turns and
+# askers, the activity index.
 # ARGV: n, dedup ttl, the encoded turn, turn ttl, turn id, conversation key, now (ms),
 # the limits (waiting per conversation, waiting per person, per person per minute; 0: off),
-# how long (ms) an id counts as waiting at most.
+# how long (ms) an id counts as waiting at most, the asker, now (seconds, for the index).
 # Returns {1, turns waiting in the conversation}, {0} for a repeat, or {-1, reason, ms until
 # the asker may ask again (rate)}.
 _ENQUEUE = """
@@ -73,6 +76,9 @@ local waiting = redis.call('RPUSH', queue, ARGV[5])
 redis.call('XADD', KEYS[n + 3], '*', 'conversation', ARGV[6])
 redis.call('ZADD', waiting_of_user, now, ARGV[5])
 redis.call('PEXPIRE', waiting_of_user, counts_for)
+redis.call('SADD', KEYS[n + 6], ARGV[5])
+redis.call('SADD', KEYS[n + 7], ARGV[12])
+redis.call('ZADD', KEYS[n + 8], ARGV[13], ARGV[6])
 return {1, waiting}
 """
 NO_LIMITS = Limits()
@@ -131,6 +137,9 @@ class TurnQueue:
             self._keys.ready_stream,
             self._keys.user_queued(turn.team_id, turn.user_id),
             self._keys.user_recent(turn.team_id, turn.user_id),
+            self._keys.conversation_turns(turn.conversation_key),
+            self._keys.conversation_askers(turn.conversation_key),
+            self._keys.activity,
         ]
         args = [
             len(seen),
@@ -144,6 +153,8 @@ class TurnQueue:
             limits.queued_per_user,
             limits.per_user_per_minute,
             WAITING_COUNTS_SECONDS * 1000,
+            turn.user_id,
+            f"{self._clock():.3f}",
         ]
         verdict, *details = await self._enqueue(keys=keys, args=args)
         if verdict == 0:

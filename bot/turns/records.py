@@ -158,12 +158,19 @@ class InMemoryJournal(Journal):
 
 
 class TurnJournal(Journal):
-    """The record of one turn in Redis."""
+    """The record of one turn in Redis.
 
-    def __init__(self, redis: Redis, keys: Keys, turn_id: str, progress: TurnProgress) -> None:
+    The question's text stays in it only until the turn is delivered (a turn interrupted
+    before then is resumed from it); each run started is also noted in the conversation's
+    index, so that forgetting the conversation deletes it at the backend.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys, turn: Turn, progress: TurnProgress) -> None:
         super().__init__(progress)
         self._redis = redis
-        self._key = keys.turn(turn_id)
+        self._keys = keys
+        self._turn = turn
+        self._key = keys.turn(turn.turn_id)
 
     async def _save(self, fields: dict[str, str]) -> None:
         await self._redis.hset(self._key, mapping=fields)
@@ -173,6 +180,19 @@ class TurnJournal(Journal):
 
     async def _drop(self, name: str) -> None:
         await self._redis.hdel(self._key, name)
+
+    async def run_started(self, run_id: str) -> None:
+        self.progress.run_id = run_id
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key, "run_id", run_id)
+            pipe.sadd(self._keys.conversation_runs(self._turn.conversation_key), run_id)
+            await pipe.execute()
+
+    async def delivered(self) -> None:
+        """The turn is over: recorded as such, and its question's text is dropped."""
+        self.progress.delivered = True
+        without_text = encode_turn(dataclasses.replace(self._turn, text=""))
+        await self._save({"delivered": "1", "turn": without_text})
 
     async def place_recorded(self) -> AnswerPlace | None:
         kind, ref, claimed = await self._redis.hmget(
@@ -201,7 +221,8 @@ class TurnStore:
             await self._redis.delete(key)
             return None
         progress = decode_progress(stored)
-        return decode_turn(stored["turn"]), TurnJournal(self._redis, self._keys, turn_id, progress)
+        turn = decode_turn(stored["turn"])
+        return turn, TurnJournal(self._redis, self._keys, turn, progress)
 
     async def peek(self, turn_id: str) -> tuple[Turn, TurnProgress] | None:
         """The turn and its progress as recorded now, counting no attempt; None if gone."""

@@ -240,9 +240,9 @@ async def test_an_assistants_server_is_asked_by_chat_completions_else_responses(
 async def test_quiz_me_on_this_quizzes_on_the_message(harness: Harness) -> None:
     message = {"ts": harness.events.next_ts(), "user": OTHER,
                "text": "The Via Appia linked Rome to Brindisi."}  # fmt: skip
-    status, _ = await harness.events.shortcut_on_message(
-        "quiz_me", channel=CHANNEL, user_id=USER, message=message,
-        response_url=harness.slack.new_response_url(),
+    status, _ = await harness.events.message_shortcut(
+        "quiz_me", channel=CHANNEL, message_ts=message["ts"], user_id=USER,
+        response_url=harness.slack.new_response_url(), author=OTHER, text=message["text"],
     )  # fmt: skip
     assert status == 200
     writing = await next_post(harness, 1)

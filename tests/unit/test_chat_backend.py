@@ -159,12 +159,14 @@ async def test_a_run_stopped_as_it_starts_stops(
 async def test_a_history_reset_while_the_model_answers_is_not_brought_back(
     processes: Processes, stand_in: OpenAIStandIn, redis: Redis, keys: Keys
 ) -> None:
-    """`/tutor new` during a turn: the answer is shown, the forgotten history stays gone."""
+    """A history deleted while a run works on it (forgetting waits for turns to end, but
+    one whose process was only thought dead goes on): the answer is shown, the forgotten
+    history stays gone."""
     held = stand_in.hold("POST", COMPLETIONS)
     backend = processes.start(redis)
     conversation, run_id = await ask(backend)
     await until(lambda: stand_in.count("POST", COMPLETIONS) == 1)
-    await backend.delete_conversation(conversation)
+    await backend.delete_conversation(conversation, [])
     held.set()
     assert (await final_state(backend, conversation, run_id)).status is RunStatus.COMPLETED
     assert (await backend.answer(conversation, run_id, "")).text == ANSWER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -43,6 +44,7 @@ class ScriptedBackend:
     steps: tuple[ToolStep, ...] = ()  # the tool steps every unfinished poll reports
     name: str = "scripted"
     calls: list[str] = field(default_factory=list)
+    forgotten_runs: list[str] = field(default_factory=list)
     _polls: int = 0
 
     async def create_conversation(self, conversation_key: str) -> str:
@@ -90,8 +92,14 @@ class ScriptedBackend:
     async def cancel_run(self, conversation_id: str, run_id: str) -> None:
         self.calls.append("cancel")
 
-    async def delete_conversation(self, conversation_id: str) -> None:
+    async def delete_conversation(self, conversation_id: str, run_ids: Sequence[str]) -> None:
         self.calls.append(f"delete:{conversation_id}")
+
+    async def delete_file(self, file_id: str) -> None:
+        self.calls.append(f"delete_file:{file_id}")
+
+    async def forget_run(self, run_id: str) -> None:
+        self.forgotten_runs.append(run_id)
 
     async def close(self) -> None:
         pass

@@ -10,6 +10,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from bot.slack.listeners.forget import FORGET_SHORTCUT
 from bot.slack.listeners.quiz import QUIZ_SHORTCUT
 from bot.slack.scopes import REQUIRED_BOT_SCOPES
 
@@ -54,7 +55,7 @@ def test_manifest_declares_what_the_bot_handles() -> None:
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
     assert commands == ["/tutor"]
     shortcuts = {(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]}
-    assert ("message", QUIZ_SHORTCUT) in shortcuts
+    assert shortcuts == {("message", QUIZ_SHORTCUT), ("message", FORGET_SHORTCUT)}
     urls = {
         manifest["settings"]["event_subscriptions"]["request_url"],
         manifest["settings"]["interactivity"]["request_url"],

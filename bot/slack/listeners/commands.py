@@ -17,8 +17,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.slack.background import BackgroundTasks
 from bot.slack.command_threads import command_key
-from bot.slack.conversation_keys import TOP_LEVEL, thread_key
+from bot.slack.listeners.forget import forget_command, start_over_command
 from bot.slack.refusals import refusal_text
+from bot.turns.forget import ConversationForgetter
 from bot.turns.guards import Refused
 from bot.turns.intake import TurnIntake
 from bot.turns.models import Turn, TurnSource, new_turn_id
@@ -47,12 +48,11 @@ and give hints first, and *Show me the answer* under an answer gives it in full.
 instructions, default mode, answer length).
 • My *Home* tab: your courses, your mode, your recent topics (and, for admins, each course's \
 figures).
+• `/tutor forget`: in our direct messages, delete our conversation there, from my memory and \
+at the model provider.
+• *Forget this conversation*, in the menu (⋮) of any message of a thread I answered in: the \
+same for that thread, for whoever asked in it.
 • `/tutor help`: this help."""
-STARTED_OVER = "Done: my next answer here starts a fresh conversation, without the earlier one."
-NOTHING_TO_RESET = (
-    "Nothing to reset here: every `/tutor` question starts its own thread. "
-    "`/tutor new` starts over in our direct messages."
-)
 NOT_ACCEPTING = "I can't take questions right now (my storage is unavailable). Try again soon."
 # The question must be recorded within Slack's 3 s, before the ack.
 ACCEPT_SECONDS = 2.0
@@ -70,12 +70,13 @@ Subcommand = Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
 def register_command_listeners(
     app: AsyncApp,
     intake: TurnIntake,
+    forgetter: ConversationForgetter,
     background: BackgroundTasks,
     *,
     usage: Subcommand,
     quiz: Subcommand,
 ) -> None:
-    subcommands = tutor_subcommands(intake, background, usage=usage, quiz=quiz)
+    subcommands = tutor_subcommands(intake, forgetter, background, usage=usage, quiz=quiz)
 
     @app.command("/tutor")
     async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -112,31 +113,43 @@ def subcommand_word(text: str) -> str:
 
 
 def tutor_subcommands(
-    intake: TurnIntake, background: BackgroundTasks, *, usage: Subcommand, quiz: Subcommand
+    intake: TurnIntake,
+    forgetter: ConversationForgetter,
+    background: BackgroundTasks,
+    *,
+    usage: Subcommand,
+    quiz: Subcommand,
 ) -> dict[str, Subcommand]:
     """`/tutor <word>` → what it does; any other text is a question."""
 
     async def show_help(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack(response_type="ephemeral", text=HELP)
 
-    async def new(ack: AsyncAck, command: dict[str, Any]) -> None:
-        # Slack does not redeliver commands, but a replayed request carries the same trigger.
-        if await _first_delivery(intake, command_delivery_id(command)):
-            text = await start_over(intake, command, background)
-            await ack(response_type="ephemeral", text=text)
+    return {
+        "help": show_help,
+        "new": once_per_trigger(intake, start_over_command(forgetter, background)),
+        "forget": once_per_trigger(intake, forget_command(forgetter, background)),
+        "usage": usage,
+        "quiz": quiz,
+    }
+
+
+def once_per_trigger(intake: TurnIntake, subcommand: Subcommand) -> Subcommand:
+    """Slack does not redeliver commands, but a replayed request carries the same trigger:
+    it is only acked."""
+
+    async def first_time_only(ack: AsyncAck, command: dict[str, Any]) -> None:
+        if await intake.claim(command_delivery_id(command), "", None):
+            await subcommand(ack, command)
         else:
             await ack()
 
-    return {"help": show_help, "new": new, "usage": usage, "quiz": quiz}
+    return first_time_only
 
 
 def command_delivery_id(command: dict[str, Any]) -> str | None:
     trigger_id = command.get("trigger_id")
     return f"command:{trigger_id}" if trigger_id else None
-
-
-async def _first_delivery(intake: TurnIntake, delivery_id: str | None) -> bool:
-    return await intake.claim(delivery_id, "", None)
 
 
 def command_turn(command: dict[str, Any], question: str) -> Turn:
@@ -159,20 +172,3 @@ def command_turn(command: dict[str, Any], question: str) -> Turn:
         response_url=command.get("response_url"),
         turn_id=turn_id,
     )
-
-
-async def start_over(
-    intake: TurnIntake, command: dict[str, Any], background: BackgroundTasks
-) -> str:
-    """`/tutor new`: forget the conversation of the top-level DMs with the bot.
-
-    Its history is deleted at the backend after the ack (Slack waits 3 s at most).
-    """
-    channel_id = command["channel_id"]
-    if not channel_id.startswith("D"):
-        return NOTHING_TO_RESET
-    key = thread_key(command.get("team_id") or "", channel_id, TOP_LEVEL)
-    forgotten = await intake.start_over(key)
-    if forgotten is not None:
-        background.spawn(intake.discard(forgotten))
-    return STARTED_OVER

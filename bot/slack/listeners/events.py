@@ -41,6 +41,11 @@ COMMAND_IN_THREAD = (
     "Slash commands don't work inside threads, so `/tutor` reached me as a plain message. "
     "No need for it here: just write your question in this thread."
 )
+FORGET_IN_THREAD = (
+    "Slash commands don't work inside threads, so `/tutor forget` reached me as a plain "
+    "message. To forget this conversation, use *Forget this conversation* in the menu (⋮) "
+    "of any of its messages."
+)
 COMMAND_PREFIX = "/tutor"
 
 
@@ -232,6 +237,8 @@ def _understood(text: str) -> tuple[str, str | None]:
     """
     if text.lower().startswith(COMMAND_PREFIX) and text[len(COMMAND_PREFIX) :][:1] in ("", " "):
         rest = text[len(COMMAND_PREFIX) :].strip()
+        if rest.lower() == "forget":
+            return "", FORGET_IN_THREAD
         question = "" if rest.lower() in ("", "help", "new") else rest
         return question, COMMAND_IN_THREAD
     return text, None if text else EMPTY_MENTION
