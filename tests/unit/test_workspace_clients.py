@@ -31,9 +31,11 @@ async def install(slack: SlackStandIn, store: RedisInstallationStore, team_id: s
     """What the OAuth flow does: Slack grants a token, the bot saves it."""
     code = slack.grant(team_id)
     async with aiohttp.ClientSession() as session:
-        auth = aiohttp.BasicAuth(slack.client_id, slack.client_secret)
+        auth = aiohttp.encode_basic_auth(slack.client_id, slack.client_secret)
         async with session.post(
-            slack.base_url + "oauth.v2.access", data={"code": code}, auth=auth
+            slack.base_url + "oauth.v2.access",
+            data={"code": code},
+            headers={"Authorization": auth},
         ) as response:
             granted = await response.json()
     assert granted["ok"], granted
