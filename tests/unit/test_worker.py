@@ -154,7 +154,7 @@ async def test_under_overload_each_entry_gets_one_handler_and_trimming_keeps_wha
     assert len(handled) == 40 and set(handled.values()) == {1}
     assert engine.most_running <= 3
     deadline = time.monotonic() + 5
-    while await redis.xlen(keys.ready_stream):  # the workers trim now and then
+    while await redis.xlen(keys.ready_stream(0)):  # the workers trim now and then
         assert time.monotonic() < deadline, "the stream was not trimmed"
         await asyncio.sleep(0.01)
 
@@ -206,11 +206,13 @@ class FlakyQueue(TurnQueue):
 
     failed = False
 
-    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+    async def read_new(
+        self, consumer: str, count: int, block_ms: int, shard: int = 0
+    ) -> list[Entry]:
         if not self.failed:
             self.failed = True
             raise ValueError("a bug in reading")
-        return await super().read_new(consumer, count, block_ms)
+        return await super().read_new(consumer, count, block_ms, shard)
 
 
 async def test_the_reader_survives_an_unexpected_error_and_logs_it(
