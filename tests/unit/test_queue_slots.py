@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from bot.backends.base import Usage
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.turns.guards import Limits, Refusal, Refused
 from bot.turns.models import Turn, TurnSource
 from bot.turns.queue import TurnQueue
 from bot.turns.records import TurnStore
+from bot.tutor.ledger import UsageLedger
 from tests.cluster import RedisCluster
 from tests.conftest import RedisServer
 
@@ -111,3 +113,15 @@ async def test_every_shard_is_read_and_the_turns_open_from_their_records(
         await queue.ack(entry)
     assert await queue.unfinished() == 0 and await queue.waiting_for("T1", "U1") == 0
     assert await queue.trim() == 12
+
+
+async def test_a_turns_usage_counts_once_across_slots(where: tuple[Redis, Keys]) -> None:
+    """Its own figures, the conversation's, the channel's and the day's live in other slots:
+    written once, then added once, however many processes finish the turn."""
+    redis, keys = where
+    ledger = UsageLedger(redis, keys)
+    turn = ask()
+    figures = await asyncio.gather(*(ledger.record(turn, Usage(100, 10)) for _ in range(5)))
+    assert {(f.input_tokens, f.output_tokens) for f in figures} == {(100, 10)}
+    assert (await ledger.conversation(turn.conversation_key)).input_tokens == 100
+    assert (await ledger.report("T1", "U1")).user_today.input_tokens == 100
