@@ -145,7 +145,7 @@ class TutorBot:
         patient_redis = connect(redis_url, patience_seconds=PATIENT_SECONDS, **options)
         metrics = Metrics()
         try:
-            keys = Keys(settings.redis_prefix, settings.redis_shards)
+            keys = Keys(settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
             model_client = make_model_client(settings, on_api_error=metrics.api_error)
             backend = build_backend(settings, patient_redis, keys, client=model_client)
         except BaseException:
@@ -410,7 +410,9 @@ class TutorBot:
             redis_url = self.managed_redis.url
         notice = ShutdownNotice(
             self.redis,
-            Keys(self.settings.redis_prefix, self.settings.redis_shards),
+            Keys(
+                self.settings.redis_prefix, self.settings.redis_shards, self.settings.redis_cluster
+            ),
             self.web_client,
             self.settings.admins,
         )

@@ -25,6 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ BACKOFF_CAP_SECONDS = 1.0
 # Connections one client keeps to Redis at most, and how long a command waits for one.
 MAX_CONNECTIONS = 200
 POOL_WAIT_SECONDS = 2.0
+
+# What Redis may raise: on a cluster also errors outside RedisError (a slot nobody serves for
+# a moment while a master fails over).
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 DEFAULT_SENTINEL_PORT = 26379

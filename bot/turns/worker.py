@@ -16,9 +16,8 @@ import logging
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from bot.logs import ids_bound
+from bot.storage.connection import REDIS_ERRORS
 from bot.turns.engine import TurnEngine
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
@@ -119,7 +118,7 @@ class TurnWorker:
                     if entry not in self._in_flight:
                         self._spawn(entry, fresh)  # the handler gives its slot back
                         free -= 1
-            except RedisError as error:
+            except REDIS_ERRORS as error:
                 log.warning("turn queue unreachable (%s); retrying", type(error).__name__)
                 self._group_ready = False
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
@@ -206,7 +205,7 @@ class TurnWorker:
             drained = await self._drain_with_lease(entry)
             if not drained and fresh:
                 await self._queue.ack(entry)
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             # The entry stays pending and is claimed again once Redis is back.
             log.warning("lost Redis while answering (%s) %s", error, conversation_key)
         except Exception:
@@ -224,7 +223,7 @@ class TurnWorker:
         """The turn a drain was at when it failed (the oldest still waiting), for the log."""
         try:
             return await self._queue.head(conversation_key) or "-"
-        except RedisError:
+        except REDIS_ERRORS:
             return "?"
 
     async def _drain_with_lease(self, entry: Entry) -> bool:
@@ -243,7 +242,7 @@ class TurnWorker:
             await drain
         finally:
             keeper.cancel()
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(*REDIS_ERRORS):
                 await self._leases.release(conversation_key, token)
             self._draining.discard(conversation_key)
         await self._queue.ack(entry)
@@ -265,7 +264,7 @@ class TurnWorker:
                     drain.cancel()
                     return
                 await self._queue.touch(self._settings.consumer, entry)
-            except RedisError:
+            except REDIS_ERRORS:
                 continue  # the next renewal may work; the lease has room for two misses
 
     async def _drain(self, conversation_key: str) -> None:

@@ -35,7 +35,7 @@ async def where(
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
         client = connect(server.url)
-    yield client, Keys(f"test-{uuid.uuid4().hex[:10]}:", SHARDS)
+    yield client, Keys(f"test-{uuid.uuid4().hex[:10]}:", SHARDS, request.param == "cluster")
     await client.aclose()
 
 
