@@ -127,14 +127,12 @@ def connect(
         "socket_connect_timeout": 5,
         "socket_timeout": 10,
     }
-    tls = {} if tls_verify else {"ssl_cert_reqs": "none", "ssl_check_hostname": False}
     if is_sentinel_url(url):
-        return _sentinel_client(parse_sentinel_url(url), common, tls)
+        return _sentinel_client(parse_sentinel_url(url), common, _unverified(tls_verify))
     if cluster:
-        secure = tls if url.startswith("rediss://") else {}
         # RedisCluster is not a Redis subclass but answers the same commands.
         client: Any = RedisCluster.from_url(
-            url, max_connections=MAX_CONNECTIONS, **common, **secure
+            url, max_connections=MAX_CONNECTIONS, **common, **tls_options(url, tls_verify)
         )
         return client  # type: ignore[no-any-return]
     # Hundreds of turns share the pool: a command waits for a free connection (bounded)
@@ -145,9 +143,18 @@ def connect(
         timeout=max(POOL_WAIT_SECONDS, patience_seconds),
         health_check_interval=15,
         **common,
-        **(tls if url.startswith("rediss://") else {}),
+        **tls_options(url, tls_verify),
     )
     return Redis.from_pool(pool)
+
+
+def tls_options(url: str, verify: bool) -> dict[str, Any]:
+    """What a `rediss://` client needs for REDIS_TLS_VERIFY=off: no certificate check."""
+    return _unverified(verify) if url.startswith("rediss://") else {}
+
+
+def _unverified(verify: bool) -> dict[str, Any]:
+    return {} if verify else {"ssl_cert_reqs": "none", "ssl_check_hostname": False}
 
 
 def _sentinel_client(parsed: SentinelUrl, common: dict[str, Any], tls: dict[str, Any]) -> Redis:
