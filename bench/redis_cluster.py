@@ -92,6 +92,28 @@ class RedisCluster:
     def replicas(self) -> list[int]:
         return [p for p in self.ports if self._role(p) == "slave"]
 
+    def replica_serving(self, key: str, timeout: float = 10.0) -> int:
+        """The port of a replica of the master that holds `key`'s slot, once it replicates."""
+        any_node = self.node(self.ports[0])
+        slot = int(any_node.execute_command("CLUSTER KEYSLOT", key))
+        master = next(
+            int(primary[1])
+            for start, end, primary, *_ in any_node.execute_command("CLUSTER SLOTS")
+            if start <= slot <= end
+        )
+        found: list[int] = []
+
+        def replicating() -> bool:
+            for port in self.replicas():
+                info = self.node(port).info("replication")
+                if info["master_port"] == master and info["master_link_status"] == "up":
+                    found.append(port)
+                    return True
+            return False
+
+        self._until(time.monotonic() + timeout, replicating)
+        return found[0]
+
     def fail_over(self, replica: int, timeout: float = 10.0) -> None:
         """Make `replica` the master of its slots (a coordinated failover: no write lost),
         and wait until the whole cluster agrees."""

@@ -12,6 +12,8 @@ from pathlib import Path
 from bot.local.openai_api import OpenAIStandIn
 from bot.local.slack_api import SlackStandIn
 from bot.local.slack_events import SlackEventSender
+from bot.slack.conversation_keys import thread_key
+from bot.storage.keys import Keys
 from tests.cluster import RedisCluster
 from tests.conftest import free_port
 from tests.e2e.conftest import SIGNING_SECRET
@@ -71,12 +73,17 @@ async def test_two_web_and_two_worker_processes_on_a_cluster_through_a_failover(
             for _, port in started[:2]
         ]
 
+        def fail_over_shard_of(conversation_key: str) -> None:
+            stream = Keys(redis_prefix, SHARDS, cluster=True).ready_stream_of(conversation_key)
+            redis_cluster.fail_over(redis_cluster.replica_serving(stream))
+
         async def converse(c: int) -> None:
             for m in range(1, MESSAGES + 1):
                 if m == 2 and c == CONVERSATIONS // 2 and not failed_over.is_set():
                     failed_over.set()
-                    # A replica takes over its master's slots while turns come and go.
-                    await asyncio.to_thread(redis_cluster.fail_over, redis_cluster.replicas()[0])
+                    # The master of this conversation's queue shard hands over to its
+                    # replica while turns come and go.
+                    await asyncio.to_thread(fail_over_shard_of, thread_key("T1", CHANNEL, roots[c]))
                 message = {"ts": senders[0].next_ts()}
                 if m > 1:
                     message["thread_ts"] = roots[c]
@@ -108,9 +115,10 @@ async def test_two_web_and_two_worker_processes_on_a_cluster_through_a_failover(
     finally:
         for sender in senders:
             await sender.close()
-        for process, role in zip(processes, roles, strict=True):
-            for line in (await stop_bot(process)).splitlines():  # shown if the test fails
-                if " DEBUG " not in line:
+        outputs = await asyncio.gather(*(stop_bot(process) for process in processes))
+        for role, output in zip(roles, outputs, strict=True):
+            for line in output.splitlines():  # shown if the test fails
+                if " INFO " not in line and " DEBUG " not in line:
                     print(role, line)
 
     lost = duplicated = out_of_order = 0
