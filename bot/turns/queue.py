@@ -71,16 +71,25 @@ redis.call('PEXPIRE', waiting_of_user, counts_for)
 return {1}
 """
 # Step 2, in the conversation's slot: dedup, the conversation's limit, queue and announce.
+# A marker holds the turn that set it: when the client sends the script again (its reply was
+# lost to a dropped connection, and redis-py retries), it finds its own turn queued, not a
+# repeat (which would take back the record of a queued turn).
 # KEYS: the n dedup keys, the conversation's queue, the ready stream of its shard.
 # ARGV: n, dedup ttl, turn id, conversation key, waiting per conversation (0: off).
-# Returns {1, turns waiting in the conversation}, {0} for a repeat, or
+# Returns {1, turns waiting in the conversation up to this one}, {0} for a repeat, or
 # {-1, 'conversation_full', 0}.
 _QUEUE = """
 local n = tonumber(ARGV[1])
-for i = 1, n do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) == false then return {0} end
-end
 local queue = KEYS[n + 1]
+for i = 1, n do
+  if redis.call('SET', KEYS[i], ARGV[3], 'NX', 'EX', ARGV[2]) == false then
+    if redis.call('GET', KEYS[i]) == ARGV[3] then
+      local at = redis.call('LPOS', queue, ARGV[3])
+      return {1, (at or 0) + 1}
+    end
+    return {0}
+  end
+end
 local per_conversation = tonumber(ARGV[5])
 if per_conversation > 0 and redis.call('LLEN', queue) >= per_conversation then
   return {-1, 'conversation_full', 0}

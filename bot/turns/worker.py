@@ -254,8 +254,14 @@ class TurnWorker:
         self, key: str, token: str, entry: Entry, drain: asyncio.Task[None]
     ) -> None:
         """Renew the lease while draining, and keep the entry from looking abandoned (its
-        idle time is what other processes claim by); stop the drain if the lease was lost."""
+        idle time is what other processes claim by); stop the drain if the lease was lost,
+        or may have been: not renewed for as long as it lasts, another process may hold it.
+
+        Any failure of a renewal is a missed renewal, not the end of the keeper: a client
+        may fail in ways outside RedisError while a cluster fails over, and a keeper that
+        died would let the lease lapse under a drain that goes on (answers twice)."""
         interval = self._leases.milliseconds / 3000
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             try:
@@ -263,9 +269,14 @@ class TurnWorker:
                     log.error("lost the lease of %s; stopping", key)
                     drain.cancel()
                     return
+                renewed = time.monotonic()
                 await self._queue.touch(self._settings.consumer, entry)
-            except REDIS_ERRORS:
-                continue  # the next renewal may work; the lease has room for two misses
+            except Exception as error:  # the next renewal may work: room for two misses
+                log.warning("lease of %s not renewed (%s)", key, type(error).__name__)
+                if time.monotonic() - renewed >= self._leases.milliseconds / 1000:
+                    log.error("could not renew the lease of %s in time; stopping", key)
+                    drain.cancel()
+                    return
 
     async def _drain(self, conversation_key: str) -> None:
         while not self._stopping:

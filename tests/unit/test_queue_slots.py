@@ -125,3 +125,16 @@ async def test_a_turns_usage_counts_once_across_slots(where: tuple[Redis, Keys])
     assert {(f.input_tokens, f.output_tokens) for f in figures} == {(100, 10)}
     assert (await ledger.conversation(turn.conversation_key)).input_tokens == 100
     assert (await ledger.report("T1", "U1")).user_today.input_tokens == 100
+
+
+async def test_a_retried_recording_finds_its_own_turn_queued(where: tuple[Redis, Keys]) -> None:
+    """The client sends a script again when its reply was lost: the second run finds its own
+    turn, not a repeat, and the record stays."""
+    redis, keys = where
+    queue = TurnQueue(redis, keys)
+    turn = ask()
+    assert await queue.enqueue(ask(), "Ev0", None) == 0
+    assert await queue.enqueue(turn, "Ev1", "1.1") == 1
+    assert await queue.enqueue(turn, "Ev1", "1.1") == 1, "the same turn: still one ahead"
+    assert await queue.waiting("T1:C1:1") == 2
+    assert await redis.exists(keys.turn(turn.turn_id))

@@ -263,3 +263,31 @@ async def test_a_persons_questions_count_as_waiting_until_their_turns_end_howeve
     await worker.wait_idle(timeout=10)
     assert engine.runs == {answered.turn_id: 1, crashed.turn_id: 2}
     assert await queue.waiting_for("T", "U") == 1, "only the lost one still counts"
+
+
+class BrokenLeases(ConversationLeases):
+    """Leases whose renewals fail with what a cluster client may raise mid-failover (not a
+    RedisError)."""
+
+    async def renew(self, conversation_key: str, token: str) -> bool:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+
+async def test_a_lease_that_cannot_be_renewed_in_time_stops_its_drain(
+    redis: Redis, keys: Keys
+) -> None:
+    """The keeper outlives failed renewals, and stops the drain once the lease may have
+    lapsed: another process may hold it by then (answering twice)."""
+    worker = TurnWorker(
+        TurnQueue(redis, keys),
+        TurnStore(redis, keys),
+        BrokenLeases(redis, keys, seconds=0.3),
+        Engine(),  # type: ignore[arg-type]
+        lambda turn, journal: QuietSurface(),
+        WorkerSettings(consumer="w1"),
+    )
+    drain = asyncio.create_task(asyncio.Event().wait())  # a drain that never ends by itself
+    keeper = asyncio.create_task(worker._keep_lease("T:C:1", "token", ("1-0", "T:C:1"), drain))
+    await asyncio.wait_for(asyncio.gather(drain, return_exceptions=True), timeout=5)
+    assert drain.cancelled()
+    await keeper
