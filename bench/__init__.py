@@ -28,6 +28,12 @@ What the table shows (medians, and p99 from 100 samples on, else the maximum):
   process's peak memory growth (VmRSS/VmHWM from /proc, over a baseline taken after warm-up
   turns) divided by the most turns in flight at once.
 
+- many machines: 2 `web` and 2 `worker` processes (`python -m bot web|worker`) on a Redis
+  Cluster of the benchmark's own (3 masters, 3 replicas, TUTOR_REDIS_CLUSTER=on,
+  TUTOR_REDIS_SHARDS=16), one batch of the first model time in TUTOR_STREAMING=native: run
+  end → answer shown and event sent → placeholder posted, beside the one process on one
+  Redis of the first phase (in the "classic loop" column).
+
 Each model time gets a random extra of up to `--jitter` seconds (1 s, the bot's default
 poll interval and twice the classic loop's), so a polling loop's tick lands anywhere in its
 period, as in life. Every batch starts with full rate-limit buckets (a

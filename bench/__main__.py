@@ -57,6 +57,11 @@ def parse(argv: list[str] | None = None) -> tuple[Plan, float, bool]:
         help="seconds a response stays queued at the OpenAI stand-in",
     )
     add("--no-classic", action="store_true", help="skip the classic loop")
+    add(
+        "--no-cluster",
+        action="store_true",
+        help="skip 2 web + 2 worker processes on a Redis Cluster",
+    )
     add("--load-rate", type=float, default=defaults.load_rate, help="events a second")
     add("--load-turns", type=int, default=defaults.load_turns, help="0 skips the load")
     add("--load-model-seconds", type=float, default=defaults.load_model_seconds)
@@ -91,6 +96,7 @@ def parse(argv: list[str] | None = None) -> tuple[Plan, float, bool]:
         jitter=args.jitter,
         queued_seconds=args.queued,
         classic=not args.no_classic,
+        cluster=not args.no_cluster,
         load_rate=args.load_rate,
         load_turns=args.load_turns,
         load_model_seconds=args.load_model_seconds,
@@ -132,7 +138,8 @@ def settings_line(plan: Plan) -> str:
         f"Model times {', '.join(f'{s:g}' for s in plan.model_seconds)} s (+0–{plan.jitter:g} s "
         f"each, +{plan.queued_seconds:g} s queued), {plan.turns} turns a batch arriving over "
         f"{plan.spread_seconds:g} s; Slack rate limits: {plan.rate_limits}; "
-        f"TUTOR_CONCURRENCY={plan.concurrency}; backend: responses; one bot process."
+        f"TUTOR_CONCURRENCY={plan.concurrency}; backend: responses; one bot process"
+        + (", except the rows of 2 web + 2 workers on Redis Cluster." if plan.cluster else ".")
     )
 
 

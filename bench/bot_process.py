@@ -27,11 +27,20 @@ LOG_TAIL_LINES = 15
 
 
 class BotProcess:
-    """One bot process; `settings` are extra environment variables (TUTOR_STREAMING, ...)."""
+    """One bot process; `settings` are extra environment variables (TUTOR_STREAMING, ...);
+    `role`: `web` or `worker` (`python -m bot <role>`), or None for both in one process."""
 
     def __init__(
-        self, *, slack_url: str, openai_url: str, redis_url: str, workdir: Path, **settings: str
+        self,
+        *,
+        slack_url: str,
+        openai_url: str,
+        redis_url: str,
+        workdir: Path,
+        role: str | None = None,
+        **settings: str,
     ) -> None:
+        self.role = role
         self.port = free_port()
         self.workdir = workdir
         self.log_path = workdir / f"bot-{self.port}.log"
@@ -67,7 +76,8 @@ class BotProcess:
         """Start it (in an empty folder, so no .env is read) and wait until it is healthy."""
         with self.log_path.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self.workdir, env=self.environment,
+                sys.executable, "-m", "bot", *([self.role] if self.role else []),
+                cwd=self.workdir, env=self.environment,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
                 # SIGKILL: a bot whose Redis and stand-ins died with the benchmark would take
                 # its time over a SIGTERM; a benchmark's bot needs no grace.

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.run import Batch, Load, Plan, Results
+from bench.run import CLUSTER, Batch, Load, Plan, Results
 from bench.stats import Spread, count, kilobytes, milliseconds, spread
 
 OVERHEAD_STREAMING_TARGET = 0.060
@@ -160,6 +160,52 @@ def load_rows(load: Load, plan: Plan) -> list[Row]:
     ]
 
 
+def cluster_rows(results: Results, plan: Plan) -> list[Row]:
+    """2 web + 2 workers on a Redis Cluster beside one process on one Redis (phase 1's batch
+    of the same model time and streaming mode): the "classic loop" column holds the latter."""
+    seconds, mode = plan.model_seconds[0], plan.cluster_streaming
+    cluster = next(iter(find(results, CLUSTER, seconds)), None)
+    single = next(iter(find(results, mode, seconds)), None)
+    where = f"2 web + 2 workers on Redis Cluster (beside: one process), {seconds:g} s runs"
+    cluster_overhead, single_overhead = (
+        overhead([cluster] if cluster else []),
+        overhead([single] if single else []),
+    )
+    cluster_placed = placeholder_spread(cluster)
+    single_placed = placeholder_spread(single)
+    answered = f" ({cluster.unanswered} unanswered)" if cluster and cluster.unanswered else ""
+    return [
+        Row(
+            f"run end → answer shown, {where}, {mode} "
+            f"(median / {tail_label(cluster_overhead, single_overhead)})",
+            pair(cluster_overhead, milliseconds) + answered,
+            pair(single_overhead, milliseconds),
+            ratio(cluster_overhead, single_overhead),
+            f"median ≤ {milliseconds(OVERHEAD_STREAMING_TARGET)}",
+            at_most(cluster_overhead.median, OVERHEAD_STREAMING_TARGET, milliseconds)
+            if cluster_overhead and not answered
+            else "not measured",
+        ),
+        Row(
+            f"event sent → placeholder posted, {where} "
+            f"(median / {tail_label(cluster_placed, single_placed)})",
+            pair(cluster_placed, milliseconds),
+            pair(single_placed, milliseconds),
+            ratio(cluster_placed, single_placed),
+            f"p99 ≤ {milliseconds(PLACEHOLDER_TARGET)}",
+            at_most(cluster_placed.tail, PLACEHOLDER_TARGET, milliseconds)
+            if cluster_placed
+            else "not measured",
+        ),
+    ]
+
+
+def placeholder_spread(batch: Batch | None) -> Spread | None:
+    if batch is None:
+        return None
+    return spread(t.placeholder_seconds for t in batch.turns)
+
+
 def rows(results: Results, plan: Plan) -> list[Row]:
     found: list[Row] = []
     for mode in plan.modes:
@@ -167,6 +213,8 @@ def rows(results: Results, plan: Plan) -> list[Row]:
         for which in ("openai", "slack"):
             for seconds in plan.model_seconds:
                 found.append(requests_row(results, mode, seconds, which))
+    if plan.cluster and find(results, CLUSTER):
+        found.extend(cluster_rows(results, plan))
     if results.load is not None:
         found.extend(load_rows(results.load, plan))
     return found

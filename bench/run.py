@@ -5,6 +5,9 @@
 2. The classic loop, the same batches.
 3. The load: a bot process, turns arriving at a steady rate with long runs, so that about
    rate × model time are in flight; its memory sampled from /proc.
+4. Many machines: 2 `web` and 2 `worker` processes on a Redis Cluster of 3 masters (and 3
+   replicas), the turn queue in TUTOR_REDIS_SHARDS=16 shards; one batch of the first model
+   time, beside phase 1's one process on one Redis.
 
 Each batch starts with Slack's rate-limit buckets full (a workspace quiet for a minute).
 """
@@ -14,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +27,7 @@ from typing import Protocol
 
 from bench.bot_process import BOT_TOKEN, SIGNING_SECRET, BotProcess
 from bench.classic import ClassicLoop
+from bench.redis_cluster import RedisCluster
 from bench.redis_server import RedisServer
 from bench.slack_side import BotAsker
 from bench.stats import Spread, spread
@@ -54,6 +60,8 @@ QUIET_SECONDS = 0.5  # no request for this long: a batch's trailing calls are do
 QUIET_AT_MOST_SECONDS = 3
 SAMPLE_SECONDS = 0.25
 SERIES = "abcdefghijkmnopqrstuvwxy"
+CLUSTER_SHARDS = 16
+CLUSTER = "cluster"  # the `who` of the many-machines batch
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class Plan:
     concurrency: int = Settings().concurrency  # the bot's default
     rate_limits: str = "published"
     seed: int = 1
+    cluster: bool = True  # phase 4: 2 web + 2 workers on a Redis Cluster
+    cluster_streaming: str = "native"
 
 
 @dataclass
@@ -111,6 +121,19 @@ class Results:
 
 class Asker(Protocol):
     async def ask(self, turn: Turn) -> None: ...
+
+
+class TakingTurns:
+    """Slack's side towards several web processes behind one URL: each turn to the next."""
+
+    def __init__(self, askers: list[BotAsker]) -> None:
+        self._askers = askers
+        self._next = 0
+
+    async def ask(self, turn: Turn) -> None:
+        asker = self._askers[self._next % len(self._askers)]
+        self._next += 1
+        await asker.ask(turn)
 
 
 async def sleep_until(moment: float) -> None:
@@ -170,6 +193,41 @@ class Lab:
         finally:
             await asker.close()
             await bot.stop(at_once=interrupted)
+
+    @contextlib.asynccontextmanager
+    async def many_machines(self, **settings: str) -> AsyncIterator[Asker]:
+        """2 `web` and 2 `worker` processes on a Redis Cluster of their own; an asker that
+        sends each turn to the next web process."""
+        cluster = RedisCluster(self.workdir / "cluster")
+        cluster.workdir.mkdir(exist_ok=True)
+        await asyncio.to_thread(cluster.start)
+        common = {
+            "slack_url": self.slack.base_url,
+            "openai_url": self.openai.base_url,
+            "redis_url": cluster.url,
+            "workdir": self.workdir,
+            "TUTOR_CONCURRENCY": str(self.plan.concurrency),
+            "TUTOR_REDIS_CLUSTER": "on",
+            "TUTOR_REDIS_SHARDS": str(CLUSTER_SHARDS),
+        }
+        prefix = f"bench-{uuid.uuid4().hex[:8]}:"  # one bot: every process shares its keys
+        bots = [
+            BotProcess(role=role, **common, TUTOR_REDIS_PREFIX=prefix, **settings)  # type: ignore[arg-type]
+            for role in ("web", "web", "worker", "worker")
+        ]
+        askers = [BotAsker(bot.events_url, SIGNING_SECRET) for bot in bots[:2]]
+        interrupted = False
+        try:
+            await asyncio.gather(*(bot.start() for bot in bots))
+            yield TakingTurns(askers)
+        except BaseException:
+            interrupted = True
+            raise
+        finally:
+            for asker in askers:
+                await asker.close()
+            await asyncio.gather(*(bot.stop(at_once=interrupted) for bot in bots))
+            await asyncio.to_thread(cluster.stop)
 
     def model_times(self, count: int, seconds: float) -> list[float]:
         """`seconds` plus a random share of the jitter each, so poll ticks land anywhere."""
@@ -309,6 +367,17 @@ async def run(plan: Plan, workdir: Path, results: Results, progress: Callable[[s
                     results.batches.append(await lab.batch("classic", classic, seconds))
             finally:
                 await classic.close()
+        if plan.cluster:
+            progress(
+                "2 web + 2 worker processes on a Redis Cluster (3 masters), "
+                f"TUTOR_STREAMING={plan.cluster_streaming}"
+            )
+            try:
+                async with lab.many_machines(TUTOR_STREAMING=plan.cluster_streaming) as asker:
+                    await lab.warm_up(asker)
+                    results.batches.append(await lab.batch(CLUSTER, asker, plan.model_seconds[0]))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                results.problems.append(f"many machines: {error}")
         if plan.load_turns:
             progress(
                 f"the load: {plan.load_turns} turns at {plan.load_rate:g}/s, "

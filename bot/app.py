@@ -162,11 +162,12 @@ class TutorBot:
             redis_url = await managed.start()
         # Slack's requests get a client that fails fast (Slack waits 3 s for the ack); the
         # turns behind the ack wait through a short Redis outage instead of failing.
-        redis = connect(redis_url)
-        patient_redis = connect(redis_url, patience_seconds=PATIENT_SECONDS)
+        options = {"cluster": settings.redis_cluster, "tls_verify": settings.redis_tls_verify}
+        redis = connect(redis_url, **options)
+        patient_redis = connect(redis_url, patience_seconds=PATIENT_SECONDS, **options)
         metrics = Metrics()
         try:
-            keys = Keys(settings.redis_prefix)
+            keys = Keys(settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
             model_client = make_model_client(settings, on_api_error=metrics.api_error)
             backend = build_backend(settings, patient_redis, keys, client=model_client)
         except BaseException:
@@ -451,7 +452,12 @@ class TutorBot:
         if self.managed_redis is not None:
             redis_url = self.managed_redis.url
         notice = ShutdownNotice(
-            self.redis, Keys(self.settings.redis_prefix), self.web_client, self.settings.admins
+            self.redis,
+            Keys(
+                self.settings.redis_prefix, self.settings.redis_shards, self.settings.redis_cluster
+            ),
+            self.web_client,
+            self.settings.admins,
         )
         identity = self.identity
 

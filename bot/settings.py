@@ -16,6 +16,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bot.logs import LogFormat
+from bot.storage.connection import is_sentinel_url, parse_sentinel_url
 from bot.turns.guards import DIRECT_MESSAGES
 from bot.tutor.prices import PriceTable, parse_prices
 from bot.tutor.quiz import MAX_QUESTIONS
@@ -158,8 +159,11 @@ def _https_url(value: str) -> str:
 
 
 def _redis_url(value: str) -> str:
+    if is_sentinel_url(value):
+        parse_sentinel_url(value)  # raises what is wrong with it
+        return value
     if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError("must start with redis://, rediss:// or unix://")
+        raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel://")
     return value
 
 
@@ -223,8 +227,11 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("SLACK_REDIRECT_URI", "slack_redirect_uri", None, "many workspaces: the public URL of /slack/oauth_redirect, as in the app's Redirect URLs (unset → Slack uses the app's first one)", _https_url),
     SettingSpec("SLACK_API_URL", "slack_api_url", "https://slack.com/api/", "base URL of the Slack Web API", _slack_api_url),
     SettingSpec("PORT", "port", "3000", "HTTP port (HTTP mode)", _port),
-    SettingSpec("REDIS_URL", "redis_url", None, "Redis to keep state in (redis://, rediss://, unix://); unset → a private redis-server under TUTOR_DATA_DIR", _redis_url, secret=True),
+    SettingSpec("REDIS_URL", "redis_url", None, "Redis to keep state in (redis://, rediss:// for TLS, unix://, or redis+sentinel://[:password@]host:port[,host:port]/service[/db]); unset → a private redis-server under TUTOR_DATA_DIR", _redis_url, secret=True),
     SettingSpec("TUTOR_REDIS_PREFIX", "redis_prefix", "tutor:", "prefix of every Redis key, so one Redis can serve several bots"),
+    SettingSpec("REDIS_TLS_VERIFY", "redis_tls_verify", "on", "check the certificate of a rediss:// Redis; off for providers with self-signed certificates, such as Heroku Redis (still encrypted) (on/off)", _on_off),
+    SettingSpec("TUTOR_REDIS_CLUSTER", "redis_cluster", "off", "REDIS_URL names a node of a Redis Cluster: the bot follows the cluster's slots and failovers (on/off)", _on_off),
+    SettingSpec("TUTOR_REDIS_SHARDS", "redis_shards", "1", "streams the turn queue is split into, by conversation; on Redis Cluster a few per master (say 16), so no one node carries the whole queue", _positive_int),
     SettingSpec("TUTOR_DATA_DIR", "data_dir", ".data", "where the private redis-server keeps its data (created if missing; must be writable)", _data_dir),
     SettingSpec("OPENAI_API_KEY", "openai_api_key", None, "API key for the model server; a placeholder is used for the chat backend when unset", secret=True),
     SettingSpec("OPENAI_BASE_URL", "openai_base_url", None, "base URL of an OpenAI-compatible server (unset → OpenAI)"),
@@ -286,6 +293,9 @@ class Settings:
     port: int = 3000
     redis_url: str | None = None
     redis_prefix: str = "tutor:"
+    redis_tls_verify: bool = True
+    redis_cluster: bool = False
+    redis_shards: int = 1
     data_dir: Path = field(default_factory=lambda: Path(".data"))
     openai_api_key: str | None = None
     openai_base_url: str | None = None

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from redis import Redis as SyncRedis
@@ -17,6 +18,9 @@ from redis.asyncio import Redis
 
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
+
+if TYPE_CHECKING:
+    from tests.cluster import RedisCluster
 
 
 def free_port() -> int:
@@ -104,3 +108,16 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     client = connect(redis_server.url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real Redis Cluster (3 masters, 3 replicas) for the session; tests may fail it over."""
+    from tests.cluster import RedisCluster as Cluster
+
+    cluster = Cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -37,6 +37,7 @@ from bot.settings import ConfigError, Settings
 from bot.slack.client import slack_error_code
 from bot.slack.scopes import REQUIRED_BOT_SCOPES, SCOPES_HEADER, granted_scopes, missing_scopes
 from bot.slack.socket_mode import REFUSED_TOKEN_ERRORS
+from bot.storage.connection import connect, is_sentinel_url, parse_sentinel_url, tls_options
 from bot.storage.managed_server import ManagedRedis
 
 # Streams with consumer groups and XAUTOCLAIM (turns/queue.py) arrived in Redis 6.2.
@@ -122,9 +123,15 @@ async def check_redis(settings: Settings, url: str | None = None) -> CheckResult
     if url is None:
         return await check_redis_binary(settings.data_dir)
     name, where = "redis", _redis_where(url)
-    client = Redis.from_url(
-        url, socket_connect_timeout=CHECK_SECONDS / 2, socket_timeout=CHECK_SECONDS / 2
-    )
+    if is_sentinel_url(url):  # the service's master, as the bot finds it
+        client = connect(url, tls_verify=settings.redis_tls_verify)
+    else:  # on a cluster: the node REDIS_URL names
+        client = Redis.from_url(
+            url,
+            socket_connect_timeout=CHECK_SECONDS / 2,
+            socket_timeout=CHECK_SECONDS / 2,
+            **tls_options(url, settings.redis_tls_verify),
+        )
     try:
         info = await client.info("server")
     except AuthenticationError:
@@ -186,6 +193,10 @@ def _version_verdict(name: str, said: str, version: str) -> CheckResult:
 
 def _redis_where(url: str) -> str:
     """The URL without its password (REDIS_URL is a secret)."""
+    if is_sentinel_url(url):
+        parsed = parse_sentinel_url(url)
+        sentinels = ",".join(f"{host}:{port}" for host, port in parsed.sentinels)
+        return f"Redis service {parsed.service} (sentinels {sentinels})"
     parts = urlsplit(url)
     if parts.scheme == "unix":
         return f"Redis at unix://{parts.path}"

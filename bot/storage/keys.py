@@ -1,10 +1,23 @@
 """Every Redis key the bot uses, built in one place under one prefix.
 
 One Redis can serve several bots (or test runs) because every key starts with the prefix.
+
+On Redis Cluster (`cluster`, TUTOR_REDIS_CLUSTER) a script or MULTI may only touch keys of
+one hash slot; a `{tag}` in a key name picks its slot. Four tags, all made here:
+- the queue shard of a conversation, `{q<n>}`: its queue, the ready stream of its shard and
+  the markers of deliveries recorded into it, so recording a turn stays one atomic script;
+  a conversation's shard is a stable hash of its key (`shard_of`), `shards` is
+  TUTOR_REDIS_SHARDS;
+- a person, `{<team>:<user>}`: what they have waiting and asked lately (the guards' counts);
+- a workspace, `{<team>}`: a course with the list of courses;
+- `{installations}`: the installations with the purge schedule.
+Other keys carry no tag and spread over the cluster by their whole name. On one Redis the
+keys carry no tags: their names stay what they always were (shard 0's stream is `ready`).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 # How long we remember a Slack delivery, to drop Slack's retries (it retries up to 5 min later).
@@ -26,18 +39,40 @@ class Keys:
     """Builds the bot's Redis keys; `prefix` is TUTOR_REDIS_PREFIX."""
 
     prefix: str = "tutor:"
+    shards: int = 1  # TUTOR_REDIS_SHARDS: ready streams the turn queue is split into
+    cluster: bool = False  # TUTOR_REDIS_CLUSTER: keys that change together carry a {tag}
+
+    def shard_of(self, conversation_key: str) -> int:
+        """The queue shard of a conversation: the same in every process (CRC-32, not hash())."""
+        return zlib.crc32(conversation_key.encode()) % self.shards
+
+    def _slot(self, tag: str) -> str:
+        """`{tag}:` on a cluster (the key's slot is the tag's), nothing on one Redis."""
+        return f"{{{tag}}}:" if self.cluster else ""
+
+    def _tagged(self, part: str) -> str:
+        """A part of a key that is also its tag on a cluster: `{part}`, else `part`."""
+        return f"{{{part}}}" if self.cluster else part
+
+    def _shard_slot(self, conversation_key: str) -> str:
+        return self._slot(f"q{self.shard_of(conversation_key)}")
 
     def conversation(self, backend: str, conversation_key: str) -> str:
         """Slack conversation → backend conversation id (thread_…, conv_…, or a chat history id)."""
         return f"{self.conversation_prefix(backend)}{conversation_key}"
 
-    def event_seen(self, event_id: str) -> str:
-        """Set once per Slack `event_id`: Slack's retries of that delivery are dropped."""
-        return f"{self.prefix}seen:event:{event_id}"
+    def event_seen(self, event_id: str, conversation_key: str | None = None) -> str:
+        """Set once per Slack `event_id`: Slack's retries of that delivery are dropped. In the
+        slot of the conversation it belongs to, recorded with its turn in one script."""
+        return f"{self.prefix}seen:event:{self._delivery_tag(conversation_key)}{event_id}"
 
-    def message_seen(self, channel: str, ts: str) -> str:
-        """Set once per Slack message: one mention arrives as `app_mention` and as `message`."""
-        return f"{self.prefix}seen:msg:{channel}:{ts}"
+    def message_seen(self, channel: str, ts: str, conversation_key: str | None = None) -> str:
+        """Set once per Slack message: one mention arrives as `app_mention` and as `message`
+        (both name the same conversation, so the same key)."""
+        return f"{self.prefix}seen:msg:{self._delivery_tag(conversation_key)}{channel}:{ts}"
+
+    def _delivery_tag(self, conversation_key: str | None) -> str:
+        return "" if conversation_key is None else self._shard_slot(conversation_key)
 
     def assistant_id(self, name: str, model: str) -> str:
         """The assistant the bot created for these settings (assistants backend)."""
@@ -61,16 +96,21 @@ class Keys:
 
     def conversation_queue(self, conversation_key: str) -> str:
         """The turns of one Slack conversation still to answer, oldest first (a Redis list)."""
-        return f"{self.prefix}queue:{conversation_key}"
+        return f"{self.prefix}queue:{self._shard_slot(conversation_key)}{conversation_key}"
 
     def conversation_lease(self, conversation_key: str) -> str:
         """Held by the one process answering this conversation's turns right now."""
         return f"{self.prefix}lease:{conversation_key}"
 
-    @property
-    def ready_stream(self) -> str:
-        """A Redis Stream of "this conversation has turns waiting", read by a consumer group."""
-        return f"{self.prefix}ready"
+    def ready_stream(self, shard: int) -> str:
+        """A Redis Stream of "this conversation has turns waiting", read by a consumer group;
+        one per shard (`shard_of` the conversation), each read by every worker."""
+        if self.cluster:
+            return f"{self.prefix}ready:{{q{shard}}}"
+        return f"{self.prefix}ready" + (f":{shard}" if shard else "")
+
+    def ready_stream_of(self, conversation_key: str) -> str:
+        return self.ready_stream(self.shard_of(conversation_key))
 
     def chat_turn_run(self, turn_id: str) -> str:
         """The chat run started for a turn, so a resumed turn can find it."""
@@ -132,7 +172,7 @@ class Keys:
     def conversation_turns(self, conversation_key: str) -> str:
         """The ids of the turns asked in one Slack conversation (a set), so that forgetting
         it finds their records."""
-        return f"{self.prefix}conv-turns:{conversation_key}"
+        return f"{self.prefix}conv-turns:{self._shard_slot(conversation_key)}{conversation_key}"
 
     def conversation_runs(self, conversation_key: str) -> str:
         """The backend runs started in one Slack conversation (a set: response, run or chat
@@ -140,8 +180,9 @@ class Keys:
         return f"{self.prefix}conv-runs:{conversation_key}"
 
     def conversation_askers(self, conversation_key: str) -> str:
-        """The Slack users who asked in one conversation (a set): who may forget it."""
-        return f"{self.prefix}conv-askers:{conversation_key}"
+        """The Slack users who asked in one conversation (a set): who may forget it. (Both
+        indexes share the queue's slot on a cluster: the recording script writes them.)"""
+        return f"{self.prefix}conv-askers:{self._shard_slot(conversation_key)}{conversation_key}"
 
     def conversation_links(self, conversation_key: str) -> str:
         """Other keys that point to one conversation (a set of key names, such as a /tutor
@@ -182,11 +223,11 @@ class Keys:
         """A workspace's installation of the bot (OAuth mode): its bot token and ids (JSON).
         Workspaces of an Enterprise Grid org that installed it one by one are keyed by their
         own team id too (team ids are unique across Slack), with the org's id inside."""
-        return f"{self.prefix}installation:team:{team_id}"
+        return f"{self.prefix}installation:{self._slot('installations')}team:{team_id}"
 
     def org_installation(self, enterprise_id: str) -> str:
         """An org-wide (Enterprise Grid) installation, keyed by the org's id (JSON)."""
-        return f"{self.prefix}installation:org:{enterprise_id}"
+        return f"{self.prefix}installation:{self._slot('installations')}org:{enterprise_id}"
 
     def oauth_state(self, nonce: str) -> str:
         """An install link's state, issued at /slack/install and consumed once (expiring)."""
@@ -196,7 +237,7 @@ class Keys:
     def workspace_purges(self) -> str:
         """Workspaces that uninstalled the bot, by when their data is deleted (a sorted set
         of team ids, epoch seconds)."""
-        return f"{self.prefix}workspace-purges"
+        return f"{self.prefix}workspace-purges" + (":{installations}" * self.cluster)
 
     def quiz(self, quiz_id: str) -> str:
         """One quiz as shown to its learner, with its right answers (JSON; expires)."""
@@ -225,11 +266,11 @@ class Keys:
     def course(self, team_id: str, channel_id: str) -> str:
         """A channel's course: name, subject, instructions, default mode, answer length (a
         hash; kept until changed)."""
-        return f"{self.prefix}course:{team_id}:{channel_id}"
+        return f"{self.prefix}course:{self._tagged(team_id)}:{channel_id}"
 
     def course_names(self, team_id: str) -> str:
         """A workspace's courses: channel id → course name (a hash), listed in the App Home."""
-        return f"{self.prefix}courses:{team_id}"
+        return f"{self.prefix}courses:{self._tagged(team_id)}"
 
     def learner(self, team_id: str, user_id: str) -> str:
         """A learner's choices: `mode` (guided or direct) and `dm_course` (the channel whose
@@ -273,12 +314,12 @@ class Keys:
     def user_queued(self, team_id: str, user_id: str) -> str:
         """The turns one person asked that are not answered yet (a sorted set of turn ids,
         scored by when each was accepted): what TUTOR_MAX_QUEUED_PER_USER counts."""
-        return f"{self.prefix}queued:{team_id}:{user_id}"
+        return f"{self.prefix}queued:{self._tagged(f'{team_id}:{user_id}')}"
 
     def user_recent(self, team_id: str, user_id: str) -> str:
         """The questions one person asked in the last minute (a sorted set of turn ids,
         scored by when each was accepted): what TUTOR_USER_RATE counts."""
-        return f"{self.prefix}recent:{team_id}:{user_id}"
+        return f"{self.prefix}recent:{self._tagged(f'{team_id}:{user_id}')}"
 
     def refusal_notice(self, team_id: str, user_id: str, reason: str) -> str:
         """Set for a minute once a person was told a question was refused for `reason`."""

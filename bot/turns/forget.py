@@ -288,7 +288,7 @@ class ConversationForgetter:
                         return Detached(ForgetOutcome.NOTHING), None
                     learners = await pipe.smembers(keys.topic_learners(conversation_key))
                     file_ids = sorted(await pipe.smembers(keys.provider_files(conversation_key)))
-                    last_entry = await self._last_ready_entry(pipe)
+                    last_entry = await self._last_ready_entry(pipe, conversation_key)
                     job = None
                     if conversation_id is not None or file_ids:
                         job = ForgetJob(
@@ -331,15 +331,16 @@ class ConversationForgetter:
                     continue
         raise WatchError(f"conversation {conversation_key} kept changing while being forgotten")
 
-    async def _last_ready_entry(self, pipe: Pipeline) -> str | None:
-        newest = await pipe.xrevrange(self._keys.ready_stream, count=1)
+    async def _last_ready_entry(self, pipe: Pipeline, conversation_key: str) -> str | None:
+        """The newest entry of the conversation's shard of the ready stream."""
+        newest = await pipe.xrevrange(self._keys.ready_stream_of(conversation_key), count=1)
         return str(newest[0][0]) if newest else None
 
     async def _drop_ready_entries(self, conversation_key: str, last_entry: str) -> None:
         """Delete the ready stream's entries (up to `last_entry`) that name the conversation:
         its queue was empty, so they announce nothing. They are acknowledged too, so none
         stays pending for a worker to claim."""
-        stream = self._keys.ready_stream
+        stream = self._keys.ready_stream_of(conversation_key)
         start = "-"
         while True:
             entries = await self._redis.xrange(stream, start, last_entry, count=READY_SCAN_PAGE)

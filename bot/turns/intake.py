@@ -1,7 +1,8 @@
 """Accepting a turn: drop repeats of a delivery, keep out what the door's rules refuse
 (bot/turns/guards.py), record the turn durably and queue it.
 
-This is all that happens before Slack gets its ack, so it is one Redis round trip.
+This is all that happens before Slack gets its ack, so it is two Redis round trips (see
+bot/turns/queue.py).
 """
 
 from __future__ import annotations
@@ -52,9 +53,19 @@ class TurnIntake:
         """True when the bot already talks in this Slack conversation (a thread it answered)."""
         return await self._conversations.find(conversation_key) is not None
 
-    async def claim(self, delivery_id: str | None, channel_id: str, message_ts: str | None) -> bool:
-        """True the first time this delivery (and message) is seen, False for repeats."""
-        return await self._queue.claim_delivery(delivery_id, channel_id, message_ts)
+    async def claim(
+        self,
+        delivery_id: str | None,
+        channel_id: str,
+        message_ts: str | None,
+        conversation_key: str | None = None,
+    ) -> bool:
+        """True the first time this delivery (and message) is seen, False for repeats. Name
+        the conversation the message is in, if any: a delivery of it that `accept`s a turn
+        sets the same marker."""
+        return await self._queue.claim_delivery(
+            delivery_id, channel_id, message_ts, conversation_key
+        )
 
     async def accept(
         self, turn: Turn, *, delivery_id: str | None, message_ts: str | None
@@ -86,7 +97,7 @@ class TurnIntake:
         a repeat is dropped, not refused twice), except for a workspace that is not allowed,
         which costs nothing at all."""
         if refused.reason is not Refusal.WORKSPACE and not await self._queue.claim_delivery(
-            delivery_id, turn.channel_id, message_ts
+            delivery_id, turn.channel_id, message_ts, turn.conversation_key
         ):
             log.info("dropped a repeated delivery %s", {"event": delivery_id, **turn.log_context()})
             return None

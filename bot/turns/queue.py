@@ -1,16 +1,31 @@
 """The durable turn queue in Redis.
 
-Each Slack conversation has a list of turn ids, answered oldest first; a Redis Stream read
-by one consumer group announces "this conversation has turns waiting". A stream entry stays
+Each Slack conversation has a list of turn ids, answered oldest first; Redis Streams read by
+one consumer group announce "this conversation has turns waiting". A stream entry stays
 pending until the conversation was drained, so the entries of a process that died are
 claimed by another one (XAUTOCLAIM) and nothing accepted is ever lost. For the same reason
-the stream is never cut to a length: `trim` removes only entries the group has acknowledged.
+a stream is never cut to a length: `trim` removes only entries the group has acknowledged.
 
-Recording a turn also checks the counted limits (bot/turns/guards.py) in the same script:
-questions per person per minute, and questions waiting per conversation and per person. What
-each person has waiting is a sorted set of their turn ids, added to when a turn is recorded
-and removed from with the turn (`remove`), in one step each, so the count is exact and cannot
-drift; an id whose removal was never told (its record lost) stops counting after an hour.
+The streams are sharded (TUTOR_REDIS_SHARDS): a conversation is announced on the stream of
+its shard (`Keys.shard_of`), and every worker reads every shard. On Redis Cluster each shard
+is one hash slot holding its stream, its conversations' queues and the markers of the
+deliveries recorded into them, so no node carries the whole queue and recording stays one
+atomic script.
+
+Recording a turn also checks the counted limits (bot/turns/guards.py): questions per person
+per minute, and questions waiting per conversation and per person. What each person has
+waiting is a sorted set of their turn ids, added to when a turn is recorded and removed from
+with the turn (`remove`), so the count is exact; an id whose removal was never told (its
+record lost, or a process died between the two steps below) stops counting after an hour.
+
+A person's counts live in their own slot, so recording is two steps (two round trips):
+1. reserve the person's place (their limits; refused: nothing changed) while writing the
+   turn's record, which is useless until queued;
+2. in the conversation's slot, at once: drop a repeated delivery (first wins), check the
+   conversation's limit, queue the turn and announce it.
+When step 2 queues nothing (a repeat, a full conversation), the reservation and the record
+are taken back. A crash between the steps leaves a record nobody queued (it expires) and
+a reservation that counts for an hour at most; never a turn queued without its record.
 """
 
 from __future__ import annotations
@@ -29,34 +44,15 @@ from bot.turns.records import encode_turn
 
 log = logging.getLogger(__name__)
 
-# Dedup, check the limits, record, queue and announce in one step: a retry arriving while
-# the first delivery is being handled finds the dedup keys set, no turn is recorded without
-# being queued, and a refused question leaves only its dedup keys (a redelivery of it is a
-# repeat, dropped without a word).
-# The same step notes the turn, its asker and the time in the conversation's index, which
-# forgetting (bot.turns.forget) and the retention sweep read.
-# KEYS: the n dedup keys, the turn, the conversation's queue, the ready stream, the asker's
-# waiting turns and the asker's questions of the last minute, the conversation's turns and
-# askers, the activity index.
-# ARGV: n, dedup ttl, the encoded turn, turn ttl, turn id, conversation key, now (ms),
-# the limits (waiting per conversation, waiting per person, per person per minute; 0: off),
-# how long (ms) an id counts as waiting at most, the asker, now (seconds, for the index).
-# Returns {1, turns waiting in the conversation}, {0} for a repeat, or {-1, reason, ms until
-# the asker may ask again (rate)}.
-_ENQUEUE = """
-local n = tonumber(ARGV[1])
-for i = 1, n do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) == false then return {0} end
-end
-local queue, waiting_of_user, recent = KEYS[n + 2], KEYS[n + 4], KEYS[n + 5]
-local now = tonumber(ARGV[7])
-local per_conversation = tonumber(ARGV[8])
-local per_user = tonumber(ARGV[9])
-local per_minute = tonumber(ARGV[10])
-local counts_for = tonumber(ARGV[11])
-if per_conversation > 0 and redis.call('LLEN', queue) >= per_conversation then
-  return {-1, 'conversation_full', 0}
-end
+# Step 1: reserve a place among what the asker has waiting and asked this minute.
+# KEYS: the asker's waiting turns, the asker's questions of the last minute.
+# ARGV: turn id, now (ms), waiting per person, per person per minute (0: off), how long (ms)
+# an id counts as waiting at most.
+# Returns {1} or {-1, reason, ms until the asker may ask again (rate)}.
+_RESERVE = """
+local waiting_of_user, recent = KEYS[1], KEYS[2]
+local turn_id, now = ARGV[1], tonumber(ARGV[2])
+local per_user, per_minute, counts_for = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', waiting_of_user, '-inf', now - counts_for)
 if per_user > 0 and redis.call('ZCARD', waiting_of_user) >= per_user then
   return {-1, 'user_full', 0}
@@ -67,18 +63,44 @@ if per_minute > 0 then
     local oldest = redis.call('ZRANGE', recent, 0, 0, 'WITHSCORES')
     return {-1, 'rate', tonumber(oldest[2]) + 60000 - now}
   end
-  redis.call('ZADD', recent, now, ARGV[5])
+  redis.call('ZADD', recent, now, turn_id)
   redis.call('PEXPIRE', recent, 60000)
 end
-redis.call('HSET', KEYS[n + 1], 'turn', ARGV[3])
-redis.call('EXPIRE', KEYS[n + 1], ARGV[4])
-local waiting = redis.call('RPUSH', queue, ARGV[5])
-redis.call('XADD', KEYS[n + 3], '*', 'conversation', ARGV[6])
-redis.call('ZADD', waiting_of_user, now, ARGV[5])
+redis.call('ZADD', waiting_of_user, now, turn_id)
 redis.call('PEXPIRE', waiting_of_user, counts_for)
-redis.call('SADD', KEYS[n + 6], ARGV[5])
-redis.call('SADD', KEYS[n + 7], ARGV[12])
-redis.call('ZADD', KEYS[n + 8], ARGV[13], ARGV[6])
+return {1}
+"""
+# Step 2, in the conversation's slot: dedup, the conversation's limit, queue and announce.
+# A marker holds the turn that set it: when the client sends the script again (its reply was
+# lost to a dropped connection, and redis-py retries), it finds its own turn queued, not a
+# repeat (which would take back the record of a queued turn).
+# It also notes the turn and its asker in the conversation's index, which forgetting
+# (bot.turns.forget) reads.
+# KEYS: the n dedup keys, the conversation's queue, the ready stream of its shard, the
+# conversation's turns and askers.
+# ARGV: n, dedup ttl, turn id, conversation key, waiting per conversation (0: off), asker.
+# Returns {1, turns waiting in the conversation up to this one}, {0} for a repeat, or
+# {-1, 'conversation_full', 0}.
+_QUEUE = """
+local n = tonumber(ARGV[1])
+local queue = KEYS[n + 1]
+for i = 1, n do
+  if redis.call('SET', KEYS[i], ARGV[3], 'NX', 'EX', ARGV[2]) == false then
+    if redis.call('GET', KEYS[i]) == ARGV[3] then
+      local at = redis.call('LPOS', queue, ARGV[3])
+      return {1, (at or 0) + 1}
+    end
+    return {0}
+  end
+end
+local per_conversation = tonumber(ARGV[5])
+if per_conversation > 0 and redis.call('LLEN', queue) >= per_conversation then
+  return {-1, 'conversation_full', 0}
+end
+local waiting = redis.call('RPUSH', queue, ARGV[3])
+redis.call('XADD', KEYS[n + 2], '*', 'conversation', ARGV[4])
+redis.call('SADD', KEYS[n + 3], ARGV[3])
+redis.call('SADD', KEYS[n + 4], ARGV[6])
 return {1, waiting}
 """
 NO_LIMITS = Limits()
@@ -89,7 +111,7 @@ end
 return 1
 """
 
-Entry = tuple[str, str]  # (stream entry id, conversation key)
+Entry = tuple[str, str]  # (stream entry id, conversation key); the key names its shard
 
 # A turn id counts as waiting for its asker at most this long: a turn taken off its queue
 # without `remove` being told who asked (its record was lost) stops counting by then.
@@ -101,20 +123,33 @@ class TurnQueue:
         self._redis = redis
         self._keys = keys
         self._clock = clock  # wall time, shared by the processes on one Redis
-        self._enqueue = redis.register_script(_ENQUEUE)
+        self._queue = redis.register_script(_QUEUE)
         self._claim = redis.register_script(_CLAIM)
 
-    def _delivery_keys(self, delivery_id: str | None, channel: str, ts: str | None) -> list[str]:
+    @property
+    def shards(self) -> range:
+        return range(self._keys.shards)
+
+    def _delivery_keys(
+        self, delivery_id: str | None, channel: str, ts: str | None, conversation_key: str | None
+    ) -> list[str]:
         keys = []
         if delivery_id:
-            keys.append(self._keys.event_seen(delivery_id))
+            keys.append(self._keys.event_seen(delivery_id, conversation_key))
         if ts:
-            keys.append(self._keys.message_seen(channel, ts))
+            keys.append(self._keys.message_seen(channel, ts, conversation_key))
         return keys
 
-    async def claim_delivery(self, delivery_id: str | None, channel: str, ts: str | None) -> bool:
-        """Remember a delivery that starts no turn; True the first time only."""
-        keys = self._delivery_keys(delivery_id, channel, ts)
+    async def claim_delivery(
+        self,
+        delivery_id: str | None,
+        channel: str,
+        ts: str | None,
+        conversation_key: str | None = None,
+    ) -> bool:
+        """Remember a delivery that starts no turn; True the first time only. With the
+        conversation it names, it is the same marker `enqueue` sets for that delivery."""
+        keys = self._delivery_keys(delivery_id, channel, ts, conversation_key)
         return not keys or bool(await self._claim(keys=keys, args=[DELIVERY_TTL_SECONDS]))
 
     async def enqueue(
@@ -129,34 +164,59 @@ class TurnQueue:
         Returns how many earlier turns of its conversation wait before it, None for a repeat,
         or why it was refused (nothing recorded; its delivery counts as seen).
         """
-        seen = self._delivery_keys(delivery_id, turn.channel_id, message_ts)
-        keys = [
-            *seen,
-            self._keys.turn(turn.turn_id),
-            self._keys.conversation_queue(turn.conversation_key),
-            self._keys.ready_stream,
+        seen = self._delivery_keys(delivery_id, turn.channel_id, message_ts, turn.conversation_key)
+        record = self._keys.turn(turn.turn_id)
+        mine = [
             self._keys.user_queued(turn.team_id, turn.user_id),
             self._keys.user_recent(turn.team_id, turn.user_id),
-            self._keys.conversation_turns(turn.conversation_key),
-            self._keys.conversation_askers(turn.conversation_key),
-            self._keys.activity,
         ]
-        args = [
-            len(seen),
-            DELIVERY_TTL_SECONDS,
-            encode_turn(turn),
-            TURN_TTL_SECONDS,
-            turn.turn_id,
-            turn.conversation_key,
-            int(self._clock() * 1000),
-            limits.queued_per_conversation,
-            limits.queued_per_user,
-            limits.per_user_per_minute,
-            WAITING_COUNTS_SECONDS * 1000,
-            turn.user_id,
-            f"{self._clock():.3f}",
-        ]
-        verdict, *details = await self._enqueue(keys=keys, args=args)
+        now_ms = int(self._clock() * 1000)
+        # Step 1: the record and the reservation, on their own nodes, in one round trip; the
+        # conversation's last activity too (for the retention sweep; a question refused below
+        # only puts its sweep off).
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(record, "turn", encode_turn(turn))
+            pipe.expire(record, TURN_TTL_SECONDS)
+            pipe.zadd(self._keys.activity, {turn.conversation_key: self._clock()})
+            pipe.eval(
+                _RESERVE,
+                len(mine),
+                *mine,
+                turn.turn_id,
+                now_ms,
+                limits.queued_per_user,
+                limits.per_user_per_minute,
+                WAITING_COUNTS_SECONDS * 1000,
+            )
+            *_, (reserved, *refusal) = await pipe.execute()
+        if reserved < 0:
+            await self._take_back(record, mine, turn.turn_id)
+            if not await self.claim_delivery(
+                delivery_id, turn.channel_id, message_ts, turn.conversation_key
+            ):
+                return None  # a repeat of a delivery taken before: not refused twice
+            reason, retry_ms = refusal
+            return limits.refused(Refusal(reason), retry_after=max(0, int(retry_ms)) / 1000)
+        # Step 2: the conversation's slot.
+        verdict, *details = await self._queue(
+            keys=[
+                *seen,
+                self._keys.conversation_queue(turn.conversation_key),
+                self._keys.ready_stream_of(turn.conversation_key),
+                self._keys.conversation_turns(turn.conversation_key),
+                self._keys.conversation_askers(turn.conversation_key),
+            ],
+            args=[
+                len(seen),
+                DELIVERY_TTL_SECONDS,
+                turn.turn_id,
+                turn.conversation_key,
+                limits.queued_per_conversation,
+                turn.user_id,
+            ],
+        )
+        if verdict <= 0:
+            await self._take_back(record, mine, turn.turn_id)
         if verdict == 0:
             return None
         if verdict < 0:
@@ -164,66 +224,92 @@ class TurnQueue:
             return limits.refused(Refusal(reason), retry_after=max(0, int(retry_ms)) / 1000)
         return int(details[0]) - 1
 
+    async def _take_back(self, record: str, mine: list[str], turn_id: str) -> None:
+        """Undo step 1 for a turn that was not queued: its record and its reservation."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(record)
+            for key in mine:
+                pipe.zrem(key, turn_id)
+            await pipe.execute()
+
     async def announce(self, conversation_key: str) -> None:
         """Say again that this conversation has turns waiting (after handing it back)."""
-        await self._redis.xadd(self._keys.ready_stream, {"conversation": conversation_key})
+        await self._redis.xadd(
+            self._keys.ready_stream_of(conversation_key), {"conversation": conversation_key}
+        )
 
     async def ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(
-                self._keys.ready_stream, WORKER_GROUP, id="0", mkstream=True
-            )
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        """Create the consumer group on every shard's stream (idempotent)."""
+        for shard in self.shards:
+            try:
+                await self._redis.xgroup_create(
+                    self._keys.ready_stream(shard), WORKER_GROUP, id="0", mkstream=True
+                )
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
 
-    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        """Entries nobody has read yet; waits up to `block_ms` for one."""
+    async def read_new(
+        self, consumer: str, count: int, block_ms: int, shard: int = 0
+    ) -> list[Entry]:
+        """Entries of `shard` nobody has read yet; waits up to `block_ms` for one."""
+        stream = self._keys.ready_stream(shard)
         reply = await self._redis.xreadgroup(
-            WORKER_GROUP, consumer, {self._keys.ready_stream: ">"}, count=count, block=block_ms
+            WORKER_GROUP, consumer, {stream: ">"}, count=count, block=block_ms
         )
         return _entries(reply[0][1]) if reply else []
 
     async def read_own_pending(
-        self, consumer: str, count: int, after: str = "0"
+        self, consumer: str, count: int, after: str = "0", shard: int = 0
     ) -> tuple[list[Entry], str | None]:
-        """Entries this consumer read before and never acknowledged (a restart under one name),
-        up to `count` after id `after`; and the id to read on from (None: that was all)."""
-        reply = await self._redis.xreadgroup(
-            WORKER_GROUP, consumer, {self._keys.ready_stream: after}, count=count
-        )
+        """Entries of `shard` this consumer read before and never acknowledged (a restart
+        under one name), up to `count` after id `after`; and the id to read on from (None:
+        that was all)."""
+        stream = self._keys.ready_stream(shard)
+        reply = await self._redis.xreadgroup(WORKER_GROUP, consumer, {stream: after}, count=count)
         raw = reply[0][1] if reply else []
         return _entries(raw), (raw[-1][0] if len(raw) == count else None)
 
     async def claim_stale(
-        self, consumer: str, min_idle_ms: int, count: int, start: str = "0-0"
+        self, consumer: str, min_idle_ms: int, count: int, start: str = "0-0", shard: int = 0
     ) -> tuple[list[Entry], str]:
-        """Take over up to `count` entries left pending for `min_idle_ms` (their consumer died,
-        or is this one: claiming resets an entry's idle time), searching from id `start`;
-        and where the search goes on ("0-0": it went through every pending entry)."""
+        """Take over up to `count` entries of `shard` left pending for `min_idle_ms` (their
+        consumer died, or is this one: claiming resets an entry's idle time), searching from
+        id `start`; and where the search goes on ("0-0": it went through every one)."""
         reply = await self._redis.xautoclaim(
-            self._keys.ready_stream, WORKER_GROUP, consumer, min_idle_ms, start, count=count
+            self._keys.ready_stream(shard), WORKER_GROUP, consumer, min_idle_ms, start, count=count
         )
         return _entries(reply[1]), str(reply[0])
 
-    async def touch(self, consumer: str, entry_id: str) -> None:
+    async def touch(self, consumer: str, entry: Entry) -> None:
         """Reset a pending entry's idle time: it is being worked on, so nobody claims it."""
+        entry_id, conversation_key = entry
         await self._redis.xclaim(
-            self._keys.ready_stream, WORKER_GROUP, consumer, 0, [entry_id], justid=True
+            self._keys.ready_stream_of(conversation_key),
+            WORKER_GROUP,
+            consumer,
+            0,
+            [entry_id],
+            justid=True,
         )
 
-    async def ack(self, entry_id: str) -> None:
-        await self._redis.xack(self._keys.ready_stream, WORKER_GROUP, entry_id)
+    async def ack(self, entry: Entry) -> None:
+        entry_id, conversation_key = entry
+        await self._redis.xack(self._keys.ready_stream_of(conversation_key), WORKER_GROUP, entry_id)
 
-    async def trim(self) -> int:
-        """Remove the entries every consumer has acknowledged; the number removed.
+    async def trim(self, shard: int | None = None) -> int:
+        """Remove the entries every consumer has acknowledged, on `shard` (None: on every
+        shard); the number removed."""
+        shards = self.shards if shard is None else [shard]
+        return sum([await self._trim(each) for each in shards])
 
-        Everything older than the oldest pending entry was acknowledged, and so was, when
+    async def _trim(self, shard: int) -> int:
+        """Everything older than the oldest pending entry was acknowledged, and so was, when
         nothing is pending, everything up to the last entry handed out. Both are read in one
         transaction; entries below that mark cannot become pending again, so the trim after
         it is safe whatever happens in between.
         """
-        stream = self._keys.ready_stream
+        stream = self._keys.ready_stream(shard)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xinfo_groups(stream)
             pipe.xpending(stream, WORKER_GROUP)
@@ -252,8 +338,9 @@ class TurnQueue:
 
     async def remove(self, conversation_key: str, turn_id: str, turn: Turn | None = None) -> None:
         """Take a turn off its conversation's queue (it is over, however it ended) and, with
-        `turn` known, off what its asker has waiting, in one step."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        `turn` known, off what its asker has waiting, in one round trip (two slots: should
+        the second fail, the asker's count forgets the turn within the hour)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.lrem(self._keys.conversation_queue(conversation_key), 1, turn_id)
             if turn is not None:
                 pipe.zrem(self._keys.user_queued(turn.team_id, turn.user_id), turn_id)
@@ -269,12 +356,22 @@ class TurnQueue:
         return int(await self._redis.llen(self._keys.conversation_queue(conversation_key)))
 
     async def unfinished(self) -> int:
-        """Entries not yet read or not yet acknowledged by the group (0 when all is answered)."""
-        groups = await self._redis.xinfo_groups(self._keys.ready_stream)
-        for group in groups:
-            if group["name"] == WORKER_GROUP:
-                return int(group["pending"]) + int(group.get("lag") or 0)
-        return 0
+        """Entries not yet read or not yet acknowledged by the group, over every shard (0
+        when all is answered); one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for shard in self.shards:
+                pipe.xinfo_groups(self._keys.ready_stream(shard))
+            replies = await pipe.execute(raise_on_error=False)
+        total = 0
+        for groups in replies:
+            if isinstance(groups, ResponseError):  # no stream yet
+                continue
+            if isinstance(groups, Exception):
+                raise groups
+            for group in groups:
+                if group["name"] == WORKER_GROUP:
+                    total += int(group["pending"]) + int(group.get("lag") or 0)
+        return total
 
 
 def _entries(raw: list[tuple[str, dict[str, str]]] | None) -> list[Entry]:

@@ -1,7 +1,8 @@
 """Answering queued turns: in order per conversation, many conversations at once, any process.
 
-A worker reads "conversation has turns waiting" from the stream, takes the conversation's
-lease and answers its turns oldest first until none is left. Entries it could not finish
+A worker reads "conversation has turns waiting" from the streams (one reader per queue shard,
+see bot/turns/queue.py), takes the conversation's lease and answers its turns oldest first
+until none is left. Entries it could not finish
 (crash, shutdown) stay pending and are claimed by a worker again once the lease expired.
 """
 
@@ -15,9 +16,8 @@ import logging
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from bot.logs import ids_bound
+from bot.storage.connection import REDIS_ERRORS
 from bot.turns.engine import TurnEngine
 from bot.turns.lease import ConversationLeases
 from bot.turns.models import Turn
@@ -65,13 +65,16 @@ class TurnWorker:
         self._surfaces = surfaces
         self._settings = settings
         self._slots = asyncio.Semaphore(settings.concurrency)  # one per handler running
-        self._in_flight: dict[str, asyncio.Task[None]] = {}  # entry id → its handler
+        # What one shard's reader takes at most at once, so every shard gets slots.
+        self._share = max(1, settings.concurrency // len(queue.shards))
+        self._in_flight: dict[Entry, asyncio.Task[None]] = {}  # entry → its handler
         self._draining: set[str] = set()
         self._stopping = False
-        self._main: asyncio.Task[None] | None = None
+        self._readers: list[asyncio.Task[None]] = []
         self._group_ready = False
-        self._own_pending_after: str | None = "0"  # None once a previous run's are taken
-        self._next_chores = 0.0
+        # Per shard: where to read on among a previous run's entries; None once all taken.
+        self._own_pending_after: dict[int, str | None] = dict.fromkeys(queue.shards, "0")
+        self._next_chores = dict.fromkeys(queue.shards, 0.0)
 
     @property
     def in_flight(self) -> int:
@@ -80,15 +83,17 @@ class TurnWorker:
 
     async def start(self) -> None:
         """Start taking turns (first those this consumer left pending before a restart)."""
-        self._main = asyncio.create_task(self._read_loop())
-        self._main.add_done_callback(functools.partial(_log_failure, "the turn reader"))
+        for shard in self._queue.shards:
+            reader = asyncio.create_task(self._read_loop(shard))
+            reader.add_done_callback(functools.partial(_log_failure, f"turn reader {shard}"))
+            self._readers.append(reader)
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking turns; give those in flight `grace_seconds`, then hand them back."""
         self._stopping = True
-        if self._main is not None:
-            self._main.cancel()
-            await asyncio.gather(self._main, return_exceptions=True)
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
         if self._in_flight:
             _, unfinished = await asyncio.wait(set(self._in_flight.values()), timeout=grace_seconds)
             for handler in unfinished:
@@ -105,15 +110,15 @@ class TurnWorker:
                 raise TimeoutError("turns still unanswered")
             await asyncio.sleep(0.02)
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, shard: int) -> None:
         while not self._stopping:
             free = await self._take_free_slots()
             try:
-                for entry, fresh in await self._next_entries(free):
-                    if entry[0] not in self._in_flight:
+                for entry, fresh in await self._next_entries(shard, free):
+                    if entry not in self._in_flight:
                         self._spawn(entry, fresh)  # the handler gives its slot back
                         free -= 1
-            except RedisError as error:
+            except REDIS_ERRORS as error:
                 log.warning("turn queue unreachable (%s); retrying", type(error).__name__)
                 self._group_ready = False
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
@@ -125,38 +130,39 @@ class TurnWorker:
                     self._slots.release()
 
     async def _take_free_slots(self) -> int:
-        """Wait for a free slot, then take every free one; how many were taken."""
+        """Wait for a free slot, then take the free ones up to this reader's share; how many
+        were taken."""
         await self._slots.acquire()
         taken = 1
-        while not self._slots.locked():
+        while taken < self._share and not self._slots.locked():
             await self._slots.acquire()  # free: returns at once
             taken += 1
         return taken
 
-    async def _next_entries(self, wanted: int) -> list[tuple[Entry, bool]]:
-        """Up to `wanted` entries, with whether each is fresh (never read before): first those
-        a previous run of this consumer left, then (now and then) those of dead consumers,
-        then new ones."""
+    async def _next_entries(self, shard: int, wanted: int) -> list[tuple[Entry, bool]]:
+        """Up to `wanted` entries of `shard`, with whether each is fresh (never read before):
+        first those a previous run of this consumer left, then (now and then) those of dead
+        consumers, then new ones."""
         consumer = self._settings.consumer
         if not self._group_ready:  # at start, and after Redis lost its data
             await self._queue.ensure_group()
             self._group_ready = True
-        if self._own_pending_after is not None:
-            own, self._own_pending_after = await self._queue.read_own_pending(
-                consumer, wanted, self._own_pending_after
+        after = self._own_pending_after[shard]
+        if after is not None:
+            own, self._own_pending_after[shard] = await self._queue.read_own_pending(
+                consumer, wanted, after, shard
             )
             return [(entry, False) for entry in own]
-        if time.monotonic() >= self._next_chores:
-            self._next_chores = time.monotonic() + self._settings.claim_every_seconds
-            await self._queue.trim()
-            claimed = await self._claim_stale(wanted)
+        if time.monotonic() >= self._next_chores[shard]:
+            self._next_chores[shard] = time.monotonic() + self._settings.claim_every_seconds
+            await self._queue.trim(shard)
+            claimed = await self._claim_stale(shard, wanted)
             if claimed:
                 return [(entry, False) for entry in claimed]
-        return [
-            (entry, True) for entry in await self._queue.read_new(consumer, wanted, READ_BLOCK_MS)
-        ]
+        fresh = await self._queue.read_new(consumer, wanted, READ_BLOCK_MS, shard)
+        return [(entry, True) for entry in fresh]
 
-    async def _claim_stale(self, wanted: int) -> list[Entry]:
+    async def _claim_stale(self, shard: int, wanted: int) -> list[Entry]:
         """Up to `wanted` entries idle for longer than a lease, other than ours in flight (for
         those the claim only reset their idle time)."""
         stale_ms = int(self._settings.lease_seconds * 1000)
@@ -164,16 +170,16 @@ class TurnWorker:
         start = "0-0"
         while True:
             claimed, start = await self._queue.claim_stale(
-                self._settings.consumer, stale_ms, wanted - len(found), start
+                self._settings.consumer, stale_ms, wanted - len(found), start, shard
             )
-            found.extend(entry for entry in claimed if entry[0] not in self._in_flight)
+            found.extend(entry for entry in claimed if entry not in self._in_flight)
             if start == "0-0" or len(found) >= wanted:
                 return found
 
     def _spawn(self, entry: Entry, fresh: bool) -> None:
         handler = asyncio.create_task(self._handle(entry, fresh))
-        self._in_flight[entry[0]] = handler
-        handler.add_done_callback(lambda _: self._in_flight.pop(entry[0], None))
+        self._in_flight[entry] = handler
+        handler.add_done_callback(lambda _: self._in_flight.pop(entry, None))
 
     async def _handle(self, entry: Entry, fresh: bool) -> None:
         """Drain the entry's conversation, or leave it to whoever holds its lease; then give
@@ -194,12 +200,12 @@ class TurnWorker:
                 # left for this conversation) stays pending: acknowledging it would lose the
                 # turn if this process died before finishing it.
                 if fresh:
-                    await self._queue.ack(entry_id)
+                    await self._queue.ack(entry)
                 return
-            drained = await self._drain_with_lease(entry_id, conversation_key)
+            drained = await self._drain_with_lease(entry)
             if not drained and fresh:
-                await self._queue.ack(entry_id)
-        except RedisError as error:
+                await self._queue.ack(entry)
+        except REDIS_ERRORS as error:
             # The entry stays pending and is claimed again once Redis is back.
             log.warning("lost Redis while answering (%s) %s", error, conversation_key)
         except Exception:
@@ -217,17 +223,18 @@ class TurnWorker:
         """The turn a drain was at when it failed (the oldest still waiting), for the log."""
         try:
             return await self._queue.head(conversation_key) or "-"
-        except RedisError:
+        except REDIS_ERRORS:
             return "?"
 
-    async def _drain_with_lease(self, entry_id: str, conversation_key: str) -> bool:
+    async def _drain_with_lease(self, entry: Entry) -> bool:
         """Answer the conversation's waiting turns under its lease; False if leased elsewhere."""
+        conversation_key = entry[1]
         token = await self._leases.acquire(conversation_key)
         if token is None:
             return False
         self._draining.add(conversation_key)
         drain = asyncio.create_task(self._drain(conversation_key))
-        keeper = asyncio.create_task(self._keep_lease(conversation_key, token, entry_id, drain))
+        keeper = asyncio.create_task(self._keep_lease(conversation_key, token, entry, drain))
         keeper.add_done_callback(
             functools.partial(_log_failure, f"keeping the lease of {conversation_key}")
         )
@@ -235,20 +242,26 @@ class TurnWorker:
             await drain
         finally:
             keeper.cancel()
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(*REDIS_ERRORS):
                 await self._leases.release(conversation_key, token)
             self._draining.discard(conversation_key)
-        await self._queue.ack(entry_id)
+        await self._queue.ack(entry)
         if await self._queue.waiting(conversation_key):
             await self._queue.announce(conversation_key)  # a turn arrived as we finished
         return True
 
     async def _keep_lease(
-        self, key: str, token: str, entry_id: str, drain: asyncio.Task[None]
+        self, key: str, token: str, entry: Entry, drain: asyncio.Task[None]
     ) -> None:
         """Renew the lease while draining, and keep the entry from looking abandoned (its
-        idle time is what other processes claim by); stop the drain if the lease was lost."""
+        idle time is what other processes claim by); stop the drain if the lease was lost,
+        or may have been: not renewed for as long as it lasts, another process may hold it.
+
+        Any failure of a renewal is a missed renewal, not the end of the keeper: a client
+        may fail in ways outside RedisError while a cluster fails over, and a keeper that
+        died would let the lease lapse under a drain that goes on (answers twice)."""
         interval = self._leases.milliseconds / 3000
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             try:
@@ -256,9 +269,14 @@ class TurnWorker:
                     log.error("lost the lease of %s; stopping", key)
                     drain.cancel()
                     return
-                await self._queue.touch(self._settings.consumer, entry_id)
-            except RedisError:
-                continue  # the next renewal may work; the lease has room for two misses
+                renewed = time.monotonic()
+                await self._queue.touch(self._settings.consumer, entry)
+            except Exception as error:  # the next renewal may work: room for two misses
+                log.warning("lease of %s not renewed (%s)", key, type(error).__name__)
+                if time.monotonic() - renewed >= self._leases.milliseconds / 1000:
+                    log.error("could not renew the lease of %s in time; stopping", key)
+                    drain.cancel()
+                    return
 
     async def _drain(self, conversation_key: str) -> None:
         while not self._stopping:

@@ -2,9 +2,12 @@
 user and workspace, per UTC day and month, kept in Redis so a team sees what the tutor costs.
 
 Figures are what the model server reported for the run (or the bot's estimate where it
-reported nothing, marked as such). A turn counts once: its own figures are written in the
-same transaction as the totals, and a turn whose figures exist already (resumed after a
-crash, or finished by two processes at once) adds nothing.
+reported nothing, marked as such). A turn counts once: its own figures are written first,
+only if it has none yet (one atomic step on their key), and only the one step that wrote
+them adds to the totals; a turn whose figures exist already (resumed after a crash, or
+finished by two processes at once) adds nothing. The totals live in other keys (on Redis
+Cluster, other slots), so they are added after, in one round trip: a crash in between
+leaves that one turn out of the totals, never in them twice.
 
 Keys (see `bot.storage.keys`): `usage:<YYYY-MM-DD>` and `usage:<YYYY-MM>` hold fields
 `<team>:<figure>` (the workspace) and `<team>:<user>:<figure>` (each user);
@@ -21,7 +24,6 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from bot.backends.base import Usage
 from bot.storage.keys import TURN_TTL_SECONDS, Keys
@@ -46,6 +48,16 @@ class UsageReport:
     workspace_month: UsageFigures
 
 
+# A turn's own figures, written once: {} when written now, else those it had (a flat list).
+# KEYS: the turn's usage key. ARGV: its ttl, then field, value, … ('counted' is always one).
+_CLAIM_TURN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HGETALL', KEYS[1]) end
+redis.call('HSET', KEYS[1], 'counted', '1', unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {}
+"""
+
+
 class UsageLedger:
     """Counts each turn's usage once, and reads the totals back.
 
@@ -65,6 +77,7 @@ class UsageLedger:
         self._keys = keys
         self._price = (prices or PriceTable()).for_model(model)
         self._now = now
+        self._claim_script = redis.register_script(_CLAIM_TURN)
         if prices and self._price is None:
             log.warning("TUTOR_PRICES names no price for the model %s: costs are not shown", model)
 
@@ -90,6 +103,15 @@ class UsageLedger:
         turn, in their day's and month's figures and the workspace's; once per `call_id`."""
         return await self._record(call_id, team_id, user_id, None, usage)
 
+    async def _claim(self, turn_key: str, fields: dict[str, int]) -> dict[str, str] | None:
+        """Write a turn's own figures unless it has some: None when written now, else those
+        found (counted before)."""
+        flat = [str(part) for pair in fields.items() for part in pair]
+        found = await self._claim_script(keys=[turn_key], args=[TURN_TTL_SECONDS, *flat])
+        if not found:
+            return None
+        return dict(zip(found[::2], found[1::2], strict=True))
+
     async def _record(
         self,
         turn_id: str,
@@ -102,18 +124,12 @@ class UsageLedger:
     ) -> UsageFigures:
         cost = self._price.cost_nanousd(usage) if self._price and usage else None
         figures = UsageFigures.of_turn(usage, cost)
-        turn_key = self._keys.turn_usage(turn_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(turn_key)
-                stored = await pipe.hgetall(turn_key)
-                if stored:
-                    return UsageFigures.from_fields(stored)
-                pipe.multi()
-                self._count(pipe, team_id, user_id, conversation_key, channel_id, figures, turn_key)
-                await pipe.execute()
-            except WatchError:  # another process counted it this very moment
-                return UsageFigures.from_fields(await self._redis.hgetall(turn_key))
+        stored = await self._claim(self._keys.turn_usage(turn_id), figures.fields())
+        if stored is not None:
+            return UsageFigures.from_fields(stored)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self._count(pipe, team_id, user_id, conversation_key, channel_id, figures)
+            await pipe.execute()
         return figures
 
     def _count(
@@ -124,11 +140,8 @@ class UsageLedger:
         conversation_key: str | None,
         channel_id: str | None,
         figures: UsageFigures,
-        turn_key: str,
     ) -> None:
         fields = figures.fields()
-        pipe.hset(turn_key, mapping=fields)
-        pipe.expire(turn_key, TURN_TTL_SECONDS)
         if conversation_key is not None:
             conversation_usage = self._keys.conversation_usage(conversation_key)
             for name, value in fields.items():

@@ -129,7 +129,7 @@ async def test_a_run_longer_than_the_lease_still_survives_a_crash(
         _, _, ts = await bot.events.mention(CHANNEL, "U1", "<@UBOT> [slow:6] Who was Cleisthenes?")
 
         async def entry_claimed_again_or_gone() -> bool:
-            pending = await redis.xpending_range(keys.ready_stream, WORKER_GROUP, "-", "+", 10)
+            pending = await redis.xpending_range(keys.ready_stream(0), WORKER_GROUP, "-", "+", 10)
             return not pending or pending[0]["times_delivered"] >= 2
 
         deadline = asyncio.get_running_loop().time() + 20

@@ -42,7 +42,7 @@ async def test_a_web_process_records_and_a_worker_process_answers(
             lambda: slack.visible_text("C1", placeholder) == "Answer 1: Who was Hypatia?"
         )
         await worker.worker.wait_idle()
-        assert web.worker.in_flight == 0 and not web.worker._main, "web answers nothing"
+        assert web.worker.in_flight == 0 and not web.worker._readers, "web answers nothing"
         assert worker.metrics.turns.labels("answered")._value.get() == 1
     finally:
         if events is not None:

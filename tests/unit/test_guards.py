@@ -136,7 +136,7 @@ async def test_a_refused_question_records_nothing_and_its_redelivery_is_a_repeat
     assert isinstance(await queue.enqueue(turn, "Ev2", "2.2", limits), Refused)
     assert not await redis.exists(keys.turn(turn.turn_id))
     assert await queue.waiting(turn.conversation_key) == 0
-    assert await redis.xlen(keys.ready_stream) == 1
+    assert await redis.xlen(keys.ready_stream(0)) == 1
     assert await queue.waiting_for("T1", "U1") == 1
     assert await queue.enqueue(turn, "Ev2", "2.2", limits) is None, "Slack's retry: dropped"
 

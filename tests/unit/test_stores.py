@@ -53,7 +53,7 @@ async def test_the_same_message_under_another_event_id_is_a_repeat(
     queue = TurnQueue(redis, keys)
     assert await queue.enqueue(make_turn(), "Ev1", "1.1") == 0
     assert await queue.enqueue(make_turn(), "Ev2", "1.1") is None
-    assert not await queue.claim_delivery("Ev3", "C", "1.1")
+    assert not await queue.claim_delivery("Ev3", "C", "1.1", "T:C:1"), "same conversation"
     assert await queue.claim_delivery("Ev4", "C", "2.2")
     assert not await queue.claim_delivery("Ev4", "C", "3.3")
 
@@ -74,8 +74,8 @@ async def test_turns_wait_in_order_and_announcements_reach_one_consumer(
     assert await queue.unfinished() == 2
     await queue.remove("T:C:1", first.turn_id)
     assert await queue.head("T:C:1") == second.turn_id
-    for entry_id, _ in a:
-        await queue.ack(entry_id)
+    for entry in a:
+        await queue.ack(entry)
     assert await queue.unfinished() == 0
 
 
@@ -161,18 +161,18 @@ async def test_trimming_removes_only_what_was_acknowledged(redis: Redis, keys: K
     for index in range(10):
         await queue.enqueue(make_turn(f"T:C:{index}"), None, None)
     read = await queue.read_new("w", 4, 10)
-    for entry_id in (read[0][0], read[2][0], read[3][0]):
-        await queue.ack(entry_id)
+    for entry in (read[0], read[2], read[3]):
+        await queue.ack(entry)
     assert await queue.trim() == 1, "only the entry before the oldest pending one"
     assert await queue.unfinished() == 7
     assert await queue.read_own_pending("w", 10) == ([read[1]], None)
     rest = await queue.read_new("w", 10, 10)
     assert len(rest) == 6
-    await queue.ack(read[1][0])
+    await queue.ack(read[1])
     assert await queue.trim() == 3
-    assert await redis.xlen(keys.ready_stream) == 6, "read but not acknowledged: kept"
-    for entry_id, _ in rest:
-        await queue.ack(entry_id)
+    assert await redis.xlen(keys.ready_stream(0)) == 6, "read but not acknowledged: kept"
+    for entry in rest:
+        await queue.ack(entry)
     assert await queue.trim() == 6
     await queue.enqueue(make_turn("T:C:new"), None, None)
     assert await queue.unfinished() == 1, "what arrives after a full trim is still counted"

@@ -154,7 +154,7 @@ async def test_under_overload_each_entry_gets_one_handler_and_trimming_keeps_wha
     assert len(handled) == 40 and set(handled.values()) == {1}
     assert engine.most_running <= 3
     deadline = time.monotonic() + 5
-    while await redis.xlen(keys.ready_stream):  # the workers trim now and then
+    while await redis.xlen(keys.ready_stream(0)):  # the workers trim now and then
         assert time.monotonic() < deadline, "the stream was not trimmed"
         await asyncio.sleep(0.01)
 
@@ -206,11 +206,13 @@ class FlakyQueue(TurnQueue):
 
     failed = False
 
-    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+    async def read_new(
+        self, consumer: str, count: int, block_ms: int, shard: int = 0
+    ) -> list[Entry]:
         if not self.failed:
             self.failed = True
             raise ValueError("a bug in reading")
-        return await super().read_new(consumer, count, block_ms)
+        return await super().read_new(consumer, count, block_ms, shard)
 
 
 async def test_the_reader_survives_an_unexpected_error_and_logs_it(
@@ -261,3 +263,31 @@ async def test_a_persons_questions_count_as_waiting_until_their_turns_end_howeve
     await worker.wait_idle(timeout=10)
     assert engine.runs == {answered.turn_id: 1, crashed.turn_id: 2}
     assert await queue.waiting_for("T", "U") == 1, "only the lost one still counts"
+
+
+class BrokenLeases(ConversationLeases):
+    """Leases whose renewals fail with what a cluster client may raise mid-failover (not a
+    RedisError)."""
+
+    async def renew(self, conversation_key: str, token: str) -> bool:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+
+async def test_a_lease_that_cannot_be_renewed_in_time_stops_its_drain(
+    redis: Redis, keys: Keys
+) -> None:
+    """The keeper outlives failed renewals, and stops the drain once the lease may have
+    lapsed: another process may hold it by then (answering twice)."""
+    worker = TurnWorker(
+        TurnQueue(redis, keys),
+        TurnStore(redis, keys),
+        BrokenLeases(redis, keys, seconds=0.3),
+        Engine(),  # type: ignore[arg-type]
+        lambda turn, journal: QuietSurface(),
+        WorkerSettings(consumer="w1"),
+    )
+    drain = asyncio.create_task(asyncio.Event().wait())  # a drain that never ends by itself
+    keeper = asyncio.create_task(worker._keep_lease("T:C:1", "token", ("1-0", "T:C:1"), drain))
+    await asyncio.wait_for(asyncio.gather(drain, return_exceptions=True), timeout=5)
+    assert drain.cancelled()
+    await keeper

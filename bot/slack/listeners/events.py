@@ -213,7 +213,7 @@ async def _hand_over(
             notices.tell(client, turn, result, _existing_thread(turn, delivery))
         accepted = isinstance(result, Accepted)
     else:
-        accepted = await intake.claim(event_id, turn.channel_id, message_ts)
+        accepted = await intake.claim(event_id, turn.channel_id, message_ts, turn.conversation_key)
     if hint and accepted:  # said once, however often Slack delivers the message
         background.spawn(
             client.chat_postEphemeral(
