@@ -62,10 +62,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Two pytest-xdist workers, all tests of a file on one (module fixtures are set up once);
-# each worker's session starts its own redis-server on a free port and stops it at the end.
+# Four pytest-xdist workers (the tests mostly wait on the stand-ins and on processes, so more
+# workers than the two cores CI has still shorten the run), all tests of a file on one (module
+# fixtures are set up once); each worker's session starts its own redis-server on a free port
+# and stops it at the end.
 test: $(STAMP) redis-server lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 4 --dist loadfile
 
 run: $(STAMP)
 	$(BIN)/python -m bot serve --or-local
