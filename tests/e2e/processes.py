@@ -33,7 +33,7 @@ def bot_environment(slack: SlackStandIn, openai: OpenAIStandIn, port: int) -> di
     }
 
 
-async def wait_healthy(port: int, process: asyncio.subprocess.Process, timeout: float = 20) -> None:
+async def wait_healthy(port: int, process: asyncio.subprocess.Process, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -60,5 +60,5 @@ async def stop_bot(process: asyncio.subprocess.Process, signum: int = signal.SIG
     """Send `signum` (SIGTERM: a platform's stop; SIGKILL: a crash); return the output."""
     if process.returncode is None:
         process.send_signal(signum)
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     return output.decode()

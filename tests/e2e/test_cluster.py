@@ -111,7 +111,7 @@ async def test_two_web_and_two_worker_processes_on_a_cluster_through_a_failover(
                 for c in range(CONVERSATIONS)
             )
 
-        await slack.wait_for(finished, timeout=30)
+        await slack.wait_for(finished, timeout=90)
     finally:
         for sender in senders:
             await sender.close()

@@ -90,7 +90,7 @@ async def test_sigkill_mid_run_then_restart_completes_the_same_placeholder(
         _, _, ts = await bot.events.mention(CHANNEL, "U1", "<@UBOT> [slow:2] Who was Solon?")
         await slack.wait_for(
             lambda: openai.count("POST", r"/responses$") == 1 and bool(slack.calls_to(shown_by)),
-            timeout=20,
+            timeout=45,
         )
         await bot.kill()
         [placeholder] = slack.thread(CHANNEL, ts)
@@ -102,7 +102,7 @@ async def test_sigkill_mid_run_then_restart_completes_the_same_placeholder(
         await bot.start()
         await slack.wait_for(
             lambda: slack.visible_text(CHANNEL, placeholder.ts) == "Answer 1: Who was Solon?",
-            timeout=20,
+            timeout=45,
         )
     finally:
         await bot.stop()
@@ -144,7 +144,7 @@ async def test_a_run_longer_than_the_lease_still_survives_a_crash(
                 "Answer 1: Who was Cleisthenes?" == slack.visible_text(CHANNEL, m.ts)
                 for m in slack.thread(CHANNEL, ts)
             ),
-            timeout=20,
+            timeout=45,
         )
     finally:
         await bot.stop()
@@ -334,7 +334,7 @@ async def test_chat_killed_mid_answer_asks_the_model_again_and_remembers_one_ans
         held.set()  # the dead process's completion goes nowhere; the next one is answered
         await bot.start()
         await slack.wait_for(
-            lambda: "Thinking" not in slack.visible_text(CHANNEL, placeholder.ts), timeout=20
+            lambda: "Thinking" not in slack.visible_text(CHANNEL, placeholder.ts), timeout=45
         )
         conversation = await redis.get(keys.conversation("chat", f"T1:{CHANNEL}:{ts}"))
         stored = await ChatHistoryStore(redis, keys).read(conversation or "")

@@ -76,7 +76,7 @@ async def test_python_m_bot_doctor_passes_on_a_healthy_setup(
         sys.executable, "-m", "bot", "doctor", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     lines = output.decode().splitlines()
     assert process.returncode == 0, "\n".join(lines)
     assert [line.split()[0] for line in lines] == ["ok"] * 5, lines

@@ -30,7 +30,7 @@ class ChatProcess:
         self.process.stdin.write(f"{line}\n".encode())
         await self.process.stdin.drain()
 
-    async def read_until(self, text: str, *, after: int = 0, timeout: float = 15) -> int:
+    async def read_until(self, text: str, *, after: int = 0, timeout: float = 45) -> int:
         """Read until `text` appears past position `after`; return where it starts."""
         assert self.process.stdout is not None
         async with asyncio.timeout(timeout):
@@ -41,7 +41,7 @@ class ChatProcess:
                 self.output += self._decoder.decode(chunk)
         return found
 
-    async def finish(self, timeout: float = 20) -> str:
+    async def finish(self, timeout: float = 60) -> str:
         """Wait for the process to exit; all of its output."""
         assert self.process.stdout is not None
         rest = await asyncio.wait_for(self.process.stdout.read(), timeout)
