@@ -147,8 +147,11 @@ async def test_a_chunk_slack_refuses_ends_the_turn_and_the_thread_goes_on(
 async def test_a_short_redis_outage_during_a_turn_looks_like_a_pause(
     tmp_path: Path, redis_prefix: str, backend: BackendKind
 ) -> None:
-    """Redis goes away for a few seconds while the model answers; it keeps its data."""
-    async with harness_with_own_redis(tmp_path, redis_prefix, backend, persistent=True) as (
+    """Redis goes away for a few seconds while the model answers; it keeps its data. (The run
+    may take 30 s: the outage, Redis loading its data again, and a loaded machine.)"""
+    async with harness_with_own_redis(
+        tmp_path, redis_prefix, backend, persistent=True, run_timeout=30.0
+    ) as (
         harness,
         own_redis,
     ):
