@@ -168,9 +168,9 @@ async def test_soak_every_message_answered_exactly_once_in_order(
     (tmp_path / "redis").mkdir()
     redis_server.start()
     bots = [
-        # A lease of 2 s: a test machine's CPU stalls must not look like a dead process.
+        # A lease of 4 s: a loaded test machine's CPU stalls must not look like a dead process.
         BotProcess(
-            process_env(slack, openai, redis_server, redis_prefix, f"w{i}", lease_seconds=2),
+            process_env(slack, openai, redis_server, redis_prefix, f"w{i}", lease_seconds=4),
             tmp_path,
         )
         for i in (1, 2)
