@@ -183,12 +183,11 @@ class TurnJournal(Journal):
 
     async def run_started(self, run_id: str) -> None:
         self.progress.run_id = run_id
-        # Two keys in two slots on a cluster: no transaction. The conversation's index is
-        # written first, so a crash in between leaves at most a run forgetting also deletes.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(self._keys.conversation_runs(self._turn.conversation_key), run_id)
-            pipe.hset(self._key, "run_id", run_id)
-            await pipe.execute()
+        # Two keys in two slots on a cluster: no transaction, and two plain commands, which the
+        # client retries through a failover. The conversation's index is written first, so a
+        # crash in between leaves at most a run that forgetting also deletes.
+        await self._redis.sadd(self._keys.conversation_runs(self._turn.conversation_key), run_id)
+        await self._redis.hset(self._key, "run_id", run_id)
 
     async def delivered(self) -> None:
         """The turn is over: recorded as such, and its question's text is dropped."""
