@@ -10,7 +10,6 @@ them there and at the server.
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -74,19 +73,11 @@ def kind_of(mimetype: str) -> AttachmentKind | None:
 
 def pdf_text(data: bytes) -> str:
     """A PDF's text, page by page (bounded); "" when it has none or cannot be parsed."""
-    from pypdf import PdfReader  # imported when a PDF arrives: start-up stays light
+    # Imported when a PDF arrives (pypdf with it): start-up stays light.
+    from bot.tutor.material_text import UnreadableMaterial, pdf_pages
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages: list[str] = []
-        total = 0
-        for page in reader.pages:
-            text = page.extract_text() or ""
-            pages.append(text)
-            total += len(text)
-            if total >= PDF_TEXT_LIMIT:
-                break
-        return "\n\n".join(pages)[:PDF_TEXT_LIMIT]
-    except Exception as error:  # a malformed PDF: its text is simply not there
-        log.info("PDF text not extracted: %s", type(error).__name__)
+        pages = pdf_pages(data, char_limit=PDF_TEXT_LIMIT)
+    except UnreadableMaterial:
         return ""
+    return "\n\n".join(page.text for page in pages)[:PDF_TEXT_LIMIT]

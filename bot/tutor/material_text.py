@@ -23,7 +23,7 @@ def pages_of(kind: MaterialKind, data: bytes) -> list[Page]:
     """The material's text, page by page for a PDF (pages numbered from 1, empty ones left
     out). Raises UnreadableMaterial when there is no text to be had."""
     if kind is MaterialKind.PDF:
-        pages = _pdf_pages(data)
+        pages = pdf_pages(data)
     else:
         try:
             text = data.decode("utf-8-sig")
@@ -35,14 +35,20 @@ def pages_of(kind: MaterialKind, data: bytes) -> list[Page]:
     return pages
 
 
-def _pdf_pages(data: bytes) -> list[Page]:
+def pdf_pages(data: bytes, char_limit: int | None = None) -> list[Page]:
+    """A PDF's pages with text (numbered from 1), read until `char_limit` characters were
+    read if given. Raises UnreadableMaterial for a file pypdf cannot read."""
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = []
+        total = 0
         for number, page in enumerate(reader.pages, start=1):
             text = clean_text(page.extract_text() or "")
             if text.strip():
                 pages.append(Page(text, number))
+                total += len(text)
+            if char_limit is not None and total >= char_limit:
+                break
         return pages
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as error:
         log.info("a PDF could not be read (%s)", type(error).__name__)
