@@ -12,6 +12,7 @@ from openai import AsyncOpenAI
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import BackendKind, StreamingMode
+from bot.slack.placeholder import STOP_ACTION
 from bot.slack.render import MESSAGE_LIMIT, split_message
 from bot.storage.connection import connect
 from bot.storage.keys import Keys
@@ -183,6 +184,23 @@ async def test_a_command_that_cannot_be_recorded_is_refused_in_its_ack(
         )  # fmt: skip
         assert status == 200 and "can't take questions" in body
         assert harness.slack.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("backend", RESPONSES, ids=["responses"])
+async def test_a_stop_that_cannot_be_recorded_is_said_so_to_the_asker(
+    tmp_path: Path, redis_prefix: str, backend: BackendKind
+) -> None:
+    """Slack never resends a click: the Stop is acked within its bound and the asker told."""
+    async with harness_with_own_redis(tmp_path, redis_prefix, backend) as (harness, own_redis):
+        own_redis.stop()
+        status, _ = await harness.events.click(
+            channel=CHANNEL, message_ts="1700000000.000100", user_id=USER,
+            action_id=STOP_ACTION, value=f"turn_x|{USER}",
+            response_url=harness.slack.new_response_url(),
+        )  # fmt: skip
+        assert status == 200
+        await harness.slack.wait_for(lambda: bool(harness.slack.response_url_posts))
+        assert "couldn't stop" in harness.slack.response_url_posts[0]["text"]
 
 
 @pytest.mark.parametrize("backend", RESPONSES, ids=["responses"])

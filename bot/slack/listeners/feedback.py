@@ -25,6 +25,7 @@ from bot.slack.feedback_blocks import (
     comment_prompt_blocks,
     turn_of_comment_block,
 )
+from bot.slack.interactions import clicker_of, tell_clicker
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
 from bot.tutor.feedback import Click, FeedbackStore, Rating, parse_feedback_value
 
@@ -42,28 +43,23 @@ def register_feedback_listeners(
     ) -> None:
         await ack()
         parsed = parse_feedback_value(str(action.get("value") or ""))
-        user, team, channel = _who_and_where(body)
-        if parsed is None or not user:
+        clicker = clicker_of(body)
+        if parsed is None or not clicker.user_id:
             log.info("a feedback click without a turn of ours was ignored")
             return
         rating, turn_id = parsed
+        click = Click(turn_id, rating, clicker.user_id, clicker.team_id, clicker.channel_id)
         try:
             async with asyncio.timeout(ACK_PATH_SECONDS):
-                previous = await feedback.record(Click(turn_id, rating, user, team, channel))
+                previous = await feedback.record(click)
         except (RedisError, TimeoutError) as error:
             log.warning("feedback on %s not stored (%s)", turn_id, type(error).__name__)
-            background.spawn(_tell(respond, NOT_SAVED))
+            background.spawn(tell_clicker(respond, NOT_SAVED))
             return
         log.info("feedback %s on %s", rating.value, turn_id)
         if rating is Rating.DOWN and previous is not Rating.DOWN:
-            background.spawn(
-                respond(
-                    text=ASK_WHAT_WAS_WRONG,
-                    blocks=comment_prompt_blocks(turn_id),
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
-            )
+            prompt = comment_prompt_blocks(turn_id)
+            background.spawn(tell_clicker(respond, ASK_WHAT_WAS_WRONG, blocks=prompt))
 
     @app.action(COMMENT_ACTION)
     async def on_comment(
@@ -71,7 +67,7 @@ def register_feedback_listeners(
     ) -> None:
         await ack()
         turn_id = turn_of_comment_block(str(action.get("block_id") or ""))
-        user, _, _ = _who_and_where(body)
+        user = clicker_of(body).user_id
         if turn_id is None or not user:
             log.info("a feedback comment without a turn of ours was ignored")
             return
@@ -80,31 +76,10 @@ def register_feedback_listeners(
                 kept = await feedback.comment(turn_id, user, str(action.get("value") or ""))
         except (RedisError, TimeoutError) as error:
             log.warning("feedback comment on %s not stored (%s)", turn_id, type(error).__name__)
-            background.spawn(_tell(respond, NOT_SAVED))
+            background.spawn(tell_clicker(respond, NOT_SAVED))
             return
         log.info("feedback comment on %s %s", turn_id, "stored" if kept else "empty")
         # The question (and its input) gives way to the thanks.
         background.spawn(
-            respond(
-                text=THANKS_FOR_COMMENT if kept else THANKS,
-                response_type="ephemeral",
-                replace_original=True,
-            )
+            tell_clicker(respond, THANKS_FOR_COMMENT if kept else THANKS, replace=True)
         )
-
-
-def _who_and_where(body: dict[str, Any]) -> tuple[str, str, str]:
-    """(user, team, channel) of an interaction ("" for what it does not say)."""
-    user = body.get("user") or {}
-    team = body.get("team") or {}
-    channel = body.get("channel") or {}
-    container = body.get("container") or {}
-    return (
-        str(user.get("id") or ""),
-        str(team.get("id") or user.get("team_id") or ""),
-        str(channel.get("id") or container.get("channel_id") or ""),
-    )
-
-
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -29,10 +29,11 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.slack.background import BackgroundTasks
+from bot.slack.interactions import clicker_of, tell_clicker
 from bot.slack.listeners.commands import command_delivery_id
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
 from bot.slack.quiz_blocks import CHOICE_ACTION, parse_choice_value, quiz_message
-from bot.slack.quiz_desk import SEND_SECONDS, QuizDesk, QuizRequest, send_ephemeral
+from bot.slack.quiz_desk import QuizDesk, QuizRequest, send_ephemeral
 from bot.slack.render import escape_mrkdwn
 from bot.turns.intake import TurnIntake
 from bot.tutor.quiz import quiz_topic
@@ -89,7 +90,8 @@ def register_quiz_listeners(
     @app.shortcut(QUIZ_SHORTCUT)
     async def on_quiz_me(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        user, team, channel = _who_and_where(body)
+        clicker = clicker_of(body)
+        user, team, channel = clicker.user_id, clicker.team_id, clicker.channel_id
         response_url = str(body.get("response_url") or "")
         message = value if isinstance(value := body.get("message"), dict) else {}
         passage = str(message.get("text") or "").strip()
@@ -108,7 +110,7 @@ def register_quiz_listeners(
     ) -> None:
         await ack()
         parsed = parse_choice_value(str(action.get("value") or ""))
-        user, _, _ = _who_and_where(body)
+        user = clicker_of(body).user_id
         if parsed is None or not user:
             log.info("a quiz click without a quiz of ours was ignored")
             return
@@ -117,52 +119,19 @@ def register_quiz_listeners(
             async with asyncio.timeout(ACK_PATH_SECONDS):
                 marked = await store.answer(quiz_id, question, choice, user)
         except QuizGone:
-            background.spawn(_tell(respond, GONE))
+            background.spawn(tell_clicker(respond, GONE))
             return
         except NotTheAsker as error:
-            background.spawn(_tell(respond, NOT_YOURS.format(asker=error.asker)))
+            background.spawn(tell_clicker(respond, NOT_YOURS.format(asker=error.asker)))
             return
         except (RedisError, TimeoutError) as error:
             log.warning("a quiz answer on %s not stored (%s)", quiz_id, type(error).__name__)
-            background.spawn(_tell(respond, NOT_SAVED))
+            background.spawn(tell_clicker(respond, NOT_SAVED))
             return
         outcome = ("right" if marked.right else "wrong") + ("" if marked.counted else ", again")
         log.info("quiz %s question %d answered (%s)", quiz_id, question, outcome)
         text, blocks = quiz_message(marked.record, marked.progress, marked.score)
-        background.spawn(_replace(respond, text, blocks))
-
-
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    """A note only the clicker sees, beside the quiz (bounded; failures logged)."""
-    try:
-        async with asyncio.timeout(SEND_SECONDS):
-            await respond(text=text, response_type="ephemeral", replace_original=False)
-    except Exception as error:
-        log.warning("a quiz note could not be sent (%s)", type(error).__name__)
-
-
-async def _replace(respond: AsyncRespond, text: str, blocks: list[dict[str, Any]]) -> None:
-    """The quiz again, its answers marked, in place of the one clicked."""
-    try:
-        async with asyncio.timeout(SEND_SECONDS):
-            await respond(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=True
-            )
-    except Exception as error:
-        log.warning("a marked quiz could not be sent (%s)", type(error).__name__)
-
-
-def _who_and_where(body: dict[str, Any]) -> tuple[str, str, str]:
-    """(user, team, channel) of an interaction ("" for what it does not say)."""
-    user, team, channel, container = (
-        value if isinstance(value := body.get(name), dict) else {}
-        for name in ("user", "team", "channel", "container")
-    )
-    return (
-        str(user.get("id") or ""),
-        str(team.get("id") or user.get("team_id") or ""),
-        str(channel.get("id") or container.get("channel_id") or ""),
-    )
+        background.spawn(tell_clicker(respond, text, blocks=blocks, replace=True))
 
 
 def _escaped(text: str) -> str:

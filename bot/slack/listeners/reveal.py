@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.slack.background import BackgroundTasks
+from bot.slack.interactions import clicker_of, tell_clicker
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
 from bot.slack.reveal_blocks import REVEAL_ACTION, parse_reveal_value
 from bot.turns.intake import TurnIntake
@@ -48,7 +49,7 @@ def register_reveal_listeners(
     ) -> None:
         await ack()
         parsed = parse_reveal_value(str(action.get("value") or ""))
-        clicker = str((body.get("user") or {}).get("id") or "")
+        clicker = clicker_of(body).user_id
         if parsed is None or not clicker:
             log.info("a reveal click without a turn of ours was ignored")
             return
@@ -70,7 +71,7 @@ def register_reveal_listeners(
             log.warning("reveal of %s not taken (%s)", turn_id, type(error).__name__)
             note = NOT_TAKEN
         if note is not None:
-            background.spawn(respond(text=note, response_type="ephemeral", replace_original=False))
+            background.spawn(tell_clicker(respond, note))
 
 
 def reveal_turn(question: GuidedQuestion, body: dict[str, Any]) -> Turn:
