@@ -375,11 +375,11 @@ class TutorBot:
             ),
             admins,
         )
-        # Before the assistant's app_home_opened and the general /tutor: Bolt runs the first
-        # listener that matches, and these take only the Home tab and `course`/`mode`.
+        # Before the assistant's app_home_opened: Bolt runs the first listener that matches,
+        # and this one takes only the Home tab.
         register_home_listeners(bolt_app, home, learners, courses, background)
         register_assistant_listeners(bolt_app, assistant_threads, background)
-        register_teaching_listeners(
+        teaching_commands = register_teaching_listeners(
             bolt_app,
             TurnTeacher(courses, learners, activity),
             courses,
@@ -408,6 +408,7 @@ class TutorBot:
             background,
             usage=usage_command,
             quiz=QuizCommand(quiz_desk, intake, background),
+            teaching=teaching_commands,
         )
         register_quiz_listeners(bolt_app, quiz_desk, QuizStore(redis, keys), background)
         register_reveal_listeners(bolt_app, intake, activity, background)

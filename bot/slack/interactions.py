@@ -1,5 +1,5 @@
-"""What the button and shortcut listeners share: who clicked where, and the notes only the
-clicker sees.
+"""What the button, shortcut and command listeners share: who clicked where, and the notes
+only that person sees (through the click's `respond`, or a `response_url`).
 
 Listeners run before Slack gets its ack (`process_before_response`): what a click changes is
 stored before it, under the ack path's bound, and the notes go out after it (spawned), each
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 log = logging.getLogger(__name__)
 
-# A note through the click's response_url (Slack answers in well under a second).
+# A note through a response_url (Slack answers in well under a second).
 NOTE_SECONDS = 10.0
 
 
@@ -61,3 +62,23 @@ async def tell_clicker(
             )
     except Exception as error:  # the network, Slack: the click itself was handled
         log.warning("a note to the clicker could not be sent (%s)", type(error).__name__)
+
+
+async def send_ephemeral(
+    response_url: str | None, text: str, blocks: list[dict[str, Any]] | None = None
+) -> None:
+    """An ephemeral message through a command's or shortcut's `response_url`, beside what is
+    there; bounded, and a failure (or no url) is logged rather than raised."""
+    if not response_url:
+        log.warning("no response_url to send an ephemeral note through")
+        return
+    try:
+        async with asyncio.timeout(NOTE_SECONDS):
+            response = await AsyncWebhookClient(response_url, timeout=int(NOTE_SECONDS)).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+    except Exception as error:  # the network, Slack: nothing more can be done for this note
+        log.warning("an ephemeral note could not be sent (%s)", type(error).__name__)
+        return
+    if response.status_code != 200:
+        log.warning("Slack refused an ephemeral note (%s %s)", response.status_code, response.body)

@@ -14,12 +14,11 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.backends.base import BackendError, Usage
+from bot.slack.interactions import send_ephemeral
 from bot.slack.quiz_blocks import Block, quiz_message
 from bot.tutor.ledger import UsageLedger
 from bot.tutor.quiz import (
@@ -46,7 +45,6 @@ NOT_KEPT = (
     "be kept. Please try again soon."
 )
 # Slack's response_url: one POST, bounded.
-SEND_SECONDS = 10.0
 STORE_SECONDS = 35.0  # behind the ack: waits through a short Redis outage (patient client)
 
 
@@ -161,22 +159,6 @@ class QuizDesk:
                 await self._ledger.record_call(quiz_id, request.team_id, request.user_id, usage)
         except (RedisError, TimeoutError) as error:
             log.warning("a quiz's usage was not counted (%s)", type(error).__name__)
-
-
-async def send_ephemeral(
-    response_url: str, text: str, blocks: list[dict[str, Any]] | None = None
-) -> None:
-    """An ephemeral message to the learner through a response_url; failures are logged."""
-    try:
-        async with asyncio.timeout(SEND_SECONDS):
-            response = await AsyncWebhookClient(response_url, timeout=int(SEND_SECONDS)).send(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
-    except Exception as error:  # the network, Slack: nothing more can be done for this quiz
-        log.warning("a quiz message could not be sent (%s)", type(error).__name__)
-        return
-    if response.status_code != 200:
-        log.warning("Slack refused a quiz message (%s %s)", response.status_code, response.body)
 
 
 def _context_of(request: QuizRequest) -> dict[str, str]:

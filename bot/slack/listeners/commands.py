@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.background import BackgroundTasks
 from bot.slack.command_threads import command_key
@@ -63,8 +64,9 @@ ACCEPT_SECONDS = 2.0
 TAKES_TEXT = frozenset({"quiz"})
 
 
-# A subcommand gets the command's payload and its ack; it acks itself (within 3 s).
-Subcommand = Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
+# A subcommand gets the command's ack, its payload and the workspace's Slack client; it acks
+# itself (within 3 s).
+Subcommand = Callable[[AsyncAck, dict[str, Any], AsyncWebClient], Awaitable[None]]
 
 
 def register_command_listeners(
@@ -75,15 +77,21 @@ def register_command_listeners(
     *,
     usage: Subcommand,
     quiz: Subcommand,
+    teaching: Mapping[str, Subcommand],
 ) -> None:
-    subcommands = tutor_subcommands(intake, forgetter, background, usage=usage, quiz=quiz)
+    """The one /tutor listener: a subcommand, or a question. `teaching` are `course` and
+    `mode` (bot.slack.listeners.teaching)."""
+    subcommands = {
+        **tutor_subcommands(intake, forgetter, background, usage=usage, quiz=quiz),
+        **teaching,
+    }
 
     @app.command("/tutor")
-    async def on_tutor(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def on_tutor(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         question = clean_text(command.get("text") or "").strip()
         subcommand = subcommands.get(subcommand_word(question))
         if subcommand is not None:
-            await subcommand(ack, command)
+            await subcommand(ack, command, client)
             return
         try:
             async with asyncio.timeout(ACCEPT_SECONDS):
@@ -104,12 +112,13 @@ def register_command_listeners(
 
 
 def subcommand_word(text: str) -> str:
-    """The subcommand `text` names, if it names one: the whole text, or its first word for
-    those in TAKES_TEXT ("help" for no text)."""
-    words = text.lower().split(maxsplit=1)
+    """The subcommand `text` names, if it names one: the whole text (its words, lower case,
+    one space apart: `mode guided`), or its first word for those in TAKES_TEXT ("help" for
+    no text)."""
+    words = text.lower().split()
     if not words:
         return "help"
-    return words[0] if words[0] in TAKES_TEXT else text.lower()
+    return words[0] if words[0] in TAKES_TEXT else " ".join(words)
 
 
 def tutor_subcommands(
@@ -122,7 +131,7 @@ def tutor_subcommands(
 ) -> dict[str, Subcommand]:
     """`/tutor <word>` → what it does; any other text is a question."""
 
-    async def show_help(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def show_help(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         await ack(response_type="ephemeral", text=HELP)
 
     return {
@@ -138,9 +147,11 @@ def once_per_trigger(intake: TurnIntake, subcommand: Subcommand) -> Subcommand:
     """Slack does not redeliver commands, but a replayed request carries the same trigger:
     it is only acked."""
 
-    async def first_time_only(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def first_time_only(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         if await intake.claim(command_delivery_id(command), "", None):
-            await subcommand(ack, command)
+            await subcommand(ack, command, client)
         else:
             await ack()
 

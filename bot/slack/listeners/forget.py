@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.background import BackgroundTasks
 from bot.slack.command_threads import CommandThreads
 from bot.slack.conversation_keys import TOP_LEVEL, thread_key
+from bot.slack.interactions import send_ephemeral
 from bot.turns.forget import ConversationForgetter, ForgetOutcome
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def top_level_dm_key(command: dict[str, Any]) -> str | None:
 def forget_command(forgetter: ConversationForgetter, background: BackgroundTasks) -> Subcommand:
     """`/tutor forget`: forget the top-level DM conversation, and say so once it is done."""
 
-    async def forget(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def forget(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         key = top_level_dm_key(command)
         if key is None:
             await ack(response_type="ephemeral", text=ONLY_IN_DM)
@@ -106,7 +107,7 @@ def start_over_command(forgetter: ConversationForgetter, background: BackgroundT
     """`/tutor new`: forget the top-level DM conversation so that the next message starts a
     fresh one. The ack waits only for it to leave Redis; the backend's copy is deleted after."""
 
-    async def start_over(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def start_over(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         key = top_level_dm_key(command)
         if key is None:
             await ack(response_type="ephemeral", text=NOTHING_TO_RESET)
@@ -219,14 +220,5 @@ async def safely(words: Awaitable[str]) -> str:
 
 
 async def _tell(response_url: str | None, words: Awaitable[str]) -> None:
-    """Send `words` through `response_url`, ephemerally (best effort: logged if it fails)."""
-    text = await words
-    if not response_url:
-        log.warning("no response_url to say how forgetting ended")
-        return
-    try:
-        await AsyncWebhookClient(response_url).send(
-            text=text, response_type="ephemeral", replace_original=False
-        )
-    except Exception as error:
-        log.warning("could not say how forgetting ended (%s)", type(error).__name__)
+    """Send `words` through `response_url`, ephemerally (bounded; logged if it fails)."""
+    await send_ephemeral(response_url, await words)

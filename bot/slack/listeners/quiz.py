@@ -27,13 +27,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.background import BackgroundTasks
-from bot.slack.interactions import clicker_of, tell_clicker
+from bot.slack.interactions import clicker_of, send_ephemeral, tell_clicker
 from bot.slack.listeners.commands import command_delivery_id
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
 from bot.slack.quiz_blocks import CHOICE_ACTION, parse_choice_value, quiz_message
-from bot.slack.quiz_desk import QuizDesk, QuizRequest, send_ephemeral
+from bot.slack.quiz_desk import QuizDesk, QuizRequest
 from bot.slack.render import escape_mrkdwn
 from bot.turns.intake import TurnIntake
 from bot.tutor.quiz import quiz_topic
@@ -60,7 +61,9 @@ class QuizCommand:
         self._intake = intake
         self._background = background
 
-    async def __call__(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def __call__(
+        self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         response_url = command.get("response_url") or ""
         try:  # Slack does not redeliver commands, but a replayed request has the same trigger
             async with asyncio.timeout(ACK_PATH_SECONDS):

@@ -1,9 +1,6 @@
 """`/tutor course` (admins: the channel's course, in a modal) and `/tutor mode` (a learner's
-answer mode), both answered only to the person who typed them.
-
-These take the `/tutor` commands whose text is exactly theirs; every other `/tutor` goes on
-to the general listener (`bot.slack.listeners.commands`), so they must be registered
-before it (Bolt runs the first listener that matches).
+answer mode), both answered only to the person who typed them; subcommands of the one
+`/tutor` listener (`bot.slack.listeners.commands`), which takes them from here.
 
 `/tutor course` acks within Slack's 3 s after asking whether the person is an admin (at most
 1.5 s, cached), then opens the modal with the command's `trigger_id`, which Slack accepts
@@ -16,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -35,6 +32,8 @@ from bot.slack.course_modal import (
     submitted_form,
 )
 from bot.slack.home_publisher import HomePublisher
+from bot.slack.interactions import send_ephemeral
+from bot.slack.listeners.commands import Subcommand
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
 from bot.slack.materials_desk import MaterialsDesk, file_refusals
 from bot.slack.render import escape_mrkdwn
@@ -98,12 +97,6 @@ MODE_HINT = (
 )
 
 
-async def is_teaching_command(command: dict[str, Any]) -> bool:
-    """A Bolt matcher (async, as AsyncApp wants): `/tutor course` or `/tutor mode …`."""
-    text = _words(command)
-    return text == COURSE_WORD or text in MODE_WORDS
-
-
 def register_teaching_listeners(
     app: AsyncApp,
     teacher: TurnTeacher,
@@ -114,22 +107,14 @@ def register_teaching_listeners(
     background: BackgroundTasks,
     desk: MaterialsDesk | None = None,
     max_material_bytes: int = 10_000_000,
-) -> None:
-    """Register before `register_command_listeners` (see the module's docstring).
+) -> dict[str, Subcommand]:
+    """Register the course form's listener; return the `/tutor` subcommands `course` and
+    `mode …` for `register_command_listeners`.
 
     Without a `desk` the form takes no materials (a backend that keeps none)."""
 
-    @app.command("/tutor", matchers=[is_teaching_command])
-    async def on_teaching_command(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        if _words(command) == COURSE_WORD:
-            await course_command(ack, command, client, respond)
-        else:
-            await mode_command(ack, command, client)
-
     async def course_command(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
     ) -> None:
         team_id, user_id, channel_id = _who(command)
         if is_direct_message(channel_id):
@@ -151,7 +136,7 @@ def register_teaching_listeners(
             return
         await ack()
         view = course_modal(channel_id, course, materials, with_files=desk is not None)
-        background.spawn(open_modal(client, respond, command, view))
+        background.spawn(open_modal(client, command, view))
 
     async def _materials(team_id: str, channel_id: str) -> list[Material]:
         if desk is None:
@@ -159,7 +144,7 @@ def register_teaching_listeners(
         return await desk.materials.store.list(CourseRef(team_id, channel_id))
 
     async def open_modal(
-        client: AsyncWebClient, respond: AsyncRespond, command: dict[str, Any], view: dict[str, Any]
+        client: AsyncWebClient, command: dict[str, Any], view: dict[str, Any]
     ) -> None:
         try:
             async with asyncio.timeout(OPEN_SECONDS):
@@ -167,7 +152,7 @@ def register_teaching_listeners(
         except (SlackApiError, TimeoutError) as error:
             code = slack_error_code(error) if isinstance(error, SlackApiError) else "timeout"
             log.warning("views.open failed (%s) %s", code, _context(command))
-            await respond(text=NOT_OPENED, response_type="ephemeral")
+            await send_ephemeral(command.get("response_url"), NOT_OPENED)
 
     async def mode_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         team_id, user_id, channel_id = _who(command)
@@ -233,6 +218,8 @@ def register_teaching_listeners(
         if desk is not None and (files or removed):
             course_ref = CourseRef(team_id, channel_id)
             background.spawn(_change_materials(desk, client, course_ref, user_id, files, removed))
+
+    return {COURSE_WORD: course_command} | dict.fromkeys(MODE_WORDS, mode_command)
 
 
 async def _change_materials(

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.admins import WorkspaceAdmins
 from bot.slack.usage_text import usage_report
@@ -29,7 +30,9 @@ class UsageCommand:
         self._ledger = ledger
         self._admins = admins
 
-    async def __call__(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def __call__(
+        self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         team_id, user_id = command.get("team_id") or "", command["user_id"]
         try:
             async with asyncio.timeout(REPORT_SECONDS):
