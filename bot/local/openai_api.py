@@ -326,6 +326,13 @@ class OpenAIStandIn:
         self._responses.search_gate = gate
         return gate
 
+    def hold_answer_text(self) -> asyncio.Event:
+        """Streamed responses stop after the first piece of their text until the returned
+        event is set: a test sees an answer being streamed however slow the machine is."""
+        gate = asyncio.Event()
+        self._responses.text_gate = gate
+        return gate
+
     def hold(self, method: str, path_regex: str) -> asyncio.Event:
         """Matching requests wait (in flight) until the returned event is set."""
         event = asyncio.Event()

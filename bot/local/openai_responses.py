@@ -230,6 +230,7 @@ class ResponsesAPI:
         self.cache = PromptCache()
         # Set by a test to hold every web search in `searching` until it is set.
         self.search_gate: asyncio.Event | None = None
+        self.text_gate: asyncio.Event | None = None  # see OpenAIStandIn.hold_answer_text
         self.jobs: dict[str, ResponseJob] = {}
         self.conversations_api = ConversationsAPI(self)
 
@@ -505,6 +506,8 @@ class ResponsesAPI:
             if cut and index == cut_point(len(chunks)):
                 break_connection(request)
             await events.send("response.output_text.delta", **place, delta=chunk, logprobs=[])
+            if self.text_gate is not None:
+                await self.text_gate.wait()
             await sleep_until(start + step * (index + 1))
         if cut:
             break_connection(request)

@@ -185,13 +185,15 @@ class SlackEventSender:
         value: str,
         response_url: str,
         thread_ts: str | None = None,
+        message: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
         """A button click (`block_actions`), form-encoded as `payload=<json>` like Slack;
-        `thread_ts`: the thread of the message clicked, if it is a reply."""
+        `thread_ts`: the thread of the message clicked, if it is a reply; `message`: its
+        text and blocks, which Slack's payload carries too."""
         action = {"type": "button", "action_id": action_id, "block_id": "b1", "value": value}
         return await self.block_action(
             action, channel=channel, message_ts=message_ts, user_id=user_id,
-            response_url=response_url, thread_ts=thread_ts,
+            response_url=response_url, thread_ts=thread_ts, message=message,
         )  # fmt: skip
 
     async def feedback_click(
@@ -250,8 +252,10 @@ class SlackEventSender:
         response_url: str,
         ephemeral: bool = False,
         thread_ts: str | None = None,
+        message: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
-        """One `block_actions` interaction on a message, form-encoded as `payload=<json>`."""
+        """One `block_actions` interaction on a message, form-encoded as `payload=<json>`
+        (`message`: the clicked message's fields, such as its text and blocks)."""
         container: dict[str, Any] = {"type": "message", "message_ts": message_ts,
                                      "channel_id": channel, "is_ephemeral": ephemeral}  # fmt: skip
         payload = {
@@ -266,7 +270,7 @@ class SlackEventSender:
             "actions": [{**action, "action_ts": str(time.time())}],
         }
         if not ephemeral:
-            payload["message"] = {"ts": message_ts, "type": "message"}
+            payload["message"] = {**(message or {}), "ts": message_ts, "type": "message"}
             if thread_ts:
                 payload["message"]["thread_ts"] = thread_ts
         return await self._interaction(payload)

@@ -7,6 +7,7 @@ counted in a note, and the DM course select lists the first 99 courses by name.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bot.slack.render import escape_mrkdwn
@@ -134,10 +135,18 @@ def _course_label(channel: str, courses: dict[str, str]) -> str:
 
 
 def _topics_text(learner: LearnerHome) -> str:
+    """Where and when each recent conversation started (the bot keeps no question text: each
+    reader's Slack shows the time in their own time zone)."""
     if not learner.topics:
-        return "*Recent topics*: none yet."
-    lines = [f"• {escape_mrkdwn(t.title)} (<#{t.channel_id}>)" for t in learner.topics]
-    return _fit("*Recent topics*\n" + "\n".join(lines))
+        return "*Recent conversations*: none yet."
+    lines = [f"• <#{t.channel_id}>, {_slack_date(t.at)}" for t in learner.topics]
+    return _fit("*Recent conversations*\n" + "\n".join(lines))
+
+
+def _slack_date(at: float) -> str:
+    """Slack's date formatting, with a UTC fallback for clients that cannot show it."""
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+    return f"<!date^{int(at)}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 # ---- the courses, for admins ----------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The "Show me the answer" button under a guided answer (`action_id` `reveal_answer`).
 
-Its value names the turn whose question it asks again and that turn's conversation (Slack
-ids only, no text): the question itself is kept in Redis (`bot.tutor.activity`), for the
-person who asked it.
+Its value names the turn whose question it asks again and that turn's conversation (ids
+only, no text); who asked it, and where, is kept in Redis (`bot.tutor.activity`), the
+question itself only in the backend's conversation.
 """
 
 from __future__ import annotations

@@ -290,9 +290,9 @@ class Keys:
         return f"{self.prefix}course-learners:{team_id}:{channel_id}"
 
     def learner_topics(self, team_id: str, user_id: str) -> str:
-        """A learner's recent topics: conversation key → JSON {title, channel, at}; the title
-        is the first few words of their first question there. Capped, expiring, and deleted
-        per conversation when it is forgotten (`LearnerActivity.forget_conversation`)."""
+        """A learner's recent conversations: conversation key → JSON {channel, at} (no text).
+        Capped, expiring, and deleted per conversation when it is forgotten
+        (`LearnerActivity.forget_conversation`)."""
         return f"{self.prefix}topics:{team_id}:{user_id}"
 
     def topic_learners(self, conversation_key: str) -> str:
@@ -301,9 +301,9 @@ class Keys:
         return f"{self.prefix}topic-learners:{conversation_key}"
 
     def reveal_questions(self, conversation_key: str) -> str:
-        """The questions of a conversation's guided answers, for their "Show me the answer"
-        button (a capped list of JSON: turn, asker, question text, where to answer); it
-        expires like a turn's record and is deleted when the conversation is forgotten."""
+        """The turns of a conversation's guided answers, for their "Show me the answer"
+        button (a capped list of JSON: turn, asker, where to answer; no text); it expires
+        like a turn's record and is deleted when the conversation is forgotten."""
         return f"{self.prefix}reveal:{conversation_key}"
 
     def channel_usage(self, team_id: str) -> str:

@@ -1,16 +1,17 @@
 """What learners do, kept for the App Home and for "Show me the answer".
 
 Per course (the channel whose course taught a turn): the questions asked and who asked them.
-Per learner: the courses that taught them, and their recent topics, the first few words of
-their first question in each recent conversation. Per conversation: the questions of its
-guided answers, which their "Show me the answer" button asks again directly.
+Per learner: the courses that taught them, and their recent conversations (where and when
+each started). Per conversation: its guided answers' turns, and where a "Show me the
+answer" turn for each goes.
 
-Privacy: topics and guided questions are the only text kept here after a turn is delivered.
-A topic is at most TOPIC_TITLE_LIMIT characters, a learner keeps the last TOPICS_KEPT, and
-they expire TOPICS_TTL_SECONDS after the learner's last question; a guided question expires
-with the turn's record (TURN_TTL_SECONDS) and at most REVEALS_KEPT are kept per
-conversation. `forget_conversation` deletes both for one conversation (see the keys
-`learner_topics`, `topic_learners` and `reveal_questions` in `bot.storage.keys`).
+Privacy: no text of a question is kept here (a question's text leaves Redis once its turn
+is delivered): a recent conversation is its channel and time, and "Show me the answer" asks
+the backend's conversation, which holds the question, by the guided reply it gave. A
+learner keeps the last TOPICS_KEPT conversations, which expire TOPICS_TTL_SECONDS after
+their last question; guided turns expire with the turn's record (TURN_TTL_SECONDS), at most
+REVEALS_KEPT per conversation. `forget_conversation` deletes both for one conversation (see
+the keys `learner_topics`, `topic_learners` and `reveal_questions` in `bot.storage.keys`).
 """
 
 from __future__ import annotations
@@ -25,24 +26,11 @@ from redis.asyncio import Redis
 from bot.storage.keys import TURN_TTL_SECONDS, Keys
 from bot.turns.models import Turn, TurnSource
 
-TOPIC_WORDS = 8
-TOPIC_TITLE_LIMIT = 60
 TOPICS_KEPT = 10
 TOPICS_TTL_SECONDS = 30 * 24 * 60 * 60
 REVEALS_KEPT = 20
-REVEAL_QUESTION_LIMIT = 4000
 # Who asked in which course: counts for teachers, kept a bit over a school year.
 ACTIVITY_TTL_SECONDS = 400 * 24 * 60 * 60
-
-
-def topic_title(question: str) -> str:
-    """A conversation's title in a learner's Home: its first question's first words."""
-    words = question.split()
-    title = " ".join(words[:TOPIC_WORDS])
-    cut = len(words) > TOPIC_WORDS
-    if len(title) > TOPIC_TITLE_LIMIT - 1:  # room for the ellipsis
-        title, cut = title[: TOPIC_TITLE_LIMIT - 1].rstrip(), True
-    return f"{title}…" if cut else title
 
 
 def team_of_conversation(conversation_key: str) -> str:
@@ -52,19 +40,20 @@ def team_of_conversation(conversation_key: str) -> str:
 
 @dataclass(frozen=True)
 class Topic:
+    """One of a learner's recent conversations: where, and when it started."""
+
     conversation_key: str
-    title: str
     channel_id: str
     at: float
 
 
 @dataclass(frozen=True)
 class GuidedQuestion:
-    """A guided answer's question, and where a "Show me the answer" turn for it goes."""
+    """A guided answer's turn (not its text), and where a "Show me the answer" turn for it
+    goes."""
 
     turn_id: str
     user_id: str
-    question: str
     conversation_key: str
     team_id: str
     channel_id: str
@@ -74,7 +63,7 @@ class GuidedQuestion:
 
     def encoded(self) -> str:
         return json.dumps({
-            "turn": self.turn_id, "user": self.user_id, "question": self.question,
+            "turn": self.turn_id, "user": self.user_id,
             "team": self.team_id, "channel": self.channel_id, "thread_ts": self.thread_ts,
             "source": self.source.value, "pane": self.assistant_thread,
         })  # fmt: skip
@@ -85,7 +74,6 @@ class GuidedQuestion:
         return cls(
             turn_id=stored["turn"],
             user_id=stored["user"],
-            question=stored["question"],
             conversation_key=conversation_key,
             team_id=stored["team"],
             channel_id=stored["channel"],
@@ -103,13 +91,11 @@ class LearnerActivity:
 
     async def record_turn(self, turn: Turn, course_channel: str | None, *, guided: bool) -> None:
         """Note a turn as its run is about to start: its course's figures, the learner's
-        topic, and (`guided`) its question for "Show me the answer". One round trip (two
-        when the learner's topics pass their cap)."""
+        recent conversation, and (`guided`) its turn for "Show me the answer"; none of its
+        text. One round trip (two when the learner's topics pass their cap)."""
         keys, team, user = self._keys, turn.team_id, turn.user_id
         topics = keys.learner_topics(team, user)
-        topic = json.dumps(
-            {"title": topic_title(turn.text), "channel": turn.channel_id, "at": self._clock()}
-        )
+        topic = json.dumps({"channel": turn.channel_id, "at": self._clock()})
         async with self._redis.pipeline(transaction=False) as pipe:
             if course_channel is not None:
                 pipe.hincrby(keys.course_stats(team), f"{course_channel}:questions", 1)
@@ -138,7 +124,6 @@ class LearnerActivity:
         return GuidedQuestion(
             turn_id=turn.turn_id,
             user_id=turn.user_id,
-            question=turn.text[:REVEAL_QUESTION_LIMIT],
             conversation_key=turn.conversation_key,
             team_id=turn.team_id,
             channel_id=turn.channel_id,
@@ -161,12 +146,12 @@ class LearnerActivity:
             await pipe.execute()
 
     async def topics(self, team_id: str, user_id: str) -> list[Topic]:
-        """The learner's recent topics, newest first."""
+        """The learner's recent conversations, newest first."""
         stored = await self._redis.hgetall(self._keys.learner_topics(team_id, user_id))
         return sorted(_topics(stored), key=lambda t: t.at, reverse=True)[:TOPICS_KEPT]
 
     async def guided_question(self, conversation_key: str, turn_id: str) -> GuidedQuestion | None:
-        """The question of a guided answer, while it is kept (None: expired or forgotten)."""
+        """A guided answer's turn, while it is kept (None: expired or forgotten)."""
         raw = await self._redis.lrange(self._keys.reveal_questions(conversation_key), 0, -1)
         for entry in raw:
             question = GuidedQuestion.decoded(entry, conversation_key)
@@ -214,9 +199,7 @@ def _topics(stored: dict[str, str]) -> list[Topic]:
     for conversation_key, raw in stored.items():
         try:
             entry = json.loads(raw)
-            found.append(
-                Topic(conversation_key, str(entry["title"]), str(entry["channel"]), entry["at"])
-            )
+            found.append(Topic(conversation_key, str(entry["channel"]), float(entry["at"])))
         except (ValueError, KeyError, TypeError):
             continue  # an entry this version cannot read is left out
     return found

@@ -43,7 +43,12 @@ LENGTH_GUIDANCE: Mapping[AnswerLength, str] = {
 }
 
 # The question of a guided answer, asked again by its "Show me the answer" button.
-REVEAL_REQUEST = "Show me the answer to my question, directly and completely: {question}"
+REVEAL_REQUEST = (
+    "Show me the answer to the question you just guided me through, directly and completely."
+)
+REVEAL_REQUEST_WITH_REPLY = REVEAL_REQUEST + ' (Your guided reply to it began: "{reply}")'
+# How much of the guided reply names the question it answered.
+REVEAL_REPLY_CHARS = 300
 
 
 class ModeSource(StrEnum):
@@ -130,6 +135,9 @@ def choose_teaching(
     return Teaching(mode, instructions, additional)
 
 
-def reveal_request(question: str) -> str:
-    """The text of the turn a "Show me the answer" click asks."""
-    return REVEAL_REQUEST.format(question=question)
+def reveal_request(guided_reply: str) -> str:
+    """The text of the turn a "Show me the answer" click asks. The bot keeps no question's
+    text: the backend's conversation holds the question, and the start of the guided reply
+    (the clicked message) says which one."""
+    reply = " ".join(guided_reply.split())[:REVEAL_REPLY_CHARS]
+    return REVEAL_REQUEST_WITH_REPLY.format(reply=reply) if reply else REVEAL_REQUEST

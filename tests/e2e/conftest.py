@@ -82,6 +82,17 @@ class Harness:
         await self.slack.wait_for(ready, timeout=timeout)
         return self.slack.visible_text(channel, ts)
 
+    async def mention_streamed(self, channel: str, user: str, text: str) -> str:
+        """Mention the bot with `text` (responses backend, native streaming) and hold the
+        answer's text after its first piece until Slack's stream has started: the answer
+        streams however slow the machine is (a run over before the bot saw any text is
+        rightly posted whole). Returns the thread's root ts."""
+        gate = self.openai.hold_answer_text()
+        _, _, root = await self.events.mention(channel, user, text)
+        await self.slack.wait_for(lambda: bool(self.slack.calls_to("chat.startStream")))
+        gate.set()
+        return root
+
     async def wait_for_bot_replies(
         self, channel: str, thread_ts: str, count: int, timeout: float = 10
     ) -> list[Message]:

@@ -73,7 +73,9 @@ async def test_a_natively_streamed_answer_ends_with_feedback_buttons(
     async with running_harness(
         redis_server.url, redis_prefix, backend, streaming=StreamingMode.NATIVE
     ) as harness:
-        [reply] = await answer(harness, "[slow:0.5] [long:1500] Tell me about Rome")
+        root = await harness.mention_streamed(CHANNEL, USER, "<@UBOT> [long:1500] About Rome")
+        [reply] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+        await harness.wait_idle()
         [stop] = harness.slack.calls_to("chat.stopStream")
         assert reply.streamed and reply.ts == stop.args["ts"]
         assert turn_of(feedback_buttons(stop.args["blocks"])) == turn_of(

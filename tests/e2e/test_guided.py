@@ -65,11 +65,17 @@ def responses_sent(harness: Harness) -> list[dict[str, Any]]:
     return [r.json for r in sent if r.method == "POST" and r.path.endswith("/responses")]
 
 
+def clicked(harness: Harness, message: Message) -> dict[str, Any]:
+    """The clicked message's fields that Slack's payload carries."""
+    text = harness.slack.visible_text(message.channel, message.ts)
+    return {"text": text, "blocks": message.blocks or [], "bot_id": message.bot_id}
+
+
 async def click(harness: Harness, button: dict[str, Any], message: Message, user: str) -> None:
     status, _ = await harness.events.click(
         channel=message.channel, message_ts=message.ts, user_id=user, action_id="reveal_answer",
         value=button["value"], response_url=harness.slack.new_response_url(),
-        thread_ts=message.thread_ts,
+        thread_ts=message.thread_ts, message=clicked(harness, message),
     )  # fmt: skip
     assert status == 200
 
@@ -79,8 +85,8 @@ async def test_a_guided_answer_then_show_me_the_answer_in_the_same_thread(native
     assert "guided" in await mode_command(harness, "mode guided")
     assert "*guided* (your choice)" in await mode_command(harness, "mode")
 
-    question = "[slow:0.3] Why does the Moon have phases?"
-    _, _, root = await harness.events.mention(CHANNEL, LEARNER, f"<@UBOT> {question}")
+    question = "Why does the Moon have phases?"
+    root = await harness.mention_streamed(CHANNEL, LEARNER, f"<@UBOT> {question}")
     [guided] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
     await harness.wait_idle()
     assert guided.streamed, "a thread's answer streams natively"
@@ -103,11 +109,12 @@ async def test_a_guided_answer_then_show_me_the_answer_in_the_same_thread(native
     await harness.wait_idle()
     revealed = replies[-1]
     second = responses_sent(harness)[1]
-    assert second["input"] == [{"role": "user", "content": reveal_request(question)}]
+    guided_text = harness.slack.visible_text(CHANNEL, guided.ts)
+    assert second["input"] == [{"role": "user", "content": reveal_request(guided_text)}]
     assert GUIDED_INSTRUCTIONS not in second["instructions"], "direct for this turn"
     assert second["conversation"] == first["conversation"], "the same conversation"
     shown = harness.slack.visible_text(CHANNEL, revealed.ts)
-    assert shown.startswith("Answer 2: ") and "Why does the Moon have phases?" in shown
+    assert shown.startswith("Answer 2: ") and "Answer 1: Why does the Moon" in shown
     assert reveal_button(revealed) is None, "a direct answer has nothing to reveal"
 
     # A second click asks nothing twice.
@@ -133,5 +140,7 @@ async def test_a_guided_answer_in_a_direct_message_is_revealed_there(native: Har
     await harness.wait_idle()
     revealed = [m for m in harness.slack.channel_top_level(DM) if m.bot_id][-1]
     assert revealed.thread_ts is None, "top level, where the question was"
-    assert reveal_request("What is a prime number?") in harness.slack.visible_text(DM, revealed.ts)
+    shown = harness.slack.visible_text(DM, revealed.ts)
+    assert shown.startswith("Answer 2: Show me the answer to the question you just guided me")
+    assert 'began: "Answer 1: What is a prime number?' in shown, "names the guided reply"
     assert "direct" in await mode_command(harness, "mode direct")

@@ -1,4 +1,5 @@
-"""The App Home: a learner's courses, mode and topics; each course's figures for admins."""
+"""The App Home: a learner's courses, mode and recent conversations; each course's figures for
+admins."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ async def test_a_learner_sees_their_courses_mode_and_topics_and_changes_them(
     text = blocks_text(view["blocks"])
     assert "*History 10* in <#C500>" in text, "the course that taught them"
     assert "Latin" not in text.split("*Your courses*")[1].split("Course for")[0]
-    assert "Who founded the city of Rome, and when?" in text, "a recent topic"
+    assert "*Recent conversations*\n• <#C500>, <!date^" in text, "where and when, not what"
+    assert "Who founded" not in text, "no question's text is kept"
     assert "*Quiz scores*" in text
     assert "Courses (you see this as an admin)" not in text
     assert select(view, "home_mode")["initial_option"]["value"] == "course"

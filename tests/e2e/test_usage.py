@@ -75,7 +75,7 @@ async def test_with_show_usage_each_answer_ends_with_its_tokens_and_cost(
         prices=parse_prices("gpt-5.4-mini=0.25/0.025/2.00"),
     ) as harness:  # fmt: skip
         # In a thread the answer streams natively: the line comes with chat.stopStream.
-        root = await ask(harness, USER, "[slow:0.5] [long:300] Who was Hannibal?")
+        root = await harness.mention_streamed(CHANNEL, USER, "<@UBOT> [long:300] Who was Hannibal?")
         [streamed] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
         assert streamed.streamed
         answer, line = harness.slack.visible_text(CHANNEL, streamed.ts).rsplit("\n", 1)

@@ -8,10 +8,8 @@ from bot.backends.base import UserMessage
 from bot.storage.keys import Keys
 from bot.turns.models import Turn, TurnSource
 from bot.tutor.activity import (
-    TOPIC_TITLE_LIMIT,
     TOPICS_KEPT,
     LearnerActivity,
-    topic_title,
 )
 from bot.tutor.courses import (
     AnswerLength,
@@ -32,6 +30,7 @@ from bot.tutor.instructions import (
     effective_mode,
 )
 from bot.tutor.teaching import TurnTeacher
+from tests.redis_contents import redis_contents
 
 PHYSICS = Course("C1", "Physics 9", "mechanics", "Use SI units.", Mode.GUIDED, AnswerLength.MEDIUM)
 
@@ -104,15 +103,6 @@ def test_a_message_carries_its_instructions_over_the_backend_default() -> None:
     assert UserMessage("q", "turn_1", "Course.", "").instructions_over("Default.") == "Course."
 
 
-def test_topic_titles_are_the_first_words_capped() -> None:
-    assert topic_title("Who was Solon?") == "Who was Solon?"
-    assert topic_title("one two three four five six seven eight nine") == (
-        "one two three four five six seven eight…"
-    )
-    long = topic_title("x" * 500)
-    assert len(long) == TOPIC_TITLE_LIMIT and long.endswith("…")
-
-
 async def test_courses_and_learner_choices_are_kept_per_workspace(redis: Redis, keys: Keys) -> None:
     courses, learners = CourseStore(redis, keys), LearnerStore(redis, keys)
     assert await courses.get("T1", "C1") is None
@@ -163,9 +153,11 @@ async def test_activity_counts_courses_keeps_topics_and_guided_questions_until_f
     assert await redis.hget(keys.course_stats("T1"), "C1:questions") == "3"
     assert await redis.scard(keys.course_learners("T1", "C1")) == 2
     [topic] = await activity.topics("T1", "U1")
-    assert topic.title == "Why is the sky blue and not green…", "the first question's"
+    assert (topic.conversation_key, topic.channel_id) == (asked.conversation_key, "C1")
     found = await activity.guided_question(asked.conversation_key, asked.turn_id)
-    assert found is not None and found.question == asked.text and found.user_id == "U1"
+    assert found is not None and found.user_id == "U1" and found.thread_ts == "5.0"
+    kept = str(await redis_contents(redis, keys.prefix))
+    assert "sky" not in kept and "dusk" not in kept, "no question's text is kept"
     assert await activity.guided_question(asked.conversation_key, "turn_0") is None
 
     await activity.forget_conversation(asked.conversation_key)
@@ -185,6 +177,7 @@ async def test_a_learner_keeps_only_the_newest_topics(redis: Redis, keys: Keys) 
             turn("C1", "U1", f"question {n}", thread=f"{n}.0"), None, guided=False
         )
     topics = await activity.topics("T1", "U1")
-    assert [t.title for t in topics] == [f"question {n}" for n in range(TOPICS_KEPT + 2, 2, -1)]
+    newest = [f"T1:C1:{n}.0" for n in range(TOPICS_KEPT + 2, 2, -1)]
+    assert [t.conversation_key for t in topics] == newest
     assert await redis.hlen(keys.learner_topics("T1", "U1")) == TOPICS_KEPT
     assert not await redis.exists(keys.topic_learners("T1:C1:0.0"))

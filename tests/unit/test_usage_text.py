@@ -70,5 +70,5 @@ async def test_usage_command_says_when_figures_cannot_be_read() -> None:
         acks.append(answer)
 
     command = UsageCommand(Unreachable(), NoAdmins())  # type: ignore[arg-type]
-    await command(ack, {"team_id": "T1", "user_id": "U1"})  # type: ignore[arg-type]
+    await command(ack, {"team_id": "T1", "user_id": "U1"}, None)  # type: ignore[arg-type]
     assert acks == [{"response_type": "ephemeral", "text": UNAVAILABLE}]

@@ -74,6 +74,21 @@ def register_reveal_listeners(
             background.spawn(tell_clicker(respond, note))
 
 
+def guided_reply(body: dict[str, Any]) -> str:
+    """The text of the clicked guided answer (its fallback text, or its blocks' text where a
+    streamed answer has none)."""
+    message = value if isinstance(value := body.get("message"), dict) else {}
+    text = str(message.get("text") or "")
+    if text.strip():
+        return text
+    parts = []
+    for block in message.get("blocks") or []:
+        if isinstance(block, dict):
+            inner = block.get("text")
+            parts.append(str(inner.get("text") if isinstance(inner, dict) else inner or ""))
+    return " ".join(part for part in parts if part)
+
+
 def reveal_turn(question: GuidedQuestion, body: dict[str, Any]) -> Turn:
     """The turn that answers a guided answer's question directly, where it was asked.
 
@@ -92,7 +107,7 @@ def reveal_turn(question: GuidedQuestion, body: dict[str, Any]) -> Turn:
         channel_id=question.channel_id,
         thread_ts=thread_ts,
         user_id=question.user_id,
-        text=reveal_request(question.question),
+        text=reveal_request(guided_reply(body)),
         source=source,
         response_url=body.get("response_url"),
         assistant_thread=question.assistant_thread,
