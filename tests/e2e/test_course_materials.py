@@ -13,10 +13,10 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.local.sample_pdf import pdf_with_pages
-from bot.settings import BackendKind
+from bot.settings import BackendKind, StreamingMode
 from bot.turns.forget import JOB_RETRY_SECONDS
 from tests.conftest import RedisServer
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import Harness, running_harness
 from tests.e2e.test_courses import ADMIN, CHANNEL, LEARNER, open_course_form
 from tests.redis_contents import naming, redis_contents
 
@@ -203,3 +203,33 @@ async def test_what_the_provider_failed_to_delete_is_deleted_by_a_later_sweep(
         assert not naming(await redis_contents(redis, redis_prefix), store_id, "forget-job")
     finally:
         await redis.aclose()
+
+
+async def test_a_native_stream_shows_the_materials_search_as_a_task(
+    redis_server: RedisServer, redis_prefix: str
+) -> None:
+    """The responses stand-in streams file_search_call progress as OpenAI does; the reply
+    shows it as a task_update, in progress while the search is held, complete after."""
+    native = {"streaming": StreamingMode.NATIVE}
+    async with running_harness(
+        redis_server.url, redis_prefix, BackendKind.RESPONSES, **native
+    ) as harness:
+        await add_materials(harness)
+        searching = harness.openai.hold_searches()
+        question = "<@UBOT> Where was the Magna Carta sealed?"
+        _, _, root = await harness.events.mention(CHANNEL, LEARNER, question)
+
+        def tasks() -> list[dict[str, Any]]:
+            chunks = [c for m in harness.slack.thread(CHANNEL, root) for c in m.chunks]
+            return [c for c in chunks if c["type"] == "task_update"]
+
+        await harness.slack.wait_for(lambda: bool(tasks()))  # while the search is held
+        assert [(t["title"], t["status"]) for t in tasks()] == [
+            ("Searching the course materials", "in_progress")
+        ]
+        searching.set()
+        [reply] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+        await harness.wait_idle()
+        assert tasks()[-1]["status"] == "complete", tasks()
+        assert {t["id"] for t in tasks()} == {tasks()[0]["id"]}, "one task, updated"
+        assert "Runnymede" in harness.slack.visible_text(CHANNEL, reply.ts)
