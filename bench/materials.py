@@ -23,6 +23,7 @@ from bench.redis_server import RedisServer
 from bot.backends.passages import LocalLibrary
 from bot.local.sample_pdf import pdf_with_pages
 from bot.storage.keys import Keys
+from bot.turns.forget import ForgetJob, ForgetOutcome
 from bot.tutor.material_text import pages_of
 from bot.tutor.materials import (
     CourseMaterials,
@@ -49,10 +50,20 @@ def page_text(number: int) -> str:
     return " ".join(sentences)
 
 
+class NothingAtTheProvider:
+    """`chat` sends no material anywhere: a forgotten course leaves no forget job."""
+
+    def queue_deletes(self, pipe: object, **ids: object) -> ForgetJob | None:
+        return None
+
+    async def finish(self, job: ForgetJob) -> ForgetOutcome:
+        return ForgetOutcome.FORGOTTEN
+
+
 async def index_once(redis: Redis, keys: Keys, data: bytes, run: int) -> float:
     store = MaterialStore(redis, keys)
     library = LocalLibrary(redis, keys, store)
-    materials = CourseMaterials(store, library)
+    materials = CourseMaterials(store, library, NothingAtTheProvider())
     course = CourseRef("TBENCH", f"C{run}")
     started = time.perf_counter()
     pages = pages_of(MaterialKind.PDF, data)

@@ -90,7 +90,7 @@ from bot.tutor.courses import CourseStore, LearnerStore
 from bot.tutor.feedback import FeedbackStore
 from bot.tutor.home import HomeReader
 from bot.tutor.ledger import UsageLedger
-from bot.tutor.materials import CourseMaterials, MaterialStore
+from bot.tutor.materials import CourseMaterials, CourseRef, MaterialStore
 from bot.tutor.quiz_store import QuizScores, QuizStore
 from bot.tutor.teaching import TurnTeacher
 
@@ -108,19 +108,15 @@ class Role(StrEnum):
     WORKER = "worker"  # answers the recorded turns
 
 
-def materials_desk(
-    backend: Backend,
-    redis: Redis,
-    keys: Keys,
-    session: aiohttp.ClientSession,
-    settings: Settings,
-) -> MaterialsDesk | None:
-    """What adds and removes course materials, for the backend's library (None: it has none)."""
+def course_materials(
+    backend: Backend, redis: Redis, keys: Keys, forgetter: ConversationForgetter
+) -> CourseMaterials | None:
+    """Courses' materials in the backend's library (None: it keeps none); what the provider
+    holds of a forgotten course goes through the forgetter's jobs, retried until done."""
     library = course_library(backend)
     if library is None:
         return None
-    materials = CourseMaterials(MaterialStore(redis, keys), library)
-    return MaterialsDesk(materials, session, max_bytes=int(settings.material_max_mb * 1_000_000))
+    return CourseMaterials(MaterialStore(redis, keys), library, forgetter)
 
 
 @dataclass
@@ -310,6 +306,7 @@ class TutorBot:
             patient_forgetter,
             retention_seconds=settings.retention_days * SECONDS_PER_DAY,
         )
+        materials = course_materials(backend, patient_redis, keys, patient_forgetter)
         bolt_client = make_web_client(None, settings.slack_api_url, session=slack_session)
         identity: BotIdentity | None = None
         installations: RedisInstallationStore | None = None
@@ -328,10 +325,15 @@ class TutorBot:
             async def forget_conversation(conversation_key: str) -> None:
                 await patient_forgetter.forget(conversation_key)
 
+            async def forget_course(team_id: str, channel_id: str) -> None:
+                if materials is not None:
+                    await materials.forget(CourseRef(team_id, channel_id))
+
             purges = WorkspacePurges(
                 patient_redis,
                 keys,
                 forget_conversation,
+                forget_course=forget_course,
                 backends=[kind.value for kind in BackendKind],
                 retention_days=settings.retention_days,
             )
@@ -379,6 +381,7 @@ class TutorBot:
         # and this one takes only the Home tab.
         register_home_listeners(bolt_app, home, learners, courses, background)
         register_assistant_listeners(bolt_app, assistant_threads, background)
+        material_bytes = int(settings.material_max_mb * 1_000_000)
         teaching_commands = register_teaching_listeners(
             bolt_app,
             TurnTeacher(courses, learners, activity),
@@ -387,8 +390,12 @@ class TutorBot:
             admins,
             home,
             background,
-            desk=materials_desk(backend, patient_redis, keys, slack_session, settings),
-            max_material_bytes=int(settings.material_max_mb * 1_000_000),
+            desk=(
+                MaterialsDesk(materials, slack_session, max_bytes=material_bytes)
+                if materials is not None
+                else None
+            ),
+            max_material_bytes=material_bytes,
         )
         usage_command = UsageCommand(UsageLedger(redis, keys), admins)
         # Quizzes: written by the backend's model client, kept with the patient Redis client

@@ -263,6 +263,11 @@ class Backend(Protocol):
         a file already gone is no error."""
         ...
 
+    async def delete_vector_store(self, vector_store_id: str) -> None:
+        """Delete a forgotten course's vector store (its files are deleted one by one);
+        one already gone is no error."""
+        ...
+
     async def forget_run(self, run_id: str) -> None:
         """The run's turn is over and delivered: drop what the bot itself keeps of the run
         beyond the conversation's history (the `chat` backend's record of it, with the

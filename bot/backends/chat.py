@@ -286,6 +286,9 @@ class ChatBackend:
     async def delete_file(self, file_id: str) -> None:
         """Nothing to do: chat uploads no files (attachments go into the prompt)."""
 
+    async def delete_vector_store(self, vector_store_id: str) -> None:
+        """Nothing to do: chat keeps course materials in Redis, not in vector stores."""
+
     async def forget_run(self, run_id: str) -> None:
         """Drop the run's record (its answer is in the history) and the turn's link to it."""
         run_key = self._keys.chat_run(run_id)

@@ -5,7 +5,8 @@ store, which is made with the first material; the bot waits for the store to ind
 (polling, bounded). Runs of the course's turns then get the `file_search` tool over that
 store (`tools_for`), and the provider's `file_citation` annotations become footnotes naming
 the file. Removing a material deletes it from the store and the file itself; removing all of
-a course's deletes the store and every file.
+a course's deletes the store and every file (forgetting a course hands them to a forget job
+instead, `held_at_provider`, so that a failure is retried).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import openai
 
 from bot.backends.openai_client import translated_errors
-from bot.tutor.materials import CourseRef, Material, MaterialStore, Page
+from bot.tutor.materials import CourseRef, Material, MaterialStore, Page, ProviderCopies
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,14 @@ class VectorStoreLibrary:
             with translated_errors("delete vector store"), _gone_is_fine():
                 await self._client.vector_stores.delete(vector_store_id)
             await self._store.set_vector_store(course, None)
+
+    async def held_at_provider(self, course: CourseRef) -> ProviderCopies:
+        materials = await self._store.list(course)
+        vector_store_id = await self._store.vector_store(course)
+        return ProviderCopies(
+            tuple(m.provider_file_id for m in materials if m.provider_file_id),
+            (vector_store_id,) if vector_store_id else (),
+        )
 
     async def vector_store_ids(self, course: CourseRef) -> list[str]:
         """The course's vector store, for its runs' `file_search` (none without materials)."""

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from bot.backends.base import Citation
 from bot.backends.chat_history import estimate_tokens
 from bot.storage.keys import Keys
-from bot.tutor.materials import CourseRef, Material, MaterialStore, Page
+from bot.tutor.materials import CourseRef, Material, MaterialStore, Page, ProviderCopies
 
 CHUNK_CHARS = 800
 CHUNK_OVERLAP = 150
@@ -79,6 +79,7 @@ def words(text: str) -> list[str]:
 @dataclass
 class _Index:
     version: int
+    material_ids: tuple[str, ...]  # with the version: a course forgotten and made anew
     passages: list[Passage]
     ranking: BM25Okapi | None
 
@@ -106,6 +107,9 @@ class LocalLibrary:
         await self._redis.delete(self._key(course))
         self._indexes.pop(str(course), None)
 
+    async def held_at_provider(self, course: CourseRef) -> ProviderCopies:
+        return ProviderCopies()  # nothing leaves the bot's machines
+
     async def passages_for(self, course: CourseRef, question: str, budget: int) -> list[Passage]:
         """The passages that best answer `question`, best first, within `budget` tokens
         (0: no budget of the turn's; a share of a default applies)."""
@@ -130,8 +134,9 @@ class LocalLibrary:
 
     async def _index(self, course: CourseRef) -> _Index:
         version = await self._store.version(course)
+        material_ids = tuple(sorted(await self._redis.hkeys(self._key(course))))
         cached = self._indexes.get(str(course))
-        if cached is not None and cached.version == version:
+        if cached is not None and (cached.version, cached.material_ids) == (version, material_ids):
             return cached
         stored = await self._redis.hgetall(self._key(course))
         passages = [
@@ -140,7 +145,7 @@ class LocalLibrary:
             for p in json.loads(stored[material_id])
         ]
         ranking = BM25Okapi([words(p.text) for p in passages]) if passages else None
-        index = _Index(version, passages, ranking)
+        index = _Index(version, tuple(sorted(stored)), passages, ranking)
         self._indexes[str(course)] = index
         return index
 

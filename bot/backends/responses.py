@@ -168,6 +168,12 @@ class ResponsesBackend:
             except openai.NotFoundError:
                 pass  # already gone
 
+    async def delete_vector_store(self, vector_store_id: str) -> None:
+        """Delete a forgotten course's vector store (its files go one by one, as jobs say)."""
+        await delete_unless_gone(
+            "delete vector store", lambda: self._client.vector_stores.delete(vector_store_id)
+        )
+
     async def _create(
         self,
         conversation_id: str,

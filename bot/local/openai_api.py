@@ -321,7 +321,7 @@ class OpenAIStandIn:
         self._assistants.text_shape = shape
 
     def hold_searches(self) -> asyncio.Event:
-        """Web searches stay `searching` until the returned event is set."""
+        """Web and file searches stay `searching` until the returned event is set."""
         gate = asyncio.Event()
         self._responses.search_gate = gate
         return gate

@@ -38,7 +38,7 @@ from bot.local.openai_common import (
     sleep_until,
     sse,
 )
-from bot.local.openai_files import FilesAPI, quoting
+from bot.local.openai_files import FilesAPI, described, quoting
 from bot.local.scripted_model import Reply, pieces, respond
 
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
@@ -217,18 +217,28 @@ def content_blocks(content: Any) -> list[JSON]:
 def _block(part: Any) -> JSON:
     if not isinstance(part, dict) or part.get("type") not in ("text", "image_file", "image_url"):
         raise ApiError(400, "Invalid content part: expected text, image_file or image_url.")
-    if part["type"] == "text":
+    kind = part["type"]
+    if kind == "text":
         return text_block(str(part.get("text", "")))
+    # image_file: {file_id, detail?} (uploaded with purpose vision); image_url: {url, detail?}
+    inner = part.get(kind)
+    wanted = "file_id" if kind == "image_file" else "url"
+    if not isinstance(inner, dict) or not isinstance(inner.get(wanted), str):
+        raise ApiError(400, f"Invalid '{kind}': expected an object with '{wanted}'.", param=kind)
     return dict(part)
 
 
-def message_text(message: JSON) -> str:
-    """The text the model reads from a thread message (in any of the TextShapes)."""
+def message_text(message: JSON, name_of: Callable[[str], str] | None = None) -> str:
+    """What the model reads from a thread message (in any of the TextShapes): its text, and
+    what it saw in its images (named by `name_of`, a file id → its name)."""
     content = message["content"]
     if isinstance(content, str):
         return content
-    texts = [_block_text(block["text"]) for block in content if block["type"] == "text"]
-    return "\n".join(texts)
+    read = [
+        _block_text(block["text"]) if block["type"] == "text" else described(block, name_of)
+        for block in content
+    ]
+    return "\n".join(text for text in read if text)
 
 
 def _block_text(text: JSON | str) -> str:
@@ -403,10 +413,14 @@ class AssistantsAPI:
             raise ApiError(400, "Invalid 'role': expected 'user' or 'assistant'.", param="role")
         if "content" not in body:
             raise missing("content")
+        content = content_blocks(body["content"])
+        for block in content:
+            if block["type"] == "image_file" and self.files is not None:
+                self.files.name_of(block["image_file"]["file_id"])  # 400: no such file
         return message_json(
             thread_id,
             role,
-            content_blocks(body["content"]),
+            content,
             attachments=body.get("attachments") or [],
             metadata=check_metadata(body.get("metadata")),
         )
@@ -548,6 +562,11 @@ class AssistantsAPI:
         hit = self.files.search(list(stores), question)
         return reply if hit is None else quoting(reply, hit)
 
+    def _name_of(self, file_id: str) -> str:
+        """An image file's name, as the model says it saw it ("unnamed" once deleted)."""
+        stored = self.files.files.get(file_id) if self.files is not None else None
+        return stored.filename if stored is not None else "unnamed"
+
     def _prompt_limit(self, value: Any) -> int:
         """The tokens a run's prompt may have: `max_prompt_tokens`, within the context window."""
         if value is None:
@@ -562,13 +581,12 @@ class AssistantsAPI:
             )
         return min(value, self.limits.window_tokens)
 
-    @staticmethod
-    def _seen(thread: Thread, instructions: str, last: int | None, limit: int) -> list[Part]:
+    def _seen(self, thread: Thread, instructions: str, last: int | None, limit: int) -> list[Part]:
         """What the model reads: the instructions, then the thread: its `last` messages, or
         (`auto`, last None) the most recent that fit `limit`."""
         messages = thread.messages if last is None else thread.messages[-last:]
         seen: list[Part] = [("system", instructions)] if instructions else []
-        seen += [(m["role"], message_text(m)) for m in messages]
+        seen += [(m["role"], message_text(m, self._name_of)) for m in messages]
         return truncated(seen, limit, keep_last=1) if last is None else seen
 
     async def list_runs(self, request: web.Request) -> web.Response:

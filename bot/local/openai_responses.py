@@ -111,7 +111,7 @@ class ResponseJob:
     @property
     def items_before(self) -> list[JSON]:
         """The items its output has before its message and its web search, if any (a
-        compaction, a file search), played whole."""
+        compaction, played whole; a file search, played with its progress events)."""
         return [item for item in (self.compaction, self.file_search) if item is not None]
 
     @property
@@ -489,10 +489,14 @@ class ResponsesAPI:
         """The message's events up to its text being done, spread over the working time (a
         compaction item, if any, comes whole before it)."""
         for position, before in enumerate(job.items_before):
+            if before.get("type") == "file_search_call":
+                await self._play_tool_call(events, before, position, "file_search_call")
+                continue
             for kind in ("response.output_item.added", "response.output_item.done"):
                 await events.send(kind, output_index=position, item=before)
         if job.search is not None:
-            await self._play_search(job, events)
+            index = job.message_index - 1
+            await self._play_tool_call(events, job.search, index, "web_search_call")
         index = job.message_index
         item = output_message(job, "in_progress", None)
         await events.send("response.output_item.added", output_index=index, item=item)
@@ -527,21 +531,22 @@ class ResponsesAPI:
         await events.send("response.output_text.done", **place, text=text, logprobs=[])
         await events.part("response.content_part.done", text)
 
-    async def _play_search(self, job: ResponseJob, events: EventWriter) -> None:
-        """The web_search_call item's events, as the API streams them, taking a moment."""
-        assert job.search is not None
-        index = job.message_index - 1
-        place = {"item_id": job.search["id"], "output_index": index}
-        item = {**job.search, "status": "in_progress"}
-        await events.send("response.output_item.added", output_index=index, item=item)
-        await events.send("response.web_search_call.in_progress", **place)
-        await events.send("response.web_search_call.searching", **place)
+    async def _play_tool_call(self, events: EventWriter, item: JSON, index: int, kind: str) -> None:
+        """A tool call item's events, as the API streams them (`kind`: web_search_call,
+        file_search_call), taking a moment: added, in_progress, searching, completed, done."""
+        place = {"item_id": item["id"], "output_index": index}
+        working = {**item, "status": "in_progress"}
+        if kind == "file_search_call":
+            working["results"] = None  # known once the search is done
+        await events.send("response.output_item.added", output_index=index, item=working)
+        await events.send(f"response.{kind}.in_progress", **place)
+        await events.send(f"response.{kind}.searching", **place)
         if self.search_gate is not None:
             await self.search_gate.wait()
         else:
             await sleep_until(time.monotonic() + SEARCH_SECONDS)
-        await events.send("response.web_search_call.completed", **place)
-        done = {**job.search, "status": "completed"}
+        await events.send(f"response.{kind}.completed", **place)
+        done = {**item, "status": "completed"}
         await events.send("response.output_item.done", output_index=index, item=done)
 
     # -- the clock -------------------------------------------------------------------------

@@ -39,6 +39,13 @@ LENGTH_OPTIONS = {
 
 FILES_BLOCK = "course_files"
 REMOVE_BLOCK = "course_remove_files"
+DELETE_BLOCK = "course_delete"
+DELETE_VALUE = "delete"
+DELETE_TEXT = "Delete this course and its materials"
+DELETE_HINT = (
+    "The channel goes back to the default tutor; the course's files are deleted everywhere "
+    "(at the model provider too)."
+)
 FILES_HINT = "PDF, Markdown or text, up to 10 files; the tutor answers from them and cites them."
 
 
@@ -83,6 +90,7 @@ def course_modal(
         _select(CourseField.MODE, "Default answer mode", MODE_OPTIONS, mode),
         _select(CourseField.LENGTH, "Answer length", LENGTH_OPTIONS, length),
         *(_materials_blocks(materials or []) if with_files else []),
+        *([_delete_block()] if course is not None else []),
     ]  # fmt: skip
     return {
         "type": "modal",
@@ -136,6 +144,25 @@ def materials_to_remove(view: dict[str, Any]) -> list[str]:
     values = (view.get("state") or {}).get("values") or {}
     chosen = ((values.get(REMOVE_BLOCK) or {}).get(VALUE) or {}).get("selected_options") or []
     return [str(o.get("value")) for o in chosen if isinstance(o, dict) and o.get("value")]
+
+
+def delete_asked(view: dict[str, Any]) -> bool:
+    """True when "Delete this course" was ticked."""
+    values = (view.get("state") or {}).get("values") or {}
+    chosen = ((values.get(DELETE_BLOCK) or {}).get(VALUE) or {}).get("selected_options") or []
+    return any(isinstance(o, dict) and o.get("value") == DELETE_VALUE for o in chosen)
+
+
+def _delete_block() -> dict[str, Any]:
+    option = {"text": {"type": "plain_text", "text": DELETE_TEXT}, "value": DELETE_VALUE}
+    return {
+        "type": "input",
+        "block_id": DELETE_BLOCK,
+        "optional": True,
+        "label": {"type": "plain_text", "text": "Delete"},
+        "hint": {"type": "plain_text", "text": DELETE_HINT},
+        "element": {"type": "checkboxes", "action_id": VALUE, "options": [option]},
+    }
 
 
 def _materials_blocks(materials: list[Material]) -> list[dict[str, Any]]:

@@ -18,6 +18,10 @@ and the retention sweep (bot.turns.retention). It takes two steps:
 
 What remains afterwards are delivery markers (Slack ids, expiring within a day) and usage
 totals that name no conversation.
+
+The same jobs carry a forgotten course's materials (its files and vector store at the
+provider, `queue_deletes`): recorded in the transaction that deletes the course's keys,
+finished at once, retried by the sweep when the provider failed.
 """
 
 from __future__ import annotations
@@ -80,7 +84,8 @@ class ForgetJob:
     backend: str
     conversation_id: str  # "" when the backend holds no conversation, only files
     run_ids: tuple[str, ...] = ()
-    file_ids: tuple[str, ...] = ()  # files uploaded for its attachments
+    file_ids: tuple[str, ...] = ()  # files uploaded for its attachments, or a course's
+    vector_store_ids: tuple[str, ...] = ()  # a forgotten course's materials
 
     def encoded(self) -> dict[str, str]:
         return {
@@ -88,7 +93,16 @@ class ForgetJob:
             "conversation": self.conversation_id,
             "runs": json.dumps(list(self.run_ids)),
             "files": json.dumps(list(self.file_ids)),
+            "vector_stores": json.dumps(list(self.vector_store_ids)),
         }
+
+    def described(self) -> str:
+        """Its ids, for the logs (ids only: no text)."""
+        return (
+            f"conversation {self.conversation_id or 'none'}, runs "
+            f"{', '.join(self.run_ids) or 'none'}, files {', '.join(self.file_ids) or 'none'}, "
+            f"vector stores {', '.join(self.vector_store_ids) or 'none'}"
+        )
 
     @classmethod
     def decoded(cls, job_id: str, stored: dict[str, str]) -> ForgetJob | None:
@@ -96,12 +110,14 @@ class ForgetJob:
         try:
             runs = json.loads(stored.get("runs") or "[]")
             files = json.loads(stored.get("files") or "[]")
+            stores = json.loads(stored.get("vector_stores") or "[]")
             return cls(
                 job_id,
                 stored["backend"],
                 stored["conversation"],
                 tuple(map(str, runs)),
                 tuple(map(str, files)),
+                tuple(map(str, stores)),
             )
         except (KeyError, ValueError, TypeError):
             return None
@@ -123,6 +139,8 @@ class BackendDeleter(Protocol):
     async def delete_conversation(self, conversation_id: str, run_ids: Sequence[str]) -> None: ...
 
     async def delete_file(self, file_id: str) -> None: ...
+
+    async def delete_vector_store(self, vector_store_id: str) -> None: ...
 
 
 def new_job_id() -> str:
@@ -220,24 +238,48 @@ class ConversationForgetter:
                     await self._backend.delete_conversation(job.conversation_id, job.run_ids)
                 for file_id in job.file_ids:
                     await self._backend.delete_file(file_id)
+                for vector_store_id in job.vector_store_ids:
+                    await self._backend.delete_vector_store(vector_store_id)
         except Exception as error:  # any failure: the job stays and is tried again
             log.warning(
-                "could not delete forgotten conversation %s at the backend yet (%s: %s); "
-                "it is tried again later",
-                job.conversation_id,
+                "could not delete at the backend yet (%s: %s): forget job %s (%s) is tried "
+                "again later",
                 type(error).__name__,
                 error,
+                job.job_id,
+                job.described(),
             )
             await self._job_failed(job)
             return ForgetOutcome.PENDING
         await self._drop_job(job.job_id)
-        log.info(
-            "deleted forgotten conversation %s at the %s backend (%d runs)",
-            job.conversation_id,
-            job.backend,
-            len(job.run_ids),
-        )
+        log.info("deleted at the %s backend: %s", job.backend, job.described())
         return ForgetOutcome.FORGOTTEN
+
+    def queue_deletes(
+        self,
+        pipe: Pipeline,
+        *,
+        file_ids: Sequence[str],
+        vector_store_ids: Sequence[str],
+        now: float | None = None,
+    ) -> ForgetJob | None:
+        """Record, in `pipe` (a transaction the caller executes, deleting its own keys in
+        the same step), a forget job for files and vector stores that are no longer the
+        bot's (a forgotten course's materials); None when there is nothing to delete.
+        Once executed, `finish` the job; should that fail, the sweep retries it."""
+        if not file_ids and not vector_store_ids:
+            return None
+        job = ForgetJob(
+            new_job_id(),
+            self._backend.name,
+            "",
+            file_ids=tuple(file_ids),
+            vector_store_ids=tuple(vector_store_ids),
+        )
+        due = (self._clock() if now is None else now) + JOB_RETRY_SECONDS
+        pipe.hset(self._keys.forget_job(job.job_id), mapping=job.encoded())
+        pipe.zadd(self._keys.forget_jobs, {job.job_id: due})
+        return job
 
     async def resume_jobs(self, now: float | None = None) -> int:
         """Finish the forget jobs that are due (their process died, or the backend failed
@@ -375,12 +417,10 @@ class ConversationForgetter:
             if attempts < MAX_JOB_ATTEMPTS:
                 return
             log.error(
-                "gave up deleting forgotten conversation %s (runs %s) at the %s backend after "
-                "%d attempts",
-                job.conversation_id,
-                ", ".join(job.run_ids) or "none",
+                "gave up deleting at the %s backend after %d attempts: %s",
                 job.backend,
                 attempts,
+                job.described(),
             )
             await self._drop_job(job.job_id)
         except RedisError as error:  # the job is still due later

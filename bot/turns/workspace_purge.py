@@ -18,6 +18,9 @@ A purge deletes what can be found by the workspace's team id:
 - the conversations' token totals (`usage:conversation:<team>:…`), the /tutor thread aliases
   (`command-thread:<team>:…`), agent-session titles, and the workspace's status-edit budget
   (`edit-budget:<team>`);
+- each course's materials: the `forget_course` hook (the app's deletes its files and vector
+  store at the provider through a forget job, retried until done, and its keys), then
+  whatever keys are left;
 - its courses, learners' choices, channels and recent topics, guided questions kept for
   "Show me the answer", per-channel figures and token totals, feedback counts and comments,
   quiz scores and totals (every key named by the team id, see bot.storage.keys).
@@ -51,6 +54,8 @@ DELETE_BATCH = 500
 
 # Forgets one Slack conversation (by its key) beyond the map entry: at the backend, and so on.
 ForgetConversation = Callable[[str], Awaitable[None]]
+# Forgets one course's materials (team id, channel id): at the provider and in Redis.
+ForgetCourse = Callable[[str, str], Awaitable[None]]
 
 # The due purges (up to ARGV[3]), each moved on to ARGV[2] in the same step: taken.
 _TAKE_DUE = """
@@ -77,6 +82,7 @@ class WorkspacePurges:
         keys: Keys,
         forget: ForgetConversation,
         *,
+        forget_course: ForgetCourse | None = None,
         backends: Sequence[str],
         retention_days: float = DEFAULT_RETENTION_DAYS,
         clock: Callable[[], float] = time.time,
@@ -84,6 +90,7 @@ class WorkspacePurges:
         self._redis = redis
         self._keys = keys
         self._forget = forget
+        self._forget_course = forget_course
         self._backends = tuple(backends)
         self.retention_seconds = retention_days * SECONDS_PER_DAY
         self.clock = clock
@@ -137,6 +144,7 @@ class WorkspacePurges:
                         team_id,
                     )
                 deleted += await self._redis.delete(key)
+        await self._forget_courses(team_id)
         patterns = (
             self._keys.conversation_usage(f"{team_id}:"),
             self._keys.command_thread(f"{team_id}:"),
@@ -175,6 +183,20 @@ class WorkspacePurges:
         )
         log.info("purged the data of team %s (%d keys)", team_id, deleted)
         return deleted
+
+    async def _forget_courses(self, team_id: str) -> None:
+        """Each course with materials: its files and vector store at the provider (through
+        a forget job, retried by the sweep should the provider fail), then its keys. A
+        failure here (Redis) stops the purge before those ids are lost: it is taken up
+        again later."""
+        if self._forget_course is None:
+            return
+        channels: set[str] = set()
+        for name_of in (self._keys.materials, self._keys.materials_state):
+            start = name_of(team_id, "")
+            channels.update([key[len(start) :] async for key in self._scan(start)])
+        for channel_id in sorted(channels):
+            await self._forget_course(team_id, channel_id)
 
     async def run_forever(self, every_seconds: float = CHECK_EVERY_SECONDS) -> None:
         """Purge what is due now and then, until cancelled; failures wait for the next time."""

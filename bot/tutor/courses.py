@@ -180,6 +180,15 @@ class CourseStore:
             pipe.hset(self._keys.course_names(team_id), course.channel_id, course.name)
             await pipe.execute()
 
+    async def delete(self, team_id: str, channel_id: str) -> bool:
+        """The channel has no course any more (its materials go separately); False when it
+        had none."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._keys.course(team_id, channel_id))
+            pipe.hdel(self._keys.course_names(team_id), channel_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
     async def names(self, team_id: str) -> dict[str, str]:
         """The workspace's courses: channel id → course name."""
         return dict(await self._redis.hgetall(self._keys.course_names(team_id)))

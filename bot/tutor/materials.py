@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.storage.keys import Keys
+from bot.turns.forget import ForgetJob, ForgetOutcome
 
 # Slack's file_input takes at most 10 files of at most 10 MB each.
 MAX_FILES_PER_FORM = 10
@@ -162,13 +165,20 @@ class MaterialStore:
         else:
             await self._redis.hset(self._state(course), "vector_store", vector_store_id)
 
-    async def forget(self, course: CourseRef) -> None:
-        """Nothing of the course's materials stays (its library deleted their copies first)."""
-        await self._redis.delete(
-            self._keys.materials(course.team_id, course.channel_id),
-            self._state(course),
-            self._keys.material_chunks(course.team_id, course.channel_id),
-        )
+    async def forget(
+        self, course: CourseRef, also: Callable[[Pipeline], object] | None = None
+    ) -> None:
+        """Nothing of the course's materials stays in Redis: its list, state and passages;
+        `also` adds to the same transaction (the forget job for the provider's copies)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(
+                self._keys.materials(course.team_id, course.channel_id),
+                self._state(course),
+                self._keys.material_chunks(course.team_id, course.channel_id),
+            )
+            if also is not None:
+                also(pipe)
+            await pipe.execute()
 
     def _state(self, course: CourseRef) -> str:
         return self._keys.materials_state(course.team_id, course.channel_id)
@@ -192,13 +202,39 @@ class CourseLibrary(Protocol):
         """Delete everything the library keeps for the course (a vector store, passages)."""
         ...
 
+    async def held_at_provider(self, course: CourseRef) -> ProviderCopies:
+        """What of the course the model provider holds (none where nothing leaves)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderCopies:
+    """A course's materials at the model provider: file ids and vector store ids."""
+
+    file_ids: tuple[str, ...] = ()
+    vector_store_ids: tuple[str, ...] = ()
+
+
+class ProviderDeletes(Protocol):
+    """Deleting at the provider what the bot no longer keeps, retried until done
+    (`bot.turns.forget.ConversationForgetter`'s forget jobs)."""
+
+    def queue_deletes(
+        self, pipe: Pipeline, *, file_ids: Sequence[str], vector_store_ids: Sequence[str]
+    ) -> ForgetJob | None: ...
+
+    async def finish(self, job: ForgetJob) -> ForgetOutcome: ...
+
 
 class CourseMaterials:
     """Adding and removing a course's materials: the list in Redis and the library's copies."""
 
-    def __init__(self, store: MaterialStore, library: CourseLibrary) -> None:
+    def __init__(
+        self, store: MaterialStore, library: CourseLibrary, deletes: ProviderDeletes
+    ) -> None:
         self.store = store
         self._library = library
+        self._deletes = deletes
 
     async def add(
         self, course: CourseRef, material: Material, pages: list[Page], data: bytes
@@ -224,7 +260,25 @@ class CourseMaterials:
             await self._library.remove_all(course)
         return True
 
-    async def forget(self, course: CourseRef) -> None:
-        """Remove all of a course's materials everywhere (the course is deleted)."""
-        await self._library.remove_all(course)
-        await self.store.forget(course)
+    async def forget(self, course: CourseRef) -> ForgetOutcome:
+        """Remove all of a course's materials everywhere (the course is deleted).
+
+        In one Redis transaction the course's keys go and what the provider holds of it
+        becomes a forget job, which is then finished: FORGOTTEN, or PENDING when the
+        provider failed (the job stays and the sweep tries it again). Raises redis errors
+        (nothing is deleted then)."""
+        copies = await self._library.held_at_provider(course)
+        jobs: list[ForgetJob] = []
+
+        def queue(pipe: Pipeline) -> None:
+            job = self._deletes.queue_deletes(
+                pipe, file_ids=copies.file_ids, vector_store_ids=copies.vector_store_ids
+            )
+            if job is not None:
+                jobs.append(job)
+
+        await self.store.forget(course, also=queue)
+        outcome = ForgetOutcome.FORGOTTEN
+        for job in jobs:
+            outcome = await self._deletes.finish(job)
+        return outcome

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.settings import BackendKind, StreamingMode
+from bot.slack.listeners.forget import FORGET_SHORTCUT
 from tests.conftest import RedisServer
 from tests.e2e.conftest import Harness, running_harness
 
@@ -178,3 +179,40 @@ async def test_web_search_is_ignored_on_chat(
     answer = await ask(harness, "Who wrote the Histories?", [])
     assert "tools" not in last_request(harness, "/chat/completions")
     assert "Sources" not in answer
+
+
+@pytest.mark.parametrize("backend", [BackendKind.ASSISTANTS], ids=["assistants"])
+async def test_on_assistants_an_image_is_an_image_file_a_pdf_its_text_and_forgetting_deletes_them(
+    harness: Harness,
+) -> None:
+    """The Assistants API's message content: a `text` part, and an `image_file` part naming a
+    file uploaded with purpose `vision` (PDFs cannot be message content there: their text is
+    read here). Forgetting the conversation deletes the uploaded image."""
+    image = harness.slack.add_file("diagram.png", "image/png", PNG)
+    pdf = harness.slack.add_file("essay.pdf", "application/pdf", pdf_with_text("Cleisthenes"))
+    _, _, root = await harness.events.mention(
+        CHANNEL, USER, "<@UBOT> Is my essay right?", files=[image, pdf]
+    )
+    [reply] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+    await harness.wait_idle()
+    assert "I see an image named diagram.png" in harness.slack.visible_text(CHANNEL, reply.ts)
+
+    [text, picture] = last_request(harness, "/messages")["content"]  # type: ignore[misc]
+    assert text["type"] == "text" and "Is my essay right?" in text["text"]
+    assert "[Attached file essay.pdf]" in text["text"] and "Cleisthenes" in text["text"]
+    assert picture["type"] == "image_file" and set(picture["image_file"]) == {"file_id"}
+    [stored] = harness.openai.files.files.values()
+    assert (stored.id, stored.purpose, stored.filename) == (
+        picture["image_file"]["file_id"], "vision", "diagram.png",
+    )  # fmt: skip
+    assert {d[0] for d in harness.slack.downloads} == {image["id"], pdf["id"]}
+
+    posts = harness.slack.response_url_posts
+    status, _ = await harness.events.message_shortcut(
+        FORGET_SHORTCUT, channel=CHANNEL, message_ts=reply.ts, thread_ts=root,
+        user_id=USER, response_url=harness.slack.new_response_url(),
+    )  # fmt: skip
+    assert status == 200
+    await harness.slack.wait_for(lambda: len(posts) == 1)
+    assert not harness.openai.files.files, "the uploaded image is deleted with the conversation"
+    assert not harness.openai.threads, "and its thread"

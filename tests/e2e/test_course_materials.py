@@ -1,21 +1,24 @@
 """Course materials: an admin adds files in the course form, answers cite them, removing them
-leaves nothing behind: not at the model provider, not in Redis."""
+leaves nothing behind: not at the model provider, not in Redis; nor does deleting the course."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.local.sample_pdf import pdf_with_pages
-from bot.settings import BackendKind
+from bot.settings import BackendKind, StreamingMode
+from bot.turns.forget import JOB_RETRY_SECONDS
 from tests.conftest import RedisServer
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import Harness, running_harness
 from tests.e2e.test_courses import ADMIN, CHANNEL, LEARNER, open_course_form
+from tests.redis_contents import naming, redis_contents
 
 PDF_PAGES = [
     "Medieval England. The Norman conquest began in 1066 with the battle of Hastings.",
@@ -145,3 +148,88 @@ async def test_a_refused_file_is_said_in_the_form(harness: Harness) -> None:
     errors = json.loads(body)["errors"]
     assert status == 200 and "only PDF, Markdown and text" in errors["course_files"]
     assert not harness.slack.downloads and not harness.openai.files.files
+
+
+async def delete_course(harness: Harness) -> None:
+    """The admin ticks "Delete this course" in the course form and saves it."""
+    form = await open_course_form(harness)
+    status, body = await harness.events.submit_view(
+        form, user_id=ADMIN, answers={"course_delete": ["delete"]}
+    )
+    assert status == 200 and not body, body
+
+
+async def test_a_deleted_course_leaves_no_file_vector_store_or_passage_behind(
+    harness: Harness, backend: BackendKind, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    await add_materials(harness)
+    if backend is not BackendKind.CHAT:
+        assert harness.openai.files.files and harness.openai.files.vector_stores
+
+    await delete_course(harness)
+    await wait_for_ephemeral(harness, "is deleted, with its materials")
+    assert not harness.openai.files.files, "no file left at the provider"
+    assert not harness.openai.files.vector_stores, "no vector store left at the provider"
+    redis = Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        contents = await redis_contents(redis, redis_prefix)
+    finally:
+        await redis.aclose()
+    left = naming(contents, "material", "forget-job", f"course:T1:{CHANNEL}", "History 8")
+    assert not left, left
+    answer = await ask(harness, "Where was the Magna Carta sealed?")
+    assert "Sources" not in answer, "the channel has the default tutor, without materials"
+
+
+@pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
+async def test_what_the_provider_failed_to_delete_is_deleted_by_a_later_sweep(
+    harness: Harness, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    await add_materials(harness)
+    [store_id] = harness.openai.files.vector_stores
+    harness.openai.fail_next("DELETE", r"/vector_stores/", 500, count=3)  # and the retries
+
+    await delete_course(harness)
+    await wait_for_ephemeral(harness, "I keep trying until it does")
+    assert list(harness.openai.files.vector_stores) == [store_id]
+    redis = Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        contents = await redis_contents(redis, redis_prefix)
+        assert not naming(contents, "material"), "the course's keys are gone at once"
+        assert naming(contents, store_id), "its id is kept in a forget job, for a retry"
+
+        await harness.bot.retention.sweep(now=time.time() + JOB_RETRY_SECONDS + 1)
+        assert not harness.openai.files.vector_stores and not harness.openai.files.files
+        assert not naming(await redis_contents(redis, redis_prefix), store_id, "forget-job")
+    finally:
+        await redis.aclose()
+
+
+async def test_a_native_stream_shows_the_materials_search_as_a_task(
+    redis_server: RedisServer, redis_prefix: str
+) -> None:
+    """The responses stand-in streams file_search_call progress as OpenAI does; the reply
+    shows it as a task_update, in progress while the search is held, complete after."""
+    native = {"streaming": StreamingMode.NATIVE}
+    async with running_harness(
+        redis_server.url, redis_prefix, BackendKind.RESPONSES, **native
+    ) as harness:
+        await add_materials(harness)
+        searching = harness.openai.hold_searches()
+        question = "<@UBOT> Where was the Magna Carta sealed?"
+        _, _, root = await harness.events.mention(CHANNEL, LEARNER, question)
+
+        def tasks() -> list[dict[str, Any]]:
+            chunks = [c for m in harness.slack.thread(CHANNEL, root) for c in m.chunks]
+            return [c for c in chunks if c["type"] == "task_update"]
+
+        await harness.slack.wait_for(lambda: bool(tasks()))  # while the search is held
+        assert [(t["title"], t["status"]) for t in tasks()] == [
+            ("Searching the course materials", "in_progress")
+        ]
+        searching.set()
+        [reply] = await harness.wait_for_bot_replies(CHANNEL, root, 1)
+        await harness.wait_idle()
+        assert tasks()[-1]["status"] == "complete", tasks()
+        assert {t["id"] for t in tasks()} == {tasks()[0]["id"]}, "one task, updated"
+        assert "Runnymede" in harness.slack.visible_text(CHANNEL, reply.ts)

@@ -156,6 +156,34 @@ async def test_assistants_are_created_read_and_deleted(
         await client.beta.assistants.retrieve(created.id)
 
 
+async def test_thread_messages_take_image_files_that_exist_and_image_urls(
+    client: AsyncOpenAI,
+) -> None:
+    """The documented content parts: image_file names an uploaded file, image_url a URL."""
+    thread = await client.beta.threads.create()
+    uploaded = await client.files.create(file=("a.png", b"png"), purpose="vision")
+    message = await client.beta.threads.messages.create(
+        thread.id, role="user", content=[
+            {"type": "text", "text": "Look"},
+            {"type": "image_file", "image_file": {"file_id": uploaded.id}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/b.png"}},
+        ],
+    )  # fmt: skip
+    strict(message)
+    assert [part.type for part in message.content] == ["text", "image_file", "image_url"]
+    for wrong in (
+        {"type": "image_file", "image_file": {"file_id": "file-missing"}},
+        {"type": "image_file", "image_file": "file-x"},
+        {"type": "image_url", "image_url": {}},
+    ):
+        with pytest.raises(openai.BadRequestError):
+            await client.beta.threads.messages.create(
+                thread.id,
+                role="user",
+                content=[wrong],  # type: ignore[list-item]
+            )
+
+
 async def test_threads_are_created_read_updated_and_deleted(client: AsyncOpenAI) -> None:
     thread = await client.beta.threads.create(
         messages=[{"role": "user", "content": "Hello"}], metadata={"slack": "C1:1.2"}

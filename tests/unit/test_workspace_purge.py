@@ -120,3 +120,33 @@ async def test_a_purge_taken_but_not_finished_is_taken_again_later(
     assert await purges.run_due() == []
     clock.now += 60
     assert await purges.run_due() == ["TA"]
+
+
+async def test_each_course_with_materials_is_forgotten_before_its_keys_go(
+    redis: Redis, keys: Keys
+) -> None:
+    """The hook deletes a course's files and vector store at the provider: it must see the
+    course while its keys (and so the provider's ids) are still there."""
+    seen: list[tuple[str, str, bool]] = []
+
+    async def forget_course(team_id: str, channel_id: str) -> None:
+        seen.append(
+            (team_id, channel_id, bool(await redis.exists(keys.materials(team_id, channel_id))))
+        )
+
+    async def forget(conversation_key: str) -> None:
+        pass
+
+    clock = Clock()
+    purges = WorkspacePurges(
+        redis, keys, forget, forget_course=forget_course, backends=["responses"], clock=clock
+    )
+    for team_id, channel_id in (("TA", "C1"), ("TA", "C2"), ("TAB", "C1")):
+        await redis.hset(keys.materials(team_id, channel_id), "mat_1", "{}")
+        await redis.hset(keys.materials_state(team_id, channel_id), "vector_store", "vs_1")
+    await purges.schedule("TA")
+    clock.now += 31 * SECONDS_PER_DAY
+    assert await purges.run_due() == ["TA"]
+    assert seen == [("TA", "C1", True), ("TA", "C2", True)]
+    assert not await redis.exists(keys.materials("TA", "C1"), keys.materials_state("TA", "C2"))
+    assert await redis.exists(keys.materials("TAB", "C1"))

@@ -26,6 +26,7 @@ from bot.slack.course_modal import (
     FILES_BLOCK,
     channel_of,
     course_modal,
+    delete_asked,
     materials_to_remove,
     slack_errors,
     submitted_files,
@@ -37,6 +38,7 @@ from bot.slack.listeners.commands import Subcommand
 from bot.slack.listeners.recording import ACK_PATH_SECONDS
 from bot.slack.materials_desk import MaterialsDesk, file_refusals
 from bot.slack.render import escape_mrkdwn
+from bot.turns.forget import ForgetOutcome
 from bot.tutor.courses import CourseField, CourseStore, LearnerStore, Mode, course_from_form
 from bot.tutor.instructions import ModeSource, effective_mode
 from bot.tutor.materials import CourseRef, Material
@@ -72,6 +74,14 @@ COURSE_SAVED = (
     "The tutor of this channel is now *{name}* ({mode} answers by default). It applies to "
     "every question asked here from now on."
 )
+COURSE_DELETED = (
+    "The course *{name}* is deleted, with its materials: this channel has the default tutor again."
+)
+COURSE_DELETED_LATER = (
+    "The course *{name}* is deleted. The model server did not delete its files just now; I "
+    "keep trying until it does."
+)
+NOT_DELETED = "I couldn't delete the course just now (my storage is unavailable). Please try again."
 MATERIALS_ADDING = "Reading {count} file(s) for the course's materials…"
 MATERIALS_FAILED = (
     "I couldn't change the course's materials just now (my storage or the model server is "
@@ -189,6 +199,9 @@ def register_teaching_listeners(
         if channel_id is None or not user_id:
             await ack(response_action="errors", errors={name_block: NOT_SAVED})
             return
+        if delete_asked(view):  # the rest of the form does not matter then
+            await delete_course(ack, client, team_id, channel_id, user_id)
+            return
         course, errors = course_from_form(channel_id, submitted_form(view), user_id)
         files = submitted_files(view)
         refused = file_refusals(files, max_material_bytes)
@@ -218,6 +231,46 @@ def register_teaching_listeners(
         if desk is not None and (files or removed):
             course_ref = CourseRef(team_id, channel_id)
             background.spawn(_change_materials(desk, client, course_ref, user_id, files, removed))
+
+    async def delete_course(
+        ack: AsyncAck, client: AsyncWebClient, team_id: str, channel_id: str, user_id: str
+    ) -> None:
+        name_block = BLOCK_OF[CourseField.NAME]
+        where = {"team": team_id, "channel": channel_id, "user": user_id}
+        try:
+            async with asyncio.timeout(CHECK_SECONDS):
+                admin = await admins.is_admin(team_id, user_id)
+        except Exception as error:  # Redis away or slow
+            log.warning("course not deleted (%s) %s", type(error).__name__, where)
+            await ack(response_action="errors", errors={name_block: NOT_DELETED})
+            return
+        if not admin:
+            await ack(response_action="errors", errors={name_block: ADMINS_ONLY})
+            return
+        await ack()
+        background.spawn(_delete_course(client, team_id, channel_id, user_id))
+
+    async def _delete_course(
+        client: AsyncWebClient, team_id: str, channel_id: str, user_id: str
+    ) -> None:
+        """Its materials first (at the provider and in Redis), then the course: a failure
+        leaves the course there, for the admin to delete again."""
+        where = {"team": team_id, "channel": channel_id, "user": user_id}
+        try:
+            course = await courses.get(team_id, channel_id)
+            outcome = ForgetOutcome.FORGOTTEN
+            if desk is not None:
+                outcome = await desk.materials.forget(CourseRef(team_id, channel_id))
+            await courses.delete(team_id, channel_id)
+        except Exception as error:  # Redis away: the admin is told, nothing is hidden
+            log.warning("course not deleted (%s) %s", type(error).__name__, where)
+            await _tell(client, channel_id, user_id, NOT_DELETED)
+            return
+        log.info("course deleted %s (materials at the provider: %s)", where, outcome.value)
+        words = COURSE_DELETED if outcome is ForgetOutcome.FORGOTTEN else COURSE_DELETED_LATER
+        name = escape_mrkdwn(course.name) if course is not None else "of this channel"
+        await _tell(client, channel_id, user_id, words.format(name=name))
+        await home.publish(client, team_id, user_id)
 
     return {COURSE_WORD: course_command} | dict.fromkeys(MODE_WORDS, mode_command)
 
