@@ -83,12 +83,15 @@ class Keys:
         return f"{self.prefix}assistant-creating:{name}:{model}"
 
     def chat_history(self, history_id: str) -> str:
-        """A chat backend conversation's messages (a Redis list of JSON entries)."""
-        return f"{self.prefix}chat:history:{history_id}"
+        """A chat backend conversation's messages (a Redis list of JSON entries); on a
+        cluster its id is its tag, shared with its runs' records."""
+        return f"{self.prefix}chat:history:{self._tagged(history_id)}"
 
-    def chat_run(self, run_id: str) -> str:
-        """A chat backend run's status, answer and usage (a Redis hash)."""
-        return f"{self.prefix}chat:run:{run_id}"
+    def chat_run(self, run_id: str, history_id: str) -> str:
+        """A chat backend run's status, answer and usage (a Redis hash). On a cluster it
+        carries its conversation's tag: a run's end and its answer in the history are
+        written in one transaction."""
+        return f"{self.prefix}chat:run:{self._slot(history_id)}{run_id}"
 
     def turn(self, turn_id: str) -> str:
         """A turn's record: the turn itself and each step done so far (a Redis hash)."""
@@ -202,13 +205,15 @@ class Keys:
 
     @property
     def forget_jobs(self) -> str:
-        """Forgotten conversations still to delete at the backend (a sorted set of job ids by
-        when a process may take the job up; the one that created it works on it first)."""
-        return f"{self.prefix}forget-jobs"
+        """Conversations being forgotten, in Redis or still at the backend (a sorted set of
+        job ids by when a process may take the job up; the one that created it works on it
+        first). Shares the `{forget}` tag with the jobs: a job and its place go together."""
+        return f"{self.prefix}forget-jobs" + (":{forget}" * self.cluster)
 
     def forget_job(self, job_id: str) -> str:
-        """What a forget job deletes at the backend (a hash: backend, conversation, runs)."""
-        return f"{self.prefix}forget-job:{job_id}"
+        """What a forget job deletes (a hash: backend, conversation, runs, files; while its
+        Redis part is unfinished also the conversation's key and its keys' names)."""
+        return f"{self.prefix}forget-job:{self._slot('forget')}{job_id}"
 
     def conversation_prefix(self, backend: str) -> str:
         """The start of every `conversation` key of one backend (to find them all)."""
