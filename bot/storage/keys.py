@@ -3,16 +3,23 @@
 One Redis can serve several bots (or test runs) because every key starts with the prefix.
 
 On Redis Cluster (`cluster`, TUTOR_REDIS_CLUSTER) a script or MULTI may only touch keys of
-one hash slot; a `{tag}` in a key name picks its slot. Four tags, all made here:
-- the queue shard of a conversation, `{q<n>}`: its queue, the ready stream of its shard and
-  the markers of deliveries recorded into it, so recording a turn stays one atomic script;
+one hash slot; a `{tag}` in a key name picks its slot. Six tags, all made here:
+- the queue shard of a conversation, `{q<n>}`: its queue, turn index and askers, the ready
+  stream of its shard and the markers of deliveries recorded into it, so recording a turn
+  stays one atomic script (and forgetting checks that no question waits in one too);
   a conversation's shard is a stable hash of its key (`shard_of`), `shards` is
   TUTOR_REDIS_SHARDS;
 - a person, `{<team>:<user>}`: what they have waiting and asked lately (the guards' counts);
 - a workspace, `{<team>}`: a course with the list of courses;
-- `{installations}`: the installations with the purge schedule.
-Other keys carry no tag and spread over the cluster by their whole name. On one Redis the
-keys carry no tags: their names stay what they always were (shard 0's stream is `ready`).
+- `{installations}`: the installations with the purge schedule;
+- a `chat` conversation, `{<history id>}`: its history with its runs' records, so a run
+  ends and its answer joins the history in one transaction;
+- `{forget}`: the forget jobs with their list.
+Other keys carry no tag and spread over the cluster by their whole name; what changes keys
+of several slots does it in single-slot steps, ordered so that a crash in between orphans
+nothing and counts nothing twice (forgetting a conversation, bot.turns.forget; feedback and
+quiz counts; the usage ledger). On one Redis the keys carry no tags: their names stay what
+they always were (shard 0's stream is `ready`).
 """
 
 from __future__ import annotations
