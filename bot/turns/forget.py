@@ -270,7 +270,8 @@ class ConversationForgetter:
     async def forget(self, conversation_key: str) -> ForgetOutcome:
         """Both steps: gone from Redis, then from the backend (PENDING if it failed there).
 
-        Raises redis errors (nothing is deleted when the first step fails).
+        Raises redis errors: nothing was deleted, or (failing midway) the job is left for
+        the sweep to finish.
         """
         detached = await self.detach(conversation_key)
         if detached.job is None:
