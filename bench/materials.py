@@ -53,11 +53,14 @@ def page_text(number: int) -> str:
 class NothingAtTheProvider:
     """`chat` sends no material anywhere: a forgotten course leaves no forget job."""
 
-    def queue_deletes(self, pipe: object, **ids: object) -> ForgetJob | None:
+    async def record_deletes(self, **ids: object) -> ForgetJob | None:
         return None
 
     async def finish(self, job: ForgetJob) -> ForgetOutcome:
         return ForgetOutcome.FORGOTTEN
+
+    async def cancel(self, job: ForgetJob) -> None:
+        return None
 
 
 async def index_once(redis: Redis, keys: Keys, data: bytes, run: int) -> float:

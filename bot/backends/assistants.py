@@ -365,7 +365,7 @@ class AssistantsBackend:
             "delete thread", lambda: self._client.beta.threads.delete(conversation_id)
         )
 
-    async def forget_run(self, run_id: str) -> None:
+    async def forget_run(self, conversation_id: str, run_id: str) -> None:
         """Nothing kept here: the run stays at the server with its thread."""
 
     async def close(self) -> None:

@@ -268,7 +268,7 @@ class Backend(Protocol):
         one already gone is no error."""
         ...
 
-    async def forget_run(self, run_id: str) -> None:
+    async def forget_run(self, conversation_id: str, run_id: str) -> None:
         """The run's turn is over and delivered: drop what the bot itself keeps of the run
         beyond the conversation's history (the `chat` backend's record of it, with the
         answer's text). What is kept at the provider stays until the conversation goes."""

@@ -158,6 +158,7 @@ class ChatBackend:
         passages = await self._passages(message)
         instructions = with_passages(message.instructions_over(self._instructions), passages)
         await self._record(
+            conversation_id,
             run_id,
             status=RunStatus.QUEUED,
             conversation=conversation_id,
@@ -211,7 +212,9 @@ class ChatBackend:
     async def find_run(self, conversation_id: str, message: UserMessage) -> str | None:
         """This turn's run, if one was started: `run_state` asks again if it died unfinished."""
         run_id = await self._redis.get(self._keys.chat_turn_run(message.turn_id))
-        if run_id is None or not await self._redis.exists(self._keys.chat_run(run_id)):
+        if run_id is None or not await self._redis.exists(
+            self._keys.chat_run(run_id, conversation_id)
+        ):
             return None
         return str(run_id)
 
@@ -220,20 +223,19 @@ class ChatBackend:
         reason = self._unrecorded.pop(run_id, None)
         if reason is not None:  # known here first: Redis may still be unreachable
             with contextlib.suppress(RedisError):
-                await self._fail(run_id, reason)
+                await self._fail(conversation_id, run_id, reason)
             return RunState(RunStatus.FAILED, error=reason)
-        record = await self._redis.hgetall(self._keys.chat_run(run_id))
+        record = await self._redis.hgetall(self._keys.chat_run(run_id, conversation_id))
         if not record:
             return RunState(RunStatus.FAILED, error="unknown run")
         status = RunStatus(record["status"])
         if not status.is_final and run_id not in self._tasks:
             if not record.get("turn"):
-                await self._fail(run_id, INTERRUPTED)
+                await self._fail(conversation_id, run_id, INTERRUPTED)
                 return RunState(RunStatus.FAILED, error=INTERRUPTED)
             log.info("chat run %s was left unfinished: asking the model again", run_id)
             instructions = record.get("instructions", self._instructions)
-            conversation = record.get("conversation") or conversation_id
-            self._spawn(conversation, run_id, record["turn"], instructions)
+            self._spawn(conversation_id, run_id, record["turn"], instructions)
         usage = None
         if "input_tokens" in record:
             usage = Usage(
@@ -248,7 +250,7 @@ class ChatBackend:
         )
 
     async def answer(self, conversation_id: str, run_id: str, after_message_id: str) -> Answer:
-        record = await self._redis.hgetall(self._keys.chat_run(run_id))
+        record = await self._redis.hgetall(self._keys.chat_run(run_id, conversation_id))
         found = json.loads(record["citations"]) if record.get("citations") else []
         citations = [
             Citation(c["title"] or c["url"], c["url"], c["start"], c["end"]) for c in found
@@ -263,7 +265,7 @@ class ChatBackend:
         if task is not None:
             await _cancel(task)
         self._unrecorded.pop(run_id, None)
-        await self._record_unless_ended(run_id, status=RunStatus.CANCELLED)
+        await self._record_unless_ended(conversation_id, run_id, status=RunStatus.CANCELLED)
 
     def release(self, run_id: str) -> None:
         """The completion goes on (its answer is recorded for whoever follows the run)."""
@@ -281,7 +283,7 @@ class ChatBackend:
             self.release(run_id)
         await self._history.delete(conversation_id)
         for run_id in run_ids:
-            await self.forget_run(run_id)
+            await self.forget_run(conversation_id, run_id)
 
     async def delete_file(self, file_id: str) -> None:
         """Nothing to do: chat uploads no files (attachments go into the prompt)."""
@@ -289,9 +291,9 @@ class ChatBackend:
     async def delete_vector_store(self, vector_store_id: str) -> None:
         """Nothing to do: chat keeps course materials in Redis, not in vector stores."""
 
-    async def forget_run(self, run_id: str) -> None:
+    async def forget_run(self, conversation_id: str, run_id: str) -> None:
         """Drop the run's record (its answer is in the history) and the turn's link to it."""
-        run_key = self._keys.chat_run(run_id)
+        run_key = self._keys.chat_run(run_id, conversation_id)
         turn_id = await self._redis.hget(run_key, "turn")
         gone = [run_key] + ([self._keys.chat_turn_run(turn_id)] if turn_id else [])
         await self._redis.delete(*gone)
@@ -320,7 +322,7 @@ class ChatBackend:
         except Exception:
             log.exception("chat run %s crashed", run_id)
             try:
-                await self._fail(run_id, UNEXPECTED)
+                await self._fail(conversation_id, run_id, UNEXPECTED)
             except RedisError:
                 self._unrecorded[run_id] = UNEXPECTED
 
@@ -331,11 +333,13 @@ class ChatBackend:
 
         The turn's instructions go first as the system message, the same text for every turn
         of a course and mode, so a server's prefix cache keeps hitting."""
-        if not await self._record_unless_ended(run_id, status=RunStatus.IN_PROGRESS):
+        if not await self._record_unless_ended(
+            conversation_id, run_id, status=RunStatus.IN_PROGRESS
+        ):
             return
         asked = up_to_question(await self._history.read(conversation_id), turn_id)
         if asked is None:
-            await self._fail(run_id, QUESTION_GONE)
+            await self._fail(conversation_id, run_id, QUESTION_GONE)
             return
         messages = [
             ChatMessage("system", instructions),
@@ -345,10 +349,10 @@ class ChatBackend:
         try:
             await self._stream(messages, streamed)
         except BackendError as error:
-            await self._fail(run_id, error.reason)
+            await self._fail(conversation_id, run_id, error.reason)
             return
         if streamed.finish_reason is None:
-            await self._fail(run_id, STREAM_CUT)
+            await self._fail(conversation_id, run_id, STREAM_CUT)
             return
         length_cut = streamed.finish_reason == "length"
         if not streamed.usage:  # the server reported none: counted here, and said so
@@ -358,8 +362,8 @@ class ChatBackend:
                 "estimated": 1,
             }
         ended = await self._record_unless_ended(
+            conversation_id,
             run_id,
-            history_id=conversation_id,
             answer=ChatMessage("assistant", streamed.text, turn_id),
             status=RunStatus.INCOMPLETE if length_cut else RunStatus.COMPLETED,
             citations=json.dumps(streamed.citations) if streamed.citations else None,
@@ -368,25 +372,26 @@ class ChatBackend:
         if not ended:
             log.info("chat run %s had already ended: its answer is dropped", run_id)
 
-    async def _fail(self, run_id: str, reason: str) -> None:
-        await self._record_unless_ended(run_id, status=RunStatus.FAILED, error=reason)
+    async def _fail(self, history_id: str, run_id: str, reason: str) -> None:
+        await self._record_unless_ended(history_id, run_id, status=RunStatus.FAILED, error=reason)
 
     async def _record_unless_ended(
         self,
+        history_id: str,
         run_id: str,
         *,
-        history_id: str = "",
         answer: ChatMessage | None = None,
         **fields: object,
     ) -> bool:
         """Record `fields` (and append `answer`) in one transaction, unless the run ended.
+        (On Redis Cluster the run's record carries its history's tag: one slot.)
 
         Two tasks may work on one run (a process thought dead was only slow) and the user
         may stop it at any time: whatever ended the run first stands, and False says so. An
         answer is appended once per turn; when the history already has one, the run records
         that one, so what the user sees is what the model will remember.
         """
-        run_key = self._keys.chat_run(run_id)
+        run_key = self._keys.chat_run(run_id, history_id)
         watched = [run_key] + ([self._history.key(history_id)] if answer else [])
         async with self._redis.pipeline(transaction=True) as pipe:
             for _ in range(FINISH_ATTEMPTS):
@@ -406,7 +411,7 @@ class ChatBackend:
                     pipe.multi()
                     if appended is not None:
                         self._history.queue_append(pipe, history_id, appended)
-                    self._queue_record(pipe, run_id, **fields)
+                    self._queue_record(pipe, history_id, run_id, **fields)
                     await pipe.execute()
                     return True
                 except WatchError:
@@ -476,13 +481,13 @@ class ChatBackend:
                 streamed.citations.extend(url_citations(choice.delta))
                 streamed.finish_reason = choice.finish_reason or streamed.finish_reason
 
-    async def _record(self, run_id: str, **fields: object) -> None:
+    async def _record(self, history_id: str, run_id: str, **fields: object) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            self._queue_record(pipe, run_id, **fields)
+            self._queue_record(pipe, history_id, run_id, **fields)
             await pipe.execute()
 
-    def _queue_record(self, pipe: Pipeline, run_id: str, **fields: object) -> None:
-        key = self._keys.chat_run(run_id)
+    def _queue_record(self, pipe: Pipeline, history_id: str, run_id: str, **fields: object) -> None:
+        key = self._keys.chat_run(run_id, history_id)
         mapping = {name: str(value) for name, value in fields.items() if value is not None}
         pipe.hset(key, mapping=mapping)
         pipe.expire(key, RUN_RECORD_TTL_SECONDS)

@@ -2,7 +2,9 @@
 
 Nothing leaves the bot's machines: a material's text is cut into passages (about
 `CHUNK_CHARS` characters, overlapping, each with its file name and page), kept in Redis per
-course, and ranked per question with `rank_bm25.BM25Okapi`. The best passages go into the
+course, and ranked per question with `rank_bm25.BM25Plus` (Okapi BM25 gives a term found in
+half of the passages or more no weight: a course of one or two short files would never be
+found), among the passages that share a word with the question. The best passages go into the
 system message, numbered [1], [2]…, within a share of the context budget; the model is asked
 to cite them by number, and those marks become footnotes naming the file and page.
 
@@ -16,7 +18,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-from rank_bm25 import BM25Okapi
+from rank_bm25 import BM25Plus
 from redis.asyncio import Redis
 
 from bot.backends.base import Citation
@@ -81,7 +83,8 @@ class _Index:
     version: int
     material_ids: tuple[str, ...]  # with the version: a course forgotten and made anew
     passages: list[Passage]
-    ranking: BM25Okapi | None
+    terms: list[frozenset[str]]  # each passage's words
+    ranking: BM25Plus | None
 
 
 class LocalLibrary:
@@ -118,12 +121,13 @@ class LocalLibrary:
         if index.ranking is None or not terms:
             return []
         scores = index.ranking.get_scores(terms)
+        asked = set(terms)
         ranked = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
         allowed = int(budget * PASSAGE_SHARE) if budget > 0 else PASSAGE_TOKENS_WITHOUT_BUDGET
         chosen: list[Passage] = []
         used = 0
         for i in ranked[:TOP_PASSAGES]:
-            if scores[i] <= 0:
+            if not asked & index.terms[i]:  # BM25+ scores every passage: these rank last
                 break
             cost = estimate_tokens(index.passages[i].text)
             if used + cost > allowed:
@@ -144,8 +148,10 @@ class LocalLibrary:
             for material_id in sorted(stored)
             for p in json.loads(stored[material_id])
         ]
-        ranking = BM25Okapi([words(p.text) for p in passages]) if passages else None
-        index = _Index(version, tuple(sorted(stored)), passages, ranking)
+        tokens = [words(p.text) for p in passages]
+        ranking = BM25Plus(tokens) if passages else None
+        terms = [frozenset(t) for t in tokens]
+        index = _Index(version, tuple(sorted(stored)), passages, terms, ranking)
         self._indexes[str(course)] = index
         return index
 

@@ -348,7 +348,7 @@ class ResponsesBackend:
             "delete conversation", lambda: self._client.conversations.delete(conversation_id)
         )
 
-    async def forget_run(self, run_id: str) -> None:
+    async def forget_run(self, conversation_id: str, run_id: str) -> None:
         """Nothing kept here: the response stays at the provider with its conversation."""
 
     async def _newest_items(self, conversation_id: str) -> list[ConversationItem]:

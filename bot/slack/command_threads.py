@@ -30,11 +30,13 @@ class CommandThreads:
         listed among the conversation's links, so that forgetting it deletes the alias."""
         alias = self._keys.command_thread(thread_key(team_id, channel_id, root_ts))
         links = self._keys.conversation_links(key)
+        # Listed first, then set (two slots on Redis Cluster): an alias is never without
+        # its listing, which forgetting reads.
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(alias, key, ex=THREAD_TTL_SECONDS)
             pipe.sadd(links, alias)
             pipe.expire(links, THREAD_TTL_SECONDS)
             await pipe.execute()
+        await self._redis.set(alias, key, ex=THREAD_TTL_SECONDS)
 
     async def resolve(self, key: str) -> str:
         """The conversation a thread's messages belong to: a command's, or the thread's own."""

@@ -3,16 +3,23 @@
 One Redis can serve several bots (or test runs) because every key starts with the prefix.
 
 On Redis Cluster (`cluster`, TUTOR_REDIS_CLUSTER) a script or MULTI may only touch keys of
-one hash slot; a `{tag}` in a key name picks its slot. Four tags, all made here:
-- the queue shard of a conversation, `{q<n>}`: its queue, the ready stream of its shard and
-  the markers of deliveries recorded into it, so recording a turn stays one atomic script;
+one hash slot; a `{tag}` in a key name picks its slot. Six tags, all made here:
+- the queue shard of a conversation, `{q<n>}`: its queue, turn index and askers, the ready
+  stream of its shard and the markers of deliveries recorded into it, so recording a turn
+  stays one atomic script (and forgetting checks that no question waits in one too);
   a conversation's shard is a stable hash of its key (`shard_of`), `shards` is
   TUTOR_REDIS_SHARDS;
 - a person, `{<team>:<user>}`: what they have waiting and asked lately (the guards' counts);
-- a workspace, `{<team>}`: a course with the list of courses;
-- `{installations}`: the installations with the purge schedule.
-Other keys carry no tag and spread over the cluster by their whole name. On one Redis the
-keys carry no tags: their names stay what they always were (shard 0's stream is `ready`).
+- a workspace, `{<team>}`: a course with the list of courses, and a course's materials keys;
+- `{installations}`: the installations with the purge schedule;
+- a `chat` conversation, `{<history id>}`: its history with its runs' records, so a run
+  ends and its answer joins the history in one transaction;
+- `{forget}`: the forget jobs with their list.
+Other keys carry no tag and spread over the cluster by their whole name; what changes keys
+of several slots does it in single-slot steps, ordered so that a crash in between orphans
+nothing and counts nothing twice (forgetting a conversation, bot.turns.forget; feedback and
+quiz counts; the usage ledger). On one Redis the keys carry no tags: their names stay what
+they always were (shard 0's stream is `ready`).
 """
 
 from __future__ import annotations
@@ -83,12 +90,15 @@ class Keys:
         return f"{self.prefix}assistant-creating:{name}:{model}"
 
     def chat_history(self, history_id: str) -> str:
-        """A chat backend conversation's messages (a Redis list of JSON entries)."""
-        return f"{self.prefix}chat:history:{history_id}"
+        """A chat backend conversation's messages (a Redis list of JSON entries); on a
+        cluster its id is its tag, shared with its runs' records."""
+        return f"{self.prefix}chat:history:{self._tagged(history_id)}"
 
-    def chat_run(self, run_id: str) -> str:
-        """A chat backend run's status, answer and usage (a Redis hash)."""
-        return f"{self.prefix}chat:run:{run_id}"
+    def chat_run(self, run_id: str, history_id: str) -> str:
+        """A chat backend run's status, answer and usage (a Redis hash). On a cluster it
+        carries its conversation's tag: a run's end and its answer in the history are
+        written in one transaction."""
+        return f"{self.prefix}chat:run:{self._slot(history_id)}{run_id}"
 
     def turn(self, turn_id: str) -> str:
         """A turn's record: the turn itself and each step done so far (a Redis hash)."""
@@ -202,13 +212,15 @@ class Keys:
 
     @property
     def forget_jobs(self) -> str:
-        """Forgotten conversations still to delete at the backend (a sorted set of job ids by
-        when a process may take the job up; the one that created it works on it first)."""
-        return f"{self.prefix}forget-jobs"
+        """Conversations being forgotten, in Redis or still at the backend (a sorted set of
+        job ids by when a process may take the job up; the one that created it works on it
+        first). Shares the `{forget}` tag with the jobs: a job and its place go together."""
+        return f"{self.prefix}forget-jobs" + (":{forget}" * self.cluster)
 
     def forget_job(self, job_id: str) -> str:
-        """What a forget job deletes at the backend (a hash: backend, conversation, runs)."""
-        return f"{self.prefix}forget-job:{job_id}"
+        """What a forget job deletes (a hash: backend, conversation, runs, files; while its
+        Redis part is unfinished also the conversation's key and its keys' names)."""
+        return f"{self.prefix}forget-job:{self._slot('forget')}{job_id}"
 
     def conversation_prefix(self, backend: str) -> str:
         """The start of every `conversation` key of one backend (to find them all)."""
@@ -329,15 +341,16 @@ class Keys:
 
     def materials(self, team_id: str, channel_id: str) -> str:
         """A course's materials: material id → JSON (file name, kind, size, pages, the
-        provider's file id where it was uploaded); a hash, kept until removed."""
-        return f"{self.prefix}materials:{team_id}:{channel_id}"
+        provider's file id where it was uploaded); a hash, kept until removed. The three
+        materials keys carry the workspace's tag on a cluster: they change together."""
+        return f"{self.prefix}materials:{self._tagged(team_id)}:{channel_id}"
 
     def materials_state(self, team_id: str, channel_id: str) -> str:
         """A course's materials as a whole (a hash): `version`, raised at every change so
         that cached search indexes are rebuilt, and `vector_store` (its id at the provider)."""
-        return f"{self.prefix}materials-state:{team_id}:{channel_id}"
+        return f"{self.prefix}materials-state:{self._tagged(team_id)}:{channel_id}"
 
     def material_chunks(self, team_id: str, channel_id: str) -> str:
         """A course's passages for local retrieval (`chat`): material id → JSON list of
         {text, page} (a hash); nothing of it leaves the bot's machines."""
-        return f"{self.prefix}material-chunks:{team_id}:{channel_id}"
+        return f"{self.prefix}material-chunks:{self._tagged(team_id)}:{channel_id}"

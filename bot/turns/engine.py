@@ -238,11 +238,11 @@ class TurnEngine:
     async def _forget_run(self, journal: Journal, context: dict[str, str]) -> None:
         """Drop what the bot kept of the delivered turn's run (best effort: the `chat`
         backend's run record also expires by itself within a day)."""
-        run_id = journal.progress.run_id
-        if not run_id:
+        run_id, conversation_id = journal.progress.run_id, journal.progress.conversation_id
+        if not run_id or not conversation_id:
             return
         try:
-            await self._backend.forget_run(run_id)
+            await self._backend.forget_run(conversation_id, run_id)
         except Exception as error:
             log.warning("could not drop the record of run %s (%s) %s", run_id, error, context)
 

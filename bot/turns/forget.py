@@ -1,12 +1,12 @@
 """Forgetting a conversation: everything of it, in Redis and at the model provider.
 
-One mechanism serves `/tutor forget`, the *Forget this conversation* shortcut, `/tutor new`
-and the retention sweep (bot.turns.retention). It takes two steps:
+One mechanism serves `/tutor forget`, the *Forget this conversation* shortcut, `/tutor new`,
+the retention sweep (bot.turns.retention) and the workspace purge. It takes two steps:
 
-1. `detach`, under the conversation's lease (so no turn of it runs meanwhile) and in one
-   Redis transaction: every key of the conversation goes (the map to its backend
-   conversation, its queue, turn records, stop flags, index, usage totals and aliases),
-   and what is still to delete at the backend (its conversation and run ids) becomes a
+1. `detach`, under the conversation's lease (so no turn of it runs meanwhile): every key of
+   the conversation goes (the map to its backend conversation, its queue, turn records,
+   stop flags, indexes, usage totals, aliases, what the tutor features keep of it), and
+   what is still to delete at the backend (its conversation, run and file ids) stays in a
    forget job. From then on a message in that Slack conversation starts a fresh one.
    A conversation with a question waiting or being answered is left as it is (BUSY): the
    person is asked to let that answer end, or stop it, rather than have it pulled from
@@ -16,12 +16,41 @@ and the retention sweep (bot.turns.retention). It takes two steps:
    process died, or whose backend failed, is taken up again by the sweep (`resume_jobs`)
    of whichever process comes first.
 
+The conversation's keys live in many hash slots on Redis Cluster (its queue and indexes in
+its queue shard's, the others spread by name), so step 1 is a row of single-slot steps,
+each safe to repeat (the same on one Redis):
+  a. read what the conversation holds (its turn ids, runs, links, learners, files);
+  b. record the forget job, with the name of every key to delete, before anything becomes
+     unfindable;
+  c. commit, in the queue shard's slot in one script: if a question waits, stop (BUSY: the
+     job is dropped, nothing was deleted); else delete the conversation's turn index and
+     askers (the index names its turn records: from here on only the job does);
+  d. delete the keys the job names, the map to the backend conversation last;
+  e. the job keeps only its backend part (or goes, when the backend holds nothing).
+
+Why the BUSY check at (c) suffices: under the lease no turn runs, and only the lease's
+holder takes a turn off the queue, so an empty queue at (c) means no question waits and none
+was accepted since (a) (it would still be waiting). A question accepted after (c) goes to a
+fresh index and waits for the lease; by the time it has it, the map is gone and it starts a
+fresh conversation, as it did after the single transaction this used to be.
+
+A process dying after (b) leaves a job that is due later; the sweep takes the conversation's
+lease and does the Redis part again. While the map still names the job's conversation (or
+there was none), (d) had not ended: the conversation is read afresh and what it holds is
+deleted with what the job names (a question asked meanwhile went into the conversation being
+forgotten, and goes with it). When the map is gone or names another one, (d) had ended and
+only the backend part is left. Never an orphan: every key is named by the conversation's
+indexes or by the job until it is deleted.
+
 What remains afterwards are delivery markers (Slack ids, expiring within a day) and usage
 totals that name no conversation.
 
 The same jobs carry a forgotten course's materials (its files and vector store at the
-provider, `queue_deletes`): recorded in the transaction that deletes the course's keys,
-finished at once, retried by the sweep when the provider failed.
+provider, `record_deletes`): recorded before the course's keys are deleted (a step of its
+own: the job and the course live in different slots on a cluster), finished right after,
+retried by the sweep when the provider failed. Such a job is void while the course's state
+key still names its vector store (`void_while`): the course's deletion did not happen (its
+process died in between, or Redis failed), and nothing the course still uses is deleted.
 """
 
 from __future__ import annotations
@@ -38,8 +67,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError, ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError
 
 from bot.storage.keys import WORKER_GROUP, Keys
 from bot.turns.lease import ConversationLeases
@@ -54,7 +82,6 @@ JOB_RETRY_SECONDS = 300.0
 MAX_JOB_ATTEMPTS = 288
 # Deleting at the backend may take this long; past it the job is left for a retry.
 BACKEND_DELETE_SECONDS = 60.0
-DETACH_ATTEMPTS = 20  # tries of the detach transaction while the conversation's keys change
 READY_SCAN_PAGE = 500
 JOBS_PER_SWEEP = 50
 
@@ -64,6 +91,27 @@ _TAKE_DUE_JOBS = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, job in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], job) end
 return due
+"""
+
+
+# Step (c), in the conversation's queue shard: unless a question waits, its turn index and
+# askers go. KEYS: its queue, turn index, askers, the shard's ready stream. Returns {0} (a
+# question waits) or {1, the ready stream's newest entry id (if any)}.
+_COMMIT = """
+if redis.call('LLEN', KEYS[1]) > 0 then return {0} end
+redis.call('DEL', KEYS[2], KEYS[3])
+local newest = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+if #newest > 0 then return {1, newest[1][1]} end
+return {1}
+"""
+# The conversation leaves the activity index unless a question came after it was read.
+# KEYS: the index. ARGV: the conversation key, its time as read.
+_DROP_ACTIVITY = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
 """
 
 
@@ -78,7 +126,8 @@ class ForgetOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class ForgetJob:
-    """What is left to delete at the backend once a conversation is gone from Redis."""
+    """What is left to delete of a forgotten conversation: at the backend, and while its
+    Redis part is unfinished (`in_redis`) also the keys named here."""
 
     job_id: str
     backend: str
@@ -86,15 +135,48 @@ class ForgetJob:
     run_ids: tuple[str, ...] = ()
     file_ids: tuple[str, ...] = ()  # files uploaded for its attachments, or a course's
     vector_store_ids: tuple[str, ...] = ()  # a forgotten course's materials
+    conversation_key: str = ""  # set while its Redis part is unfinished
+    redis_keys: tuple[str, ...] = ()  # the keys to delete (the map to the backend aside)
+    learners: tuple[str, ...] = ()  # whose recent topics name the conversation
+    last_active: float | None = None  # its time in the activity index, as read
+    void_while: str = ""  # a course's state key: void while it names one of the vector stores
+
+    @property
+    def in_redis(self) -> bool:
+        return bool(self.conversation_key)
+
+    @property
+    def at_backend(self) -> bool:
+        return bool(self.conversation_id or self.file_ids or self.vector_store_ids)
+
+    def backend_part(self) -> ForgetJob:
+        return ForgetJob(
+            self.job_id,
+            self.backend,
+            self.conversation_id,
+            self.run_ids,
+            self.file_ids,
+            vector_store_ids=self.vector_store_ids,
+            void_while=self.void_while,
+        )
 
     def encoded(self) -> dict[str, str]:
-        return {
+        fields = {
             "backend": self.backend,
             "conversation": self.conversation_id,
             "runs": json.dumps(list(self.run_ids)),
             "files": json.dumps(list(self.file_ids)),
             "vector_stores": json.dumps(list(self.vector_store_ids)),
+            "void_while": self.void_while,
         }
+        if self.in_redis:
+            fields |= {
+                "conversation_key": self.conversation_key,
+                "keys": json.dumps(list(self.redis_keys)),
+                "learners": json.dumps(list(self.learners)),
+                "active": "" if self.last_active is None else repr(self.last_active),
+            }
+        return fields
 
     def described(self) -> str:
         """Its ids, for the logs (ids only: no text)."""
@@ -108,19 +190,48 @@ class ForgetJob:
     def decoded(cls, job_id: str, stored: dict[str, str]) -> ForgetJob | None:
         """The job as stored; None for a record that is not one (half written, damaged)."""
         try:
-            runs = json.loads(stored.get("runs") or "[]")
-            files = json.loads(stored.get("files") or "[]")
-            stores = json.loads(stored.get("vector_stores") or "[]")
+            active = stored.get("active")
             return cls(
                 job_id,
                 stored["backend"],
                 stored["conversation"],
-                tuple(map(str, runs)),
-                tuple(map(str, files)),
-                tuple(map(str, stores)),
+                _strings(stored.get("runs")),
+                _strings(stored.get("files")),
+                _strings(stored.get("vector_stores")),
+                stored.get("conversation_key", ""),
+                _strings(stored.get("keys")),
+                _strings(stored.get("learners")),
+                float(active) if active else None,
+                stored.get("void_while", ""),
             )
         except (KeyError, ValueError, TypeError):
             return None
+
+
+# The fields of a job's Redis part, dropped once it is done.
+REDIS_PART = ("conversation_key", "keys", "learners", "active")
+
+
+def _strings(encoded: str | None) -> tuple[str, ...]:
+    return tuple(map(str, json.loads(encoded or "[]")))
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a conversation holds in Redis, as read at step (a)."""
+
+    waiting: int  # questions in its queue
+    last_active: float | None
+    conversation_id: str | None
+    turn_ids: set[str]
+    run_ids: set[str]
+    linked: list[str]
+    learners: set[str]
+    file_ids: set[str]
+
+    @property
+    def nothing(self) -> bool:
+        return self.last_active is None and self.conversation_id is None and not self.turn_ids
 
 
 @dataclass(frozen=True)
@@ -165,6 +276,8 @@ class ConversationForgetter:
         self._clock = clock
         self._queue = TurnQueue(redis, keys)
         self._take_due_jobs = redis.register_script(_TAKE_DUE_JOBS)
+        self._commit = redis.register_script(_COMMIT)
+        self._drop_activity = redis.register_script(_DROP_ACTIVITY)
 
     @property
     def backend_name(self) -> str:
@@ -186,7 +299,8 @@ class ConversationForgetter:
     async def forget(self, conversation_key: str) -> ForgetOutcome:
         """Both steps: gone from Redis, then from the backend (PENDING if it failed there).
 
-        Raises redis errors (nothing is deleted when the first step fails).
+        Raises redis errors: nothing was deleted, or (failing midway) the job is left for
+        the sweep to finish.
         """
         detached = await self.detach(conversation_key)
         if detached.job is None:
@@ -210,11 +324,11 @@ class ConversationForgetter:
         if token is None:  # a turn of it is being answered right now
             return Detached(ForgetOutcome.BUSY)
         try:
-            detached, last_entry = await self._detach_under_lease(
-                conversation_key, idle_before, self._clock() if now is None else now
+            detached = await self._detach_under_lease(
+                conversation_key,
+                self._clock() if now is None else now,
+                idle_before=idle_before,
             )
-            if detached.outcome is ForgetOutcome.FORGOTTEN and last_entry is not None:
-                await self._drop_ready_entries(conversation_key, last_entry)
         finally:
             await self._let_go(conversation_key, token)
         if detached.outcome is ForgetOutcome.FORGOTTEN:
@@ -232,6 +346,10 @@ class ConversationForgetter:
                 self._backend.name,
             )
             return ForgetOutcome.PENDING
+        if await self._void(job):
+            log.info("forget job %s is void: its course was not deleted", job.job_id)
+            await self._drop_job(job.job_id)
+            return ForgetOutcome.NOTHING
         try:
             async with asyncio.timeout(BACKEND_DELETE_SECONDS):
                 if job.conversation_id:
@@ -255,18 +373,19 @@ class ConversationForgetter:
         log.info("deleted at the %s backend: %s", job.backend, job.described())
         return ForgetOutcome.FORGOTTEN
 
-    def queue_deletes(
+    async def record_deletes(
         self,
-        pipe: Pipeline,
         *,
         file_ids: Sequence[str],
         vector_store_ids: Sequence[str],
+        void_while: str = "",
         now: float | None = None,
     ) -> ForgetJob | None:
-        """Record, in `pipe` (a transaction the caller executes, deleting its own keys in
-        the same step), a forget job for files and vector stores that are no longer the
-        bot's (a forgotten course's materials); None when there is nothing to delete.
-        Once executed, `finish` the job; should that fail, the sweep retries it."""
+        """Record a forget job for files and vector stores that are about to be no longer
+        the bot's (a course's materials, whose keys the caller deletes next); None when there
+        is nothing to delete. Then `finish` it, or `cancel` it if deleting the keys failed;
+        should the process die first, the sweep takes it up (void while `void_while`, the
+        course's state key, still names one of `vector_store_ids`)."""
         if not file_ids and not vector_store_ids:
             return None
         job = ForgetJob(
@@ -275,11 +394,23 @@ class ConversationForgetter:
             "",
             file_ids=tuple(file_ids),
             vector_store_ids=tuple(vector_store_ids),
+            void_while=void_while,
         )
-        due = (self._clock() if now is None else now) + JOB_RETRY_SECONDS
-        pipe.hset(self._keys.forget_job(job.job_id), mapping=job.encoded())
-        pipe.zadd(self._keys.forget_jobs, {job.job_id: due})
+        await self._record_job(job, (self._clock() if now is None else now) + JOB_RETRY_SECONDS)
         return job
+
+    async def cancel(self, job: ForgetJob) -> None:
+        """Drop a job whose deletion did not happen after all (best effort: a job left
+        behind is void anyway)."""
+        with contextlib.suppress(RedisError):
+            await self._drop_job(job.job_id)
+
+    async def _void(self, job: ForgetJob) -> bool:
+        """A course's job whose course still uses one of its vector stores."""
+        if not job.void_while or not job.vector_store_ids:
+            return False
+        named = await self._redis.hget(job.void_while, "vector_store")
+        return named in job.vector_store_ids
 
     async def resume_jobs(self, now: float | None = None) -> int:
         """Finish the forget jobs that are due (their process died, or the backend failed
@@ -295,88 +426,167 @@ class ConversationForgetter:
             if job is None:
                 await self._drop_job(job_id)
                 continue
+            if job.in_redis:  # its process died during step 1: it is done again
+                detached = await self._resume_in_redis(job, now)
+                if detached.outcome is not ForgetOutcome.FORGOTTEN:
+                    continue  # a question waits, or is being answered: later
+                if detached.job is None:
+                    finished += 1
+                    continue
+                job = detached.job
             if await self.finish(job) is ForgetOutcome.FORGOTTEN:
                 finished += 1
         return finished
 
     # -- the first step ----------------------------------------------------------------------
 
-    async def _detach_under_lease(
-        self, conversation_key: str, idle_before: float | None, now: float
-    ) -> tuple[Detached, str | None]:
-        """The transaction of step 1 (we hold the lease); and the ready stream's last entry
-        at that moment (entries up to it that name the conversation are stale)."""
-        keys = self._keys
-        queue = keys.conversation_queue(conversation_key)
-        mapping = keys.conversation(self._backend.name, conversation_key)
-        turns = keys.conversation_turns(conversation_key)
-        runs = keys.conversation_runs(conversation_key)
-        links = keys.conversation_links(conversation_key)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(DETACH_ATTEMPTS):
-                try:
-                    # A question accepted meanwhile changes the queue: the transaction fails.
-                    await pipe.watch(queue, mapping, turns, runs, links)
-                    if await pipe.llen(queue):
-                        return Detached(ForgetOutcome.BUSY), None
-                    last_active = await pipe.zscore(keys.activity, conversation_key)
-                    if idle_before is not None and not _idle(last_active, idle_before):
-                        return Detached(ForgetOutcome.NOTHING), None
-                    conversation_id = await pipe.get(mapping)
-                    turn_ids = await pipe.smembers(turns)
-                    run_ids = sorted(await pipe.smembers(runs))
-                    linked = [k for k in await pipe.smembers(links) if k.startswith(keys.prefix)]
-                    if last_active is None and conversation_id is None and not turn_ids:
-                        return Detached(ForgetOutcome.NOTHING), None
-                    learners = await pipe.smembers(keys.topic_learners(conversation_key))
-                    file_ids = sorted(await pipe.smembers(keys.provider_files(conversation_key)))
-                    last_entry = await self._last_ready_entry(pipe, conversation_key)
-                    job = None
-                    if conversation_id is not None or file_ids:
-                        job = ForgetJob(
-                            new_job_id(),
-                            self._backend.name,
-                            conversation_id or "",
-                            tuple(run_ids),
-                            tuple(file_ids),
-                        )
-                    pipe.multi()
-                    if job is not None:
-                        pipe.hset(keys.forget_job(job.job_id), mapping=job.encoded())
-                        pipe.zadd(keys.forget_jobs, {job.job_id: now + JOB_RETRY_SECONDS})
-                    pipe.delete(
-                        mapping,
-                        queue,
-                        turns,
-                        runs,
-                        links,
-                        keys.conversation_askers(conversation_key),
-                        keys.conversation_usage(conversation_key),
-                        # What the tutor features keep of it: the learners' topic entries
-                        # (below), its guided questions, its agent session's title mark,
-                        # the files uploaded for its attachments (deleted by the job).
-                        keys.topic_learners(conversation_key),
-                        keys.reveal_questions(conversation_key),
-                        keys.agent_session_titled(conversation_key),
-                        keys.provider_files(conversation_key),
-                        *linked,
-                        *(keys.turn(turn_id) for turn_id in turn_ids),
-                        *(keys.stop(turn_id) for turn_id in turn_ids),
-                    )
-                    team = conversation_key.split(":", 1)[0]
-                    for user in learners:
-                        pipe.hdel(keys.learner_topics(team, user), conversation_key)
-                    pipe.zrem(keys.activity, conversation_key)
-                    await pipe.execute()
-                    return Detached(ForgetOutcome.FORGOTTEN, job), last_entry
-                except WatchError:
-                    continue
-        raise WatchError(f"conversation {conversation_key} kept changing while being forgotten")
+    async def _resume_in_redis(self, job: ForgetJob, now: float) -> Detached:
+        """Step 1 again for a job whose process died in it (see the module's docstring)."""
+        token = await self._leases.acquire(job.conversation_key)
+        if token is None:
+            return Detached(ForgetOutcome.BUSY)
+        try:
+            mapping = self._keys.conversation(job.backend, job.conversation_key)
+            mapped = await self._redis.get(mapping)
+            if job.conversation_id and mapped != job.conversation_id:
+                # The map went last: the Redis part had ended. What the conversation holds
+                # now is a fresh conversation's.
+                await self._keep_backend_part(job)
+                return Detached(
+                    ForgetOutcome.FORGOTTEN, job.backend_part() if job.at_backend else None
+                )
+            return await self._detach_under_lease(job.conversation_key, now, earlier=job)
+        finally:
+            await self._let_go(job.conversation_key, token)
 
-    async def _last_ready_entry(self, pipe: Pipeline, conversation_key: str) -> str | None:
-        """The newest entry of the conversation's shard of the ready stream."""
-        newest = await pipe.xrevrange(self._keys.ready_stream_of(conversation_key), count=1)
-        return str(newest[0][0]) if newest else None
+    async def _detach_under_lease(
+        self,
+        conversation_key: str,
+        now: float,
+        *,
+        idle_before: float | None = None,
+        earlier: ForgetJob | None = None,
+    ) -> Detached:
+        """Steps (a) to (e), with the lease held; `earlier`: the job of a detach that was
+        cut short, whose names are deleted too (and which is never dropped as BUSY)."""
+        backend = self._backend.name if earlier is None else earlier.backend
+        found = await self._holdings(backend, conversation_key)
+        if found.waiting:
+            return Detached(ForgetOutcome.BUSY)
+        if earlier is None:
+            if idle_before is not None and not _idle(found.last_active, idle_before):
+                return Detached(ForgetOutcome.NOTHING)
+            if found.nothing:
+                return Detached(ForgetOutcome.NOTHING)
+        job = self._job_for(conversation_key, backend, found, earlier)
+        await self._record_job(job, due=None if earlier else now + JOB_RETRY_SECONDS)
+        committed, *newest = await self._commit(
+            keys=[
+                self._keys.conversation_queue(conversation_key),
+                self._keys.conversation_turns(conversation_key),
+                self._keys.conversation_askers(conversation_key),
+                self._keys.ready_stream_of(conversation_key),
+            ]
+        )
+        if not committed:  # a question came after (a): nothing was deleted
+            if earlier is None:
+                await self._drop_job(job.job_id)
+            return Detached(ForgetOutcome.BUSY)
+        await self._delete_named(job)
+        if newest:
+            await self._drop_ready_entries(conversation_key, str(newest[0]))
+        await self._redis.delete(self._keys.conversation(backend, conversation_key))
+        await self._keep_backend_part(job)
+        return Detached(ForgetOutcome.FORGOTTEN, job.backend_part() if job.at_backend else None)
+
+    async def _holdings(self, backend: str, conversation_key: str) -> Holdings:
+        """Step (a): what the conversation holds, in one round trip."""
+        keys = self._keys
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.llen(keys.conversation_queue(conversation_key))
+            pipe.zscore(keys.activity, conversation_key)
+            pipe.get(keys.conversation(backend, conversation_key))
+            pipe.smembers(keys.conversation_turns(conversation_key))
+            pipe.smembers(keys.conversation_runs(conversation_key))
+            pipe.smembers(keys.conversation_links(conversation_key))
+            pipe.smembers(keys.topic_learners(conversation_key))
+            pipe.smembers(keys.provider_files(conversation_key))
+            waiting, active, mapped, turns, runs, links, learners, files = await pipe.execute()
+        return Holdings(
+            waiting=int(waiting),
+            last_active=active,
+            conversation_id=mapped,
+            turn_ids=set(turns),
+            run_ids=set(runs),
+            linked=sorted(k for k in links if k.startswith(keys.prefix)),
+            learners=set(learners),
+            file_ids=set(files),
+        )
+
+    def _job_for(
+        self, conversation_key: str, backend: str, found: Holdings, earlier: ForgetJob | None
+    ) -> ForgetJob:
+        """The job of step (b): every key name to delete, and what the backend holds (with
+        what an earlier attempt's job named)."""
+        keys = self._keys
+        names = [
+            *(keys.turn(turn_id) for turn_id in sorted(found.turn_ids)),
+            *(keys.stop(turn_id) for turn_id in sorted(found.turn_ids)),
+            keys.conversation_runs(conversation_key),
+            keys.conversation_links(conversation_key),
+            *found.linked,
+            keys.conversation_usage(conversation_key),
+            # What the tutor features keep of it: the learners' topic entries (by
+            # `learners`), its guided questions, its agent session's title mark, the files
+            # uploaded for its attachments (deleted at the backend by the job).
+            keys.topic_learners(conversation_key),
+            keys.reveal_questions(conversation_key),
+            keys.agent_session_titled(conversation_key),
+            keys.provider_files(conversation_key),
+        ]
+        before = earlier or ForgetJob(new_job_id(), backend, "")
+        return ForgetJob(
+            before.job_id,
+            backend,
+            before.conversation_id or found.conversation_id or "",
+            tuple(sorted(set(before.run_ids) | found.run_ids)),
+            tuple(sorted(set(before.file_ids) | found.file_ids)),
+            conversation_key=conversation_key,
+            redis_keys=tuple(dict.fromkeys([*before.redis_keys, *names])),
+            learners=tuple(sorted(set(before.learners) | found.learners)),
+            last_active=found.last_active,
+        )
+
+    async def _record_job(self, job: ForgetJob, due: float | None) -> None:
+        """Step (b); `due`: when another process may take it up (None: it is listed)."""
+        async with self._redis.pipeline(transaction=True) as pipe:  # one slot: `{forget}`
+            pipe.hset(self._keys.forget_job(job.job_id), mapping=job.encoded())
+            if due is not None:
+                pipe.zadd(self._keys.forget_jobs, {job.job_id: due})
+            await pipe.execute()
+
+    async def _delete_named(self, job: ForgetJob) -> None:
+        """Step (d) but the map: the keys the job names (the cluster client deletes them
+        slot by slot), the learners' topic entries and the activity entry."""
+        if job.redis_keys:
+            await self._redis.delete(*job.redis_keys)
+        team = job.conversation_key.split(":", 1)[0]
+        if job.learners:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user in job.learners:
+                    pipe.hdel(self._keys.learner_topics(team, user), job.conversation_key)
+                await pipe.execute()
+        if job.last_active is not None:
+            await self._drop_activity(
+                keys=[self._keys.activity], args=[job.conversation_key, repr(job.last_active)]
+            )
+
+    async def _keep_backend_part(self, job: ForgetJob) -> None:
+        """Step (e): the Redis part is done; the job stays for the backend, or goes."""
+        if job.at_backend:
+            await self._redis.hdel(self._keys.forget_job(job.job_id), *REDIS_PART)
+        else:
+            await self._drop_job(job.job_id)
 
     async def _drop_ready_entries(self, conversation_key: str, last_entry: str) -> None:
         """Delete the ready stream's entries (up to `last_entry`) that name the conversation:

@@ -4,7 +4,8 @@ comment, and counts per workspace and channel for whoever looks after a course.
 The buttons carry only a rating and the turn's id (`up:turn_…`), nothing secret. A click is
 stored per turn together with who clicked and where; Slack's feedback buttons are a toggle
 without an "unclicked" event, so the stored click is simply the last one. The counts follow
-it: a click that changes a turn's rating moves one count from the old rating to the new.
+it: a click that changes a turn's rating moves one count from the old rating to the new
+(after the click is stored: see `FeedbackStore.record`).
 """
 
 from __future__ import annotations
@@ -67,19 +68,14 @@ class Click:
     channel_id: str
 
 
-# KEYS: the turn's feedback hash, the workspace's counts. ARGV: rating, user, team, channel,
-# when, ttl. Stores the click and moves the counts; returns the previous rating ("" if none).
+# KEYS: the turn's feedback hash. ARGV: rating, user, team, channel, when, ttl. Stores the
+# click; returns the rating it replaced ("" if none). Its counts are moved after, in their
+# own slot (on Redis Cluster).
 _RECORD = """
 local previous = redis.call('HGET', KEYS[1], 'rating') or ''
 redis.call('HSET', KEYS[1], 'rating', ARGV[1], 'user', ARGV[2], 'team', ARGV[3],
            'channel', ARGV[4], 'at', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-if previous ~= ARGV[1] then
-  if previous ~= '' then
-    redis.call('HINCRBY', KEYS[2], ARGV[4] .. ':' .. previous, -1)
-  end
-  redis.call('HINCRBY', KEYS[2], ARGV[4] .. ':' .. ARGV[1], 1)
-end
 return previous
 """
 
@@ -92,9 +88,15 @@ class FeedbackStore:
         self._record = redis.register_script(_RECORD)
 
     async def record(self, click: Click) -> Rating | None:
-        """Store the click (the turn's last); the rating it replaced, if any."""
+        """Store the click (the turn's last); the rating it replaced, if any.
+
+        Two steps, as the usage ledger (the counts live in another slot on Redis Cluster):
+        the click is stored, which decides once what it changes, then the counts move. A
+        click sent again (or a retried step) finds its own rating and moves nothing; a
+        process dying in between leaves that click out of the counts, never in them twice.
+        """
         previous = await self._record(
-            keys=[self._keys.feedback(click.turn_id), self._keys.feedback_counts(click.team_id)],
+            keys=[self._keys.feedback(click.turn_id)],
             args=[
                 click.rating.value,
                 click.user_id,
@@ -104,6 +106,13 @@ class FeedbackStore:
                 TURN_TTL_SECONDS,
             ],
         )
+        if previous != click.rating.value:
+            counts = self._keys.feedback_counts(click.team_id)
+            async with self._redis.pipeline(transaction=True) as pipe:  # one key: one slot
+                if previous:
+                    pipe.hincrby(counts, f"{click.channel_id}:{previous}", -1)
+                pipe.hincrby(counts, f"{click.channel_id}:{click.rating.value}", 1)
+                await pipe.execute()
         return Rating(previous) if previous else None
 
     async def comment(self, turn_id: str, user_id: str, text: str) -> bool:
@@ -120,8 +129,10 @@ class FeedbackStore:
         now = f"{self._clock():.3f}"
         entry = json.dumps({"turn": turn_id, "user": user_id, "comment": comment, "at": now})
         comments = self._keys.feedback_comments(team, channel)
+        # The turn's feedback, then its channel's list (two slots on Redis Cluster): a
+        # process dying in between leaves the comment out of the list only.
+        await self._redis.hset(key, mapping={"comment": comment, "comment_user": user_id})
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"comment": comment, "comment_user": user_id})
             pipe.lpush(comments, entry)
             pipe.ltrim(comments, 0, COMMENTS_KEPT - 1)
             pipe.expire(comments, COMMENTS_TTL_SECONDS)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from bot.storage.keys import Keys
 from bot.turns.forget import ForgetJob, ForgetOutcome
@@ -144,43 +143,38 @@ class MaterialStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             key = self._keys.materials(course.team_id, course.channel_id)
             pipe.hset(key, material.material_id, material.to_json())
-            pipe.hincrby(self._state(course), "version", 1)
+            pipe.hincrby(self.state_key(course), "version", 1)
             await pipe.execute()
 
     async def remove(self, course: CourseRef, material_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self._keys.materials(course.team_id, course.channel_id), material_id)
-            pipe.hincrby(self._state(course), "version", 1)
+            pipe.hincrby(self.state_key(course), "version", 1)
             await pipe.execute()
 
     async def version(self, course: CourseRef) -> int:
-        return int(await self._redis.hget(self._state(course), "version") or 0)
+        return int(await self._redis.hget(self.state_key(course), "version") or 0)
 
     async def vector_store(self, course: CourseRef) -> str | None:
-        return await self._redis.hget(self._state(course), "vector_store") or None
+        return await self._redis.hget(self.state_key(course), "vector_store") or None
 
     async def set_vector_store(self, course: CourseRef, vector_store_id: str | None) -> None:
         if vector_store_id is None:
-            await self._redis.hdel(self._state(course), "vector_store")
+            await self._redis.hdel(self.state_key(course), "vector_store")
         else:
-            await self._redis.hset(self._state(course), "vector_store", vector_store_id)
+            await self._redis.hset(self.state_key(course), "vector_store", vector_store_id)
 
-    async def forget(
-        self, course: CourseRef, also: Callable[[Pipeline], object] | None = None
-    ) -> None:
-        """Nothing of the course's materials stays in Redis: its list, state and passages;
-        `also` adds to the same transaction (the forget job for the provider's copies)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(
-                self._keys.materials(course.team_id, course.channel_id),
-                self._state(course),
-                self._keys.material_chunks(course.team_id, course.channel_id),
-            )
-            if also is not None:
-                also(pipe)
-            await pipe.execute()
+    async def forget(self, course: CourseRef) -> None:
+        """Nothing of the course's materials stays in Redis: its list, state and passages
+        (one slot on a cluster: the workspace's)."""
+        await self._redis.delete(
+            self._keys.materials(course.team_id, course.channel_id),
+            self.state_key(course),
+            self._keys.material_chunks(course.team_id, course.channel_id),
+        )
 
-    def _state(self, course: CourseRef) -> str:
+    def state_key(self, course: CourseRef) -> str:
+        """The course's version and vector store (a hash)."""
         return self._keys.materials_state(course.team_id, course.channel_id)
 
 
@@ -219,11 +213,13 @@ class ProviderDeletes(Protocol):
     """Deleting at the provider what the bot no longer keeps, retried until done
     (`bot.turns.forget.ConversationForgetter`'s forget jobs)."""
 
-    def queue_deletes(
-        self, pipe: Pipeline, *, file_ids: Sequence[str], vector_store_ids: Sequence[str]
+    async def record_deletes(
+        self, *, file_ids: Sequence[str], vector_store_ids: Sequence[str], void_while: str = ""
     ) -> ForgetJob | None: ...
 
     async def finish(self, job: ForgetJob) -> ForgetOutcome: ...
+
+    async def cancel(self, job: ForgetJob) -> None: ...
 
 
 class CourseMaterials:
@@ -263,22 +259,20 @@ class CourseMaterials:
     async def forget(self, course: CourseRef) -> ForgetOutcome:
         """Remove all of a course's materials everywhere (the course is deleted).
 
-        In one Redis transaction the course's keys go and what the provider holds of it
-        becomes a forget job, which is then finished: FORGOTTEN, or PENDING when the
-        provider failed (the job stays and the sweep tries it again). Raises redis errors
-        (nothing is deleted then)."""
+        What the provider holds of it becomes a forget job, then the course's keys go (one
+        transaction), then the job is finished: FORGOTTEN, or PENDING when the provider
+        failed (the job stays and the sweep tries it again). Raises redis errors (the
+        course's keys are then kept, and the job cancelled or void)."""
         copies = await self._library.held_at_provider(course)
-        jobs: list[ForgetJob] = []
-
-        def queue(pipe: Pipeline) -> None:
-            job = self._deletes.queue_deletes(
-                pipe, file_ids=copies.file_ids, vector_store_ids=copies.vector_store_ids
-            )
+        job = await self._deletes.record_deletes(
+            file_ids=copies.file_ids,
+            vector_store_ids=copies.vector_store_ids,
+            void_while=self.store.state_key(course),
+        )
+        try:
+            await self.store.forget(course)
+        except Exception:
             if job is not None:
-                jobs.append(job)
-
-        await self.store.forget(course, also=queue)
-        outcome = ForgetOutcome.FORGOTTEN
-        for job in jobs:
-            outcome = await self._deletes.finish(job)
-        return outcome
+                await self._deletes.cancel(job)
+            raise
+        return ForgetOutcome.FORGOTTEN if job is None else await self._deletes.finish(job)

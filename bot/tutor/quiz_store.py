@@ -13,7 +13,9 @@ for the App Home.
 
 Keys (see `bot.storage.keys`): `quiz:<id>`, `quiz:answers:<id>`, `quiz:scores:<team>:<user>`
 (fields `right:<course>`, `answered:<course>`), `quiz:courses:<team>` (fields
-`quizzes:<course>`, `answered:<course>`, `right:<course>`), `quiz:learners:<course>`.
+`quizzes:<course>`, `answered:<course>`, `right:<course>`), `quiz:learners:<course>`. The
+scores are in other slots than the quiz on Redis Cluster: a click is stored first, deciding
+once whether it counts, then counted (see `QuizStore.answer`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from bot.storage.keys import Keys
 from bot.tutor.home import QuizScore
@@ -35,7 +36,6 @@ from bot.tutor.quiz import Question, Quiz
 QUIZ_TTL_SECONDS = 7 * 24 * 60 * 60
 SCORES_TTL_SECONDS = 400 * 24 * 60 * 60  # a bit over a year, like the usage ledger
 DM_COURSE = "dm"
-WATCH_ATTEMPTS = 10
 _QUIZ_ID = re.compile(r"quiz_[0-9a-f]{16}")
 
 
@@ -173,8 +173,10 @@ class QuizStore:
     async def save(self, record: QuizRecord) -> None:
         """Keep the quiz (for a week) and count it for its course."""
         totals = self._keys.quiz_course_totals(record.team_id)
+        # The quiz, then its count (another slot on Redis Cluster): a process dying in
+        # between leaves the quiz uncounted, never counted without being kept.
+        await self._redis.set(self._keys.quiz(record.quiz_id), record.to_json(), ex=self._ttl)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._keys.quiz(record.quiz_id), record.to_json(), ex=self._ttl)
             pipe.hincrby(totals, f"quizzes:{record.course_key}", 1)
             pipe.expire(totals, SCORES_TTL_SECONDS)
             await pipe.execute()
@@ -204,28 +206,25 @@ class QuizStore:
         answers = self._keys.quiz_answers(quiz_id)
         scores = self._keys.quiz_learner_scores(record.team_id, user_id)
         course = record.course_key
+        # Step 1, the quiz's own slot: the click is stored and decides once whether it counts
+        # (the question's first answer). One transaction on one key: no retry loop needed.
         async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(WATCH_ATTEMPTS):
-                try:
-                    await pipe.watch(answers)
-                    counted = await pipe.hget(answers, f"first:{question}") is None
-                    pipe.multi()
-                    if counted:
-                        pipe.hset(answers, f"first:{question}", choice)
-                        self._score(pipe, record, right)
-                    pipe.hset(answers, f"last:{question}", choice)
-                    pipe.expire(answers, self._ttl)
-                    pipe.hgetall(answers)
-                    pipe.hmget(scores, [f"right:{course}", f"answered:{course}"])
-                    *_, fields, (of_right, of_answered) = await pipe.execute()
-                    break
-                except WatchError:  # a click on the same quiz at the same moment
-                    continue
-            else:
-                raise WatchError(f"{quiz_id}: its answers kept changing while being written")
+            pipe.hsetnx(answers, f"first:{question}", choice)
+            pipe.hset(answers, f"last:{question}", choice)
+            pipe.expire(answers, self._ttl)
+            pipe.hgetall(answers)
+            counted, *_, fields = await pipe.execute()
+        # Step 2, other slots: the scores, only by the click that counted. A click sent again
+        # (or a retried step 1) counts nothing; a process dying between the steps leaves
+        # that answer out of the scores, never in them twice.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if counted:
+                self._score(pipe, record, right)
+            pipe.hmget(scores, [f"right:{course}", f"answered:{course}"])
+            *_, (of_right, of_answered) = await pipe.execute()
         score = CourseScore(course, int(of_right or 0), int(of_answered or 0))
         progress = Progress.from_fields(fields)
-        return Marked(record, progress, question, choice, right, counted, score)
+        return Marked(record, progress, question, choice, right, bool(counted), score)
 
     def _score(self, pipe: Pipeline, record: QuizRecord, right: bool) -> None:
         """A first answer counts for the learner's course score and the course's totals."""

@@ -98,7 +98,7 @@ class ScriptedBackend:
     async def delete_file(self, file_id: str) -> None:
         self.calls.append(f"delete_file:{file_id}")
 
-    async def forget_run(self, run_id: str) -> None:
+    async def forget_run(self, conversation_id: str, run_id: str) -> None:
         self.forgotten_runs.append(run_id)
 
     async def close(self) -> None:

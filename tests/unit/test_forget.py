@@ -44,6 +44,9 @@ class RecordingBackend:
     async def delete_file(self, file_id: str) -> None:
         self.deleted.append((file_id, ()))
 
+    async def delete_vector_store(self, vector_store_id: str) -> None:
+        self.deleted.append((vector_store_id, ()))
+
 
 def forgetter(redis: Redis, keys: Keys, backend: RecordingBackend) -> ConversationForgetter:
     leases = ConversationLeases(redis, keys, seconds=5)
@@ -149,6 +152,32 @@ async def test_a_backend_that_fails_gets_the_job_again_later(redis: Redis, keys:
     assert await forget.resume_jobs(NOW + JOB_RETRY_SECONDS + 1) == 1
     assert backend.deleted == [("conv-T1:C1:1.1", ("run-T1:C1:1.1-1",))]
     assert not await redis.exists(keys.forget_jobs)
+
+
+async def test_a_courses_job_is_void_while_the_course_still_names_its_vector_store(
+    redis: Redis, keys: Keys
+) -> None:
+    """A course's deletion records its job, then deletes its keys: a process dying (or Redis
+    failing) in between leaves a job that deletes nothing the course still uses."""
+    backend = RecordingBackend()
+    state = keys.materials_state("T1", "C1")
+    await redis.hset(state, "vector_store", "vs_1")
+    dying = forgetter(redis, keys, backend)
+    job = await dying.record_deletes(
+        file_ids=["file_1"], vector_store_ids=["vs_1"], void_while=state
+    )
+    assert job is not None  # then it died, before the course's keys were deleted
+    later = NOW + JOB_RETRY_SECONDS + 1
+    assert await forgetter(redis, keys, backend).resume_jobs(later) == 0
+    assert backend.deleted == [] and not await redis.exists(keys.forget_jobs)
+
+    done = await dying.record_deletes(
+        file_ids=["file_1"], vector_store_ids=["vs_1"], void_while=state
+    )
+    assert done is not None
+    await redis.delete(state)  # the course's keys went: the job runs
+    assert await dying.finish(done) is ForgetOutcome.FORGOTTEN
+    assert backend.deleted == [("file_1", ()), ("vs_1", ())]
 
 
 async def test_the_sweep_forgets_only_conversations_idle_longer_than_the_retention(
