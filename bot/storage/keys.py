@@ -303,8 +303,8 @@ class Keys:
 
     def learner_topics(self, team_id: str, user_id: str) -> str:
         """A learner's recent conversations: conversation key → JSON {channel, at} (no text).
-        Capped, expiring, and deleted per conversation when it is forgotten
-        (`LearnerActivity.forget_conversation`)."""
+        Capped, expiring, and deleted per conversation when it is forgotten (by
+        `bot.turns.forget`, through `topic_learners`)."""
         return f"{self.prefix}topics:{team_id}:{user_id}"
 
     def topic_learners(self, conversation_key: str) -> str:

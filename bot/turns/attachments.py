@@ -4,8 +4,8 @@ A turn's record holds only the Slack file ids (`Turn.files`); the bytes are read
 `AttachmentSource` (bot.slack.attachments reads Slack), so the engine and the backends stay
 free of Slack. Files a backend uploads to the model server for an attachment belong to the
 conversation: `bot.backends.provider_files.ProviderFiles` lists them in Redis under
-`Keys.provider_files(<conversation key>)`, and `ProviderFiles.forget_conversation` deletes
-them there and at the server.
+`Keys.provider_files(<conversation key>)`, and forgetting the conversation
+(`bot.turns.forget`) deletes them there and at the server.
 """
 
 from __future__ import annotations

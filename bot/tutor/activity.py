@@ -10,8 +10,8 @@ is delivered): a recent conversation is its channel and time, and "Show me the a
 the backend's conversation, which holds the question, by the guided reply it gave. A
 learner keeps the last TOPICS_KEPT conversations, which expire TOPICS_TTL_SECONDS after
 their last question; guided turns expire with the turn's record (TURN_TTL_SECONDS), at most
-REVEALS_KEPT per conversation. `forget_conversation` deletes both for one conversation (see
-the keys `learner_topics`, `topic_learners` and `reveal_questions` in `bot.storage.keys`).
+REVEALS_KEPT per conversation. Forgetting a conversation (`bot.turns.forget`) deletes both
+(see the keys `learner_topics`, `topic_learners` and `reveal_questions` in `bot.storage.keys`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,6 @@ TOPICS_TTL_SECONDS = 30 * 24 * 60 * 60
 REVEALS_KEPT = 20
 # Who asked in which course: counts for teachers, kept a bit over a school year.
 ACTIVITY_TTL_SECONDS = 400 * 24 * 60 * 60
-
-
-def team_of_conversation(conversation_key: str) -> str:
-    """The workspace a conversation key names (`<team>:<channel>:<thread>`)."""
-    return conversation_key.split(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -180,18 +175,6 @@ class LearnerActivity:
                 pipe.scard(self._keys.course_learners(team_id, channel_id))
             counts = await pipe.execute()
         return dict(zip(channel_ids, (int(c) for c in counts), strict=True))
-
-    async def forget_conversation(self, conversation_key: str) -> None:
-        """Delete what is kept here about one conversation: the learners' topic entries for
-        it and its guided questions (for `/tutor forget` and retention)."""
-        team = team_of_conversation(conversation_key)
-        learners_key = self._keys.topic_learners(conversation_key)
-        learners = await self._redis.smembers(learners_key)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for user in learners:
-                pipe.hdel(self._keys.learner_topics(team, user), conversation_key)
-            pipe.delete(learners_key, self._keys.reveal_questions(conversation_key))
-            await pipe.execute()
 
 
 def _topics(stored: dict[str, str]) -> list[Topic]:

@@ -142,7 +142,7 @@ async def test_a_turn_is_taught_by_its_channels_course_or_the_learners_dm_course
     assert not revealed.guided
 
 
-async def test_activity_counts_courses_keeps_topics_and_guided_questions_until_forgotten(
+async def test_activity_counts_courses_keeps_topics_and_guided_turns_without_text(
     redis: Redis, keys: Keys
 ) -> None:
     activity = LearnerActivity(redis, keys)
@@ -159,14 +159,6 @@ async def test_activity_counts_courses_keeps_topics_and_guided_questions_until_f
     kept = str(await redis_contents(redis, keys.prefix))
     assert "sky" not in kept and "dusk" not in kept, "no question's text is kept"
     assert await activity.guided_question(asked.conversation_key, "turn_0") is None
-
-    await activity.forget_conversation(asked.conversation_key)
-    assert await activity.topics("T1", "U1") == []
-    assert await activity.guided_question(asked.conversation_key, asked.turn_id) is None
-    assert not await redis.exists(
-        keys.topic_learners(asked.conversation_key), keys.reveal_questions(asked.conversation_key)
-    )
-    assert len(await activity.topics("T1", "U2")) == 1, "others' topics stay"
 
 
 async def test_a_learner_keeps_only_the_newest_topics(redis: Redis, keys: Keys) -> None:
