@@ -443,14 +443,21 @@ def _step_of(event: ResponseStreamEvent) -> ToolStep | Source | None:
     return None
 
 
+# A tool call item's status → its step's (the API streams no event for a failed search).
+ITEM_STEP_STATUS = {
+    "completed": StepStatus.COMPLETE,
+    "incomplete": StepStatus.COMPLETE,  # cut short with the response: it ran
+    "failed": StepStatus.ERROR,
+}
+
+
 def _steps_in_output(response: Response) -> tuple[ToolStep, ...]:
     """The tool calls a response's output shows (polled, or its final state)."""
     steps: list[ToolStep] = []
     for item in response.output:
         kind = STEP_ITEMS.get(item.type)
         if kind is not None:
-            done = getattr(item, "status", "") in ("completed", "failed", "incomplete")
-            status = StepStatus.COMPLETE if done else StepStatus.IN_PROGRESS
+            status = ITEM_STEP_STATUS.get(getattr(item, "status", ""), StepStatus.IN_PROGRESS)
             steps.append(ToolStep(str(getattr(item, "id", "")), kind, status))
     return tuple(steps)
 
@@ -459,14 +466,14 @@ def _merged_steps(
     polled: tuple[ToolStep, ...], streamed: tuple[ToolStep, ...]
 ) -> tuple[ToolStep, ...]:
     """Both views of the run's tool calls, by id: the streamed one (with sources) wins,
-    but a call the output shows finished is finished."""
+    but a call the output shows ended (complete, or failed) has ended so."""
     merged = {step.id: step for step in streamed}
     for step in polled:
         seen = merged.get(step.id)
         if seen is None:
             merged[step.id] = step
-        elif step.status is StepStatus.COMPLETE and seen.status is not StepStatus.COMPLETE:
-            merged[step.id] = ToolStep(seen.id, seen.kind, StepStatus.COMPLETE, seen.sources)
+        elif step.status is not StepStatus.IN_PROGRESS and step.status is not seen.status:
+            merged[step.id] = ToolStep(seen.id, seen.kind, step.status, seen.sources)
     return tuple(merged.values())
 
 
