@@ -62,7 +62,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -150,15 +150,8 @@ class ForgetJob:
         return bool(self.conversation_id or self.file_ids or self.vector_store_ids)
 
     def backend_part(self) -> ForgetJob:
-        return ForgetJob(
-            self.job_id,
-            self.backend,
-            self.conversation_id,
-            self.run_ids,
-            self.file_ids,
-            vector_store_ids=self.vector_store_ids,
-            void_while=self.void_while,
-        )
+        """The job without its Redis part (done)."""
+        return replace(self, conversation_key="", redis_keys=(), learners=(), last_active=None)
 
     def encoded(self) -> dict[str, str]:
         fields = {

@@ -30,14 +30,6 @@ QUESTION = UserMessage("Who was Solon?", "turn-1")
 ANSWER = "Answer 1: Who was Solon?"
 
 
-@pytest.fixture
-async def stand_in() -> AsyncIterator[OpenAIStandIn]:
-    server = OpenAIStandIn()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 class Processes:
     """Makes backends ("processes") on one Redis and closes them all at the end."""
 

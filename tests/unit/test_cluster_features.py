@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import openai
@@ -24,7 +24,6 @@ from bot.backends.provider_files import ProviderFiles
 from bot.local.openai_api import OpenAIStandIn
 from bot.settings import TokenLimitField
 from bot.slack.command_threads import CommandThreads
-from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.turns.conversations import ConversationStore
 from bot.turns.forget import JOB_RETRY_SECONDS, ConversationForgetter, ForgetOutcome
@@ -45,26 +44,11 @@ from bot.tutor.materials import (
 )
 from bot.tutor.quiz import Question, Quiz
 from bot.tutor.quiz_store import CourseScore, CourseTotals, QuizRecord, QuizScores, QuizStore
-from tests.cluster import RedisCluster
-from tests.conftest import RedisServer
 from tests.redis_contents import naming, redis_contents
 
 NOW = 1_800_000_000.0
 KEY = "T1:C1:1.1"  # the conversation forgotten
 OTHER = "T1:C1:9.9"  # another one, kept
-
-
-@pytest.fixture(params=["one-redis", "cluster"])
-async def where(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Redis, Keys]]:
-    """A client and keys (queue shards: 4) on one Redis, then on the session's cluster."""
-    if request.param == "cluster":
-        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
-        client = connect(cluster.url, cluster=True)
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        client = connect(server.url)
-    yield client, Keys(f"test-{uuid.uuid4().hex[:10]}:", 4, request.param == "cluster")
-    await client.aclose()
 
 
 # -- forgetting a conversation ----------------------------------------------------------------
@@ -179,14 +163,6 @@ async def test_a_forget_cut_short_is_finished_by_the_sweep_of_another_process(
 
 
 # -- the chat backend's finishing step --------------------------------------------------------
-
-
-@pytest.fixture
-async def stand_in() -> AsyncIterator[OpenAIStandIn]:
-    server = OpenAIStandIn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_a_chat_run_ends_with_its_answer_in_the_history_once(

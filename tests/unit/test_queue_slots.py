@@ -4,39 +4,16 @@ one Redis and on a real Redis Cluster: the same guarantees as one script."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from bot.backends.base import Usage
-from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.turns.guards import Limits, Refusal, Refused
 from bot.turns.models import Turn, TurnSource
 from bot.turns.queue import TurnQueue
 from bot.turns.records import TurnStore
 from bot.tutor.ledger import UsageLedger
-from tests.cluster import RedisCluster
-from tests.conftest import RedisServer
-
-SHARDS = 4
-
-
-@pytest.fixture(params=["one-redis", "cluster"])
-async def where(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[Redis, Keys]]:
-    """A client and keys (queue shards: 4) on one Redis, then on the cluster."""
-    if request.param == "cluster":
-        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
-        client = connect(cluster.url, cluster=True)
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        client = connect(server.url)
-    yield client, Keys(f"test-{uuid.uuid4().hex[:10]}:", SHARDS, request.param == "cluster")
-    await client.aclose()
 
 
 def ask(conversation: str = "1", user: str = "U1", text: str = "q") -> Turn:
