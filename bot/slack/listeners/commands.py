@@ -46,7 +46,7 @@ for admins).
 and give hints first, and *Show me the answer* under an answer gives it in full. \
 `/tutor mode` says which one you have.
 • `/tutor course`: in a channel, for admins: set up this channel's course (its tutor's \
-instructions, default mode, answer length).
+instructions, default mode, answer length, materials), or delete it.
 • My *Home* tab: your courses, your mode, your recent conversations (and, for admins, each \
 course's figures).
 • `/tutor forget`: in our direct messages, delete our conversation there, from my memory and \
