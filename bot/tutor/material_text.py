@@ -120,5 +120,7 @@ def _table_lines(table: Table) -> Iterator[str]:
             if cell is not previous:
                 cells.append(" ".join(line.strip() for line in _lines(cell) if line.strip()))
             previous = cell
-        if any(cells):
+        while cells and not cells[-1]:  # a row's empty end says nothing
+            cells.pop()
+        if cells:
             yield " | ".join(cells)
