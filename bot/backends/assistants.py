@@ -179,14 +179,14 @@ class AssistantsBackend:
         return created.id
 
     async def _content(self, message: UserMessage) -> str | list[dict[str, Any]]:
-        """The message's content: its text with each PDF's text, then each image as an
-        `image_file` uploaded for the conversation (`purpose=vision`)."""
+        """The message's content: its text with each document's text (PDF, Word), then each
+        image as an `image_file` uploaded for the conversation (`purpose=vision`)."""
         if not message.attachments:
             return message.text
         texts = [message.text]
         images: list[dict[str, Any]] = []
         for attachment in message.attachments:
-            if attachment.kind is AttachmentKind.PDF:
+            if attachment.kind is not AttachmentKind.IMAGE:
                 texts.append(attachment.as_text())
             elif self._vision:
                 uploaded = await self._client.files.create(

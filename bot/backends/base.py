@@ -145,12 +145,14 @@ class Answer:
 class AttachmentKind(StrEnum):
     IMAGE = "image"
     PDF = "pdf"
+    WORD = "word"  # .docx: its text goes to the model on every backend
 
 
 @dataclass(frozen=True)
 class Attachment:
     """A file shared with the question, read for this run (never kept in the turn's record:
-    that holds the Slack file id only). `text` is a PDF's extracted text ("" for images)."""
+    that holds the Slack file id only). `text` is a PDF's or Word document's extracted text
+    ("" for images)."""
 
     name: str
     mimetype: str
@@ -162,7 +164,7 @@ class Attachment:
         return f"data:{self.mimetype};base64,{base64.b64encode(self.data).decode()}"
 
     def as_text(self) -> str:
-        """The file as text for a model that takes no file input (PDFs: their text)."""
+        """The file as text for a model that takes no file input (PDFs, Word: their text)."""
         return f"[Attached file {self.name}]\n{self.text.strip() or '(no text could be read)'}"
 
 

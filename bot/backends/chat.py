@@ -81,13 +81,14 @@ NO_STREAM_OPTIONS = (
 
 
 def _with_attachments(message: UserMessage) -> str:
-    """The question as the history keeps it: with each PDF's text, and each image named."""
+    """The question as the history keeps it: with each document's text (PDF, Word), and each
+    image named."""
     parts = [message.text]
     for attachment in message.attachments:
-        if attachment.kind is AttachmentKind.PDF:
-            parts.append(attachment.as_text())
-        else:
+        if attachment.kind is AttachmentKind.IMAGE:
             parts.append(f"[Attached image {attachment.name}]")
+        else:
+            parts.append(attachment.as_text())
     return "\n\n".join(parts)
 
 

@@ -1,12 +1,13 @@
 """Course materials on `responses` and `assistants`: one vector store per course at the provider.
 
-A material is uploaded as a file (`purpose: assistants`) and attached to the course's vector
-store, which is made with the first material; the bot waits for the store to index it
-(polling, bounded). Runs of the course's turns then get the `file_search` tool over that
-store (`tools_for`), and the provider's `file_citation` annotations become footnotes naming
-the file. Removing a material deletes it from the store and the file itself; removing all of
-a course's deletes the store and every file (forgetting a course hands them to a forget job
-instead, `held_at_provider`, so that a failure is retried).
+A material is uploaded as a file (`purpose: assistants`, with its kind's media type: the
+provider's file search goes by type) and attached to the course's vector store, which is
+made with the first material; the bot waits for the store to index it (polling, bounded).
+Runs of the course's turns then get the `file_search` tool over that store (`tools_for`),
+and the provider's `file_citation` annotations become footnotes naming the file. Removing
+a material deletes it from the store and the file itself; removing all of a course's
+deletes the store and every file (forgetting a course hands them to a forget job instead,
+`held_at_provider`, so that a failure is retried).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Any
 import openai
 
 from bot.backends.openai_client import translated_errors
-from bot.tutor.materials import CourseRef, Material, MaterialStore, Page, ProviderCopies
+from bot.tutor.materials import (
+    MIMETYPE_OF_KIND,
+    CourseRef,
+    Material,
+    MaterialStore,
+    Page,
+    ProviderCopies,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +64,7 @@ class VectorStoreLibrary:
     ) -> Material:
         with translated_errors("upload material"):
             uploaded = await self._client.files.create(
-                file=(material.name, data), purpose="assistants"
+                file=(material.name, data, MIMETYPE_OF_KIND[material.kind]), purpose="assistants"
             )
         try:
             vector_store_id = await self._vector_store(course)

@@ -142,7 +142,8 @@ class ResponsesBackend:
 
     async def _content(self, message: UserMessage) -> str | list[dict[str, Any]]:
         """The user's message as input: its text, then each attachment (an image as a data
-        URL, a PDF as a file uploaded for the conversation, `purpose=user_data`)."""
+        URL, a PDF as a file uploaded for the conversation, `purpose=user_data`, a Word
+        document as its text)."""
         if not message.attachments:
             return message.text
         parts: list[dict[str, Any]] = [{"type": "input_text", "text": message.text}]
@@ -158,6 +159,8 @@ class ResponsesBackend:
                 if self._files is not None and message.conversation_key:
                     await self._files.remember(message.conversation_key, uploaded.id)
                 parts.append({"type": "input_file", "file_id": uploaded.id})
+            elif attachment.kind is AttachmentKind.WORD:
+                parts.append({"type": "input_text", "text": attachment.as_text()})
         return parts
 
     async def delete_file(self, file_id: str) -> None:

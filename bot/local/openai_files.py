@@ -37,6 +37,7 @@ from bot.local.openai_common import (
     now,
 )
 from bot.local.scripted_model import Reply, ScriptedCitation
+from bot.tutor.material_text import UnreadableMaterial, docx_text
 
 JSON = dict[str, Any]
 _WORD = re.compile(r"\w+")
@@ -51,6 +52,7 @@ class StoredFile:
     purpose: str
     data: bytes
     created_at: int = field(default_factory=now)
+    content_type: str = ""  # the upload's own (tests check what the bot says a file is)
 
     def json(self) -> JSON:
         return {
@@ -60,9 +62,16 @@ class StoredFile:
         }  # fmt: skip
 
     def text(self) -> str:
+        """What file search reads of it: a PDF's or Word document's text (the bot's own
+        readers: "" when it has none), other files as UTF-8."""
         if self.filename.lower().endswith(".pdf"):
             reader = PdfReader(io.BytesIO(self.data))
             return "\n".join(page.extract_text() or "" for page in reader.pages)
+        if self.filename.lower().endswith(".docx"):
+            try:
+                return docx_text(self.data)
+            except UnreadableMaterial:
+                return ""
         return self.data.decode("utf-8", errors="replace")
 
 
@@ -126,7 +135,9 @@ class FilesAPI:
             raise missing("file")
         if purpose is None or not purpose[1]:
             raise missing("purpose")
-        stored = StoredFile(new_id("file-"), upload[0], purpose[1].decode(), upload[1])
+        stored = StoredFile(
+            new_id("file-"), upload[0], purpose[1].decode(), upload[1], content_type=upload[2]
+        )
         self.files[stored.id] = stored
         return web.json_response(stored.json())
 
@@ -269,20 +280,21 @@ def file_search_call(query: str, hit: FileHit | None) -> JSON:
     }  # fmt: skip
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
-    """A multipart/form-data body's fields: name → (file name, "" for plain fields; bytes).
+def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str, bytes, str]]:
+    """A multipart/form-data body's fields: name → (file name, "" for plain fields; bytes;
+    the part's content type).
 
     Read from the bytes the server already has (its middleware records every body)."""
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(400, "Expected multipart/form-data.", param="file")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = BytesParser(policy=default).parsebytes(head + body)
-    fields: dict[str, tuple[str, bytes]] = {}
+    fields: dict[str, tuple[str, bytes, str]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if isinstance(name, str):
             payload = part.get_payload(decode=True) or b""
-            fields[name] = (part.get_filename() or "", payload)
+            fields[name] = (part.get_filename() or "", payload, part.get_content_type())
     return fields
 
 

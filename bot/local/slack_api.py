@@ -230,8 +230,15 @@ def _rich_text(elements: list[dict[str, Any]]) -> str:
 # The workspace of the call being answered (each request is handled in its own task).
 _CALLER: contextvars.ContextVar[Workspace] = contextvars.ContextVar("caller")
 _FILE_IDS = itertools.count(1)
-_MIMETYPES = {"pdf": "application/pdf", "markdown": "text/markdown", "md": "text/markdown",
-              "text": "text/plain", "txt": "text/plain"}  # fmt: skip
+_MIMETYPES = {
+    "pdf": "application/pdf",
+    "markdown": "text/markdown",
+    "md": "text/markdown",
+    "text": "text/plain",
+    "txt": "text/plain",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 
 
 class SlackStandIn:

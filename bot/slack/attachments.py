@@ -2,8 +2,9 @@
 
 `files.info` (scope `files:read`) says what a file is and where to download it; the download
 (`url_private_download`) needs `Authorization: Bearer <bot token>`. Files are bounded in size
-(TUTOR_MAX_ATTACHMENT_MB, checked before and while downloading) and type (images, PDFs);
-every other file, and any that cannot be read, gets a kind sentence instead.
+(TUTOR_MAX_ATTACHMENT_MB, checked before and while downloading) and type (images, PDFs,
+Word documents); every other file, and any that cannot be read, gets a kind sentence instead.
+A document's text is read in a thread (its parser blocks).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from bot.slack.client import slack_error_code
 from bot.slack.workspaces import WorkspaceClients
 from bot.turns.attachments import (
     Fetched,
+    UnreadableAttachment,
+    attachment_text,
     declined_image,
     declined_size,
+    declined_text,
     declined_type,
     declined_unreadable,
     kind_of,
-    pdf_text,
 )
 from bot.turns.models import Turn
 
@@ -69,7 +72,7 @@ class SlackAttachments:
                 mimetype = str(info.get("mimetype") or "")
                 kind = kind_of(mimetype)
                 if kind is None:
-                    return declined_type(name)
+                    return declined_type(name, mimetype)
                 if kind is AttachmentKind.IMAGE and not images:
                     return declined_image(name)
                 if int(info.get("size") or 0) > self._max_bytes:
@@ -83,7 +86,10 @@ class SlackAttachments:
         except (TimeoutError, aiohttp.ClientError, KeyError) as error:
             log.warning("file download failed (%s) %s", type(error).__name__, turn.log_context())
             return declined_unreadable(name)
-        text = pdf_text(data) if kind is AttachmentKind.PDF else ""
+        try:
+            text = await asyncio.to_thread(attachment_text, kind, data)
+        except UnreadableAttachment as error:
+            return declined_text(name, str(error))
         return Attachment(name, mimetype, kind, data, text)
 
     async def _download(self, info: dict[str, Any], token: str) -> bytes:

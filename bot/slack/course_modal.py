@@ -46,7 +46,10 @@ DELETE_HINT = (
     "The channel goes back to the default tutor; the course's files are deleted everywhere "
     "(at the model provider too)."
 )
-FILES_HINT = "PDF, Markdown or text, up to 10 files; the tutor answers from them and cites them."
+FILES_HINT = (
+    "PDF, Word (.docx), Markdown or text, up to 10 files; the tutor answers from them and "
+    "cites them."
+)
 
 
 def course_modal(

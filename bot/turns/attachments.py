@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 PDF_TYPE = "application/pdf"
-# Extracted text of one PDF sent where the model takes no file input (about 12k tokens).
+WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+OLD_WORD_TYPE = "application/msword"  # .doc: no well-kept library reads it
+# Extracted text of one PDF sent where the model takes no file input, or of one Word
+# document (about 12k tokens).
 PDF_TEXT_LIMIT = 48_000
 
 
@@ -39,6 +42,10 @@ class Fetched:
         return " ".join(self.declined) + " I answered from your message alone."
 
 
+class UnreadableAttachment(Exception):
+    """A document whose text cannot be read; the message says why, in plain words."""
+
+
 class AttachmentSource(Protocol):
     """Reads the files of a turn (see bot.slack.attachments)."""
 
@@ -47,8 +54,13 @@ class AttachmentSource(Protocol):
         ...
 
 
-def declined_type(name: str) -> str:
-    return f"I can't read “{name}”: I can look at images (PNG, JPEG, GIF, WebP) and PDFs only."
+def declined_type(name: str, mimetype: str = "") -> str:
+    if mimetype == OLD_WORD_TYPE:
+        return f"I can't read “{name}”: it is an old Word file (.doc); save it as .docx to share."
+    return (
+        f"I can't read “{name}”: I can look at images (PNG, JPEG, GIF, WebP), PDFs and Word "
+        "documents (.docx) only."
+    )
 
 
 def declined_size(name: str, limit_bytes: int) -> str:
@@ -63,12 +75,29 @@ def declined_unreadable(name: str) -> str:
     return f"I couldn't read “{name}” from Slack just now."
 
 
+def declined_text(name: str, reason: str) -> str:
+    return f"I couldn't read the text of “{name}” ({reason})."
+
+
 def kind_of(mimetype: str) -> AttachmentKind | None:
     if mimetype in IMAGE_TYPES:
         return AttachmentKind.IMAGE
     if mimetype == PDF_TYPE:
         return AttachmentKind.PDF
+    if mimetype == WORD_TYPE:
+        return AttachmentKind.WORD
     return None
+
+
+def attachment_text(kind: AttachmentKind, data: bytes) -> str:
+    """The text a document attachment gives the model (bounded); "" for an image. Blocking
+    (a parser): run it in a thread. Raises UnreadableAttachment for a Word file that cannot
+    be read (a PDF without text gives "", and goes as a file where the model takes one)."""
+    if kind is AttachmentKind.PDF:
+        return pdf_text(data)
+    if kind is AttachmentKind.WORD:
+        return word_text(data)
+    return ""
 
 
 def pdf_text(data: bytes) -> str:
@@ -81,3 +110,17 @@ def pdf_text(data: bytes) -> str:
     except UnreadableMaterial:
         return ""
     return "\n\n".join(page.text for page in pages)[:PDF_TEXT_LIMIT]
+
+
+def word_text(data: bytes) -> str:
+    """A Word document's text (bounded). Raises UnreadableAttachment when it has none or
+    cannot be read (corrupt, password-protected, an old .doc renamed)."""
+    from bot.tutor.material_text import UnreadableMaterial, docx_text
+
+    try:
+        text = docx_text(data, char_limit=PDF_TEXT_LIMIT)
+    except UnreadableMaterial as error:
+        raise UnreadableAttachment(str(error)) from None
+    if not text.strip():
+        raise UnreadableAttachment("it has no text")
+    return text

@@ -35,18 +35,28 @@ class MaterialKind(StrEnum):
     PDF = "pdf"
     MARKDOWN = "markdown"
     TEXT = "text"
+    WORD = "word"  # .docx (Office Open XML), read with python-docx
 
 
-# Slack's `filetype` (and the name's extension) → kind. Word files are not taken: no
-# well-kept reader is among the bot's dependencies.
+# Slack's `filetype` (and the name's extension) → kind. The old binary Word format (.doc) is
+# not taken: no well-kept library reads it (`refusal` asks for .docx instead).
 KIND_OF_FILETYPE: dict[str, MaterialKind] = {
     "pdf": MaterialKind.PDF,
     "markdown": MaterialKind.MARKDOWN,
     "md": MaterialKind.MARKDOWN,
     "text": MaterialKind.TEXT,
     "txt": MaterialKind.TEXT,
+    "docx": MaterialKind.WORD,
 }
-ACCEPTED_EXTENSIONS = ("pdf", "md", "markdown", "txt")
+ACCEPTED_EXTENSIONS = ("pdf", "md", "markdown", "txt", "docx")
+OLD_WORD_FILETYPE = "doc"
+# What the provider is told a material is, by kind (its file search goes by type).
+MIMETYPE_OF_KIND: dict[MaterialKind, str] = {
+    MaterialKind.PDF: "application/pdf",
+    MaterialKind.MARKDOWN: "text/markdown",
+    MaterialKind.TEXT: "text/plain",
+    MaterialKind.WORD: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 
 
 @dataclass(frozen=True)
@@ -103,14 +113,20 @@ def kind_of(name: str, filetype: str = "") -> MaterialKind | None:
     found = KIND_OF_FILETYPE.get((filetype or "").lower())
     if found is not None:
         return found
-    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    return KIND_OF_FILETYPE.get(extension)
+    return KIND_OF_FILETYPE.get(extension_of(name))
+
+
+def extension_of(name: str) -> str:
+    """The file name's extension, lower case ("" without one)."""
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
 def refusal(name: str, filetype: str, size: int, max_bytes: int) -> str | None:
     """Why a file cannot be a course material (a sentence), or None when it can."""
     if kind_of(name, filetype) is None:
-        return f"{name}: only PDF, Markdown and text files can be course materials."
+        if OLD_WORD_FILETYPE in ((filetype or "").lower(), extension_of(name)):
+            return f"{name}: old Word files (.doc) cannot be read; save it as .docx and add that."
+        return f"{name}: only PDF, Word (.docx), Markdown and text files can be course materials."
     if size > max_bytes:
         return f"{name}: larger than the {max_bytes // 1_000_000} MB a material may have."
     return None

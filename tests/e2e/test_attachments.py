@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.local.sample_docx import docx_with
 from bot.settings import BackendKind, StreamingMode
 from bot.slack.listeners.forget import FORGET_SHORTCUT
 from tests.conftest import RedisServer
@@ -117,6 +119,32 @@ async def test_a_pdf_is_read_as_text_on_chat(harness: Harness) -> None:
     user = last_request(harness, "/chat/completions")["messages"][-1]  # type: ignore[index]
     assert "[Attached file notes.pdf]" in user["content"] and "Cleisthenes" in user["content"]
     assert not [r for r in harness.openai.requests if "/files" in r.path], "nothing uploaded"
+
+
+WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# Where each backend sends the question to the model server.
+QUESTION_PATH = {
+    BackendKind.CHAT: "/chat/completions",
+    BackendKind.RESPONSES: "/responses",
+    BackendKind.ASSISTANTS: "/messages",
+}
+
+
+async def test_a_word_document_is_read_as_text_on_every_backend(
+    harness: Harness, backend: BackendKind
+) -> None:
+    essay = docx_with("My essay", ["Solon reformed the laws of Athens."], [["Year", "594 BC"]])
+    shared = harness.slack.add_file("essay.docx", WORD_TYPE, essay)
+    broken = harness.slack.add_file("draft.docx", WORD_TYPE, b"PK\x03\x04 torn")
+    answer = await ask(harness, "Is my essay right?", [shared, broken])
+    assert "I couldn't read the text of “draft.docx” (not a readable Word (.docx) file)." in (
+        answer
+    )
+    sent = json.dumps(last_request(harness, QUESTION_PATH[backend]))
+    assert "[Attached file essay.docx]\\nMy essay\\nSolon reformed the laws of Athens." in sent
+    assert "Year | 594 BC" in sent
+    assert "draft.docx" not in sent
+    assert not harness.openai.files.files, "nothing uploaded: the text went with the question"
 
 
 @pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])

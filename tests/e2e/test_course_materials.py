@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from bot.local.sample_docx import docx_with
 from bot.local.sample_pdf import pdf_with_pages
 from bot.settings import BackendKind, StreamingMode
 from bot.turns.forget import JOB_RETRY_SECONDS
@@ -25,6 +26,7 @@ PDF_PAGES = [
     "The Magna Carta was sealed at Runnymede in June 1215 by King John and his barons.",
     "Simon de Montfort called a parliament in 1265 that included knights and burgesses.",
 ]
+WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 NOTES = (
     "# Revision notes\n\nThe Domesday Book surveyed the land and livestock of England in 1086.\n"
 )
@@ -140,14 +142,58 @@ def _port(url: str) -> int:
 @pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
 async def test_a_refused_file_is_said_in_the_form(harness: Harness) -> None:
     harness.slack.workspace_admins.add(ADMIN)
-    word = harness.slack.upload_file("essay.docx", b"PK\x03\x04", user_id=ADMIN)
+    sheet = harness.slack.upload_file("grades.xlsx", b"PK\x03\x04", user_id=ADMIN)
+    word = harness.slack.upload_file("essay.doc", b"\xd0\xcf\x11\xe0", user_id=ADMIN)
     form = await open_course_form(harness)
     status, body = await harness.events.submit_view(
-        form, user_id=ADMIN, answers={"course_name": "History 8", "course_files": [word]}
+        form, user_id=ADMIN, answers={"course_name": "History 8", "course_files": [sheet, word]}
     )
     errors = json.loads(body)["errors"]
-    assert status == 200 and "only PDF, Markdown and text" in errors["course_files"]
+    assert status == 200 and "only PDF, Word (.docx), Markdown and text" in errors["course_files"]
+    assert (
+        "essay.doc: old Word files (.doc) cannot be read; save it as .docx"
+        in (errors["course_files"])
+    )
     assert not harness.slack.downloads and not harness.openai.files.files
+
+
+@pytest.mark.parametrize(
+    "backend", [BackendKind.CHAT, BackendKind.RESPONSES], ids=["chat", "responses"]
+)
+async def test_a_word_document_is_a_material_answered_from_and_cited(
+    harness: Harness, backend: BackendKind
+) -> None:
+    harness.slack.workspace_admins.add(ADMIN)
+    reading = docx_with(
+        "The Great Charter",
+        ["King John met his barons in 1215."],
+        [["Where", "When"], ["Magna Carta was sealed at Runnymede.", "June 1215"]],
+    )
+    good = harness.slack.upload_file("reading.docx", reading, user_id=ADMIN)
+    broken = harness.slack.upload_file("broken.docx", b"PK\x03\x04 torn", user_id=ADMIN)
+    form = await open_course_form(harness)
+    status, body = await harness.events.submit_view(
+        form, user_id=ADMIN, answers={"course_name": "History 8", "course_files": [good, broken]}
+    )
+    assert status == 200 and not body, body
+    await wait_for_ephemeral(harness, "Added to the course's materials")
+    report = ephemeral_texts(harness)[-1]
+    assert "Added to the course's materials: reading.docx." in report, "no pages said"
+    assert "broken.docx: I could not read its text (not a readable Word (.docx) file)" in report
+
+    answer = await ask(harness, "Where was the Magna Carta sealed?")
+    assert "Sources" in answer and "1. reading.docx" in answer, answer
+    assert "reading.docx, p." not in answer, "Word has no pages to cite"
+    if backend is BackendKind.RESPONSES:
+        assert "Runnymede" in answer, "file search read the .docx"
+        [stored] = harness.openai.files.files.values()
+        assert stored.filename == "reading.docx" and stored.content_type == WORD_TYPE
+    else:
+        [completion] = [r for r in harness.openai.requests if r.path.endswith("/completions")]
+        system = completion.json["messages"][0]["content"]
+        assert "[1] (reading.docx)" in system, "a passage named by its file, without a page"
+        assert "Magna Carta was sealed at Runnymede. | June 1215" in system, "the table row"
+        assert not harness.openai.files.files, "on chat nothing is uploaded"
 
 
 async def delete_course(harness: Harness) -> None:
