@@ -281,6 +281,24 @@ class TurnQueue:
         )
         return _entries(reply[1]), str(reply[0])
 
+    async def own_pending_ids(self, consumer: str, count: int, shard: int = 0) -> list[str]:
+        """The ids of up to `count` entries of `shard` delivered to this consumer and not
+        acknowledged, oldest first (read only: their idle times are left as they are)."""
+        pending = await self._redis.xpending_range(
+            self._keys.ready_stream(shard), WORKER_GROUP, "-", "+", count, consumername=consumer
+        )
+        return [str(item["message_id"]) for item in pending]
+
+    async def take_back(self, consumer: str, entry_ids: list[str], shard: int = 0) -> list[Entry]:
+        """This consumer's own pending entries `entry_ids`, their idle times reset (being
+        worked on now); those trimmed from the stream meanwhile are not returned."""
+        if not entry_ids:
+            return []
+        reply = await self._redis.xclaim(
+            self._keys.ready_stream(shard), WORKER_GROUP, consumer, 0, entry_ids
+        )
+        return _entries(reply)
+
     async def touch(self, consumer: str, entry: Entry) -> None:
         """Reset a pending entry's idle time: it is being worked on, so nobody claims it."""
         entry_id, conversation_key = entry

@@ -68,6 +68,9 @@ class TurnWorker:
         # What one shard's reader takes at most at once, so every shard gets slots.
         self._share = max(1, settings.concurrency // len(queue.shards))
         self._in_flight: dict[Entry, asyncio.Task[None]] = {}  # entry → its handler
+        # Entries a handler here left pending on purpose (it failed, or the conversation's
+        # lease is another's): taken again only once idle for a lease, by `_claim_stale`.
+        self._left_pending: set[str] = set()
         self._draining: set[str] = set()
         self._stopping = False
         self._readers: list[asyncio.Task[None]] = []
@@ -156,11 +159,29 @@ class TurnWorker:
         if time.monotonic() >= self._next_chores[shard]:
             self._next_chores[shard] = time.monotonic() + self._settings.claim_every_seconds
             await self._queue.trim(shard)
-            claimed = await self._claim_stale(shard, wanted)
-            if claimed:
-                return [(entry, False) for entry in claimed]
+            found = await self._orphans(shard, wanted)
+            found += await self._claim_stale(shard, wanted - len(found))
+            if found:
+                return [(entry, False) for entry in found]
         fresh = await self._queue.read_new(consumer, wanted, READ_BLOCK_MS, shard)
         return [(entry, True) for entry in fresh]
+
+    async def _orphans(self, shard: int, wanted: int) -> list[Entry]:
+        """Entries delivered to this consumer that no handler here ever got: Redis recorded
+        the read, but its reply was lost with the connection (Redis restarting, failing
+        over) and the client read again. Without this they would wait a whole lease to be
+        claimed as abandoned."""
+        if wanted <= 0:
+            return []
+        consumer = self._settings.consumer
+        pending = await self._queue.own_pending_ids(consumer, self._settings.concurrency, shard)
+        self._left_pending &= set(pending)
+        busy = {entry_id for entry_id, _ in self._in_flight} | self._left_pending
+        lost = [entry_id for entry_id in pending if entry_id not in busy][:wanted]
+        found = await self._queue.take_back(consumer, lost, shard)
+        if found:
+            log.warning("took back %d turn queue entries whose read was lost", len(found))
+        return found
 
     async def _claim_stale(self, shard: int, wanted: int) -> list[Entry]:
         """Up to `wanted` entries idle for longer than a lease, other than ours in flight (for
@@ -177,6 +198,7 @@ class TurnWorker:
                 return found
 
     def _spawn(self, entry: Entry, fresh: bool) -> None:
+        self._left_pending.discard(entry[0])
         handler = asyncio.create_task(self._handle(entry, fresh))
         self._in_flight[entry] = handler
         handler.add_done_callback(lambda _: self._in_flight.pop(entry, None))
@@ -201,14 +223,20 @@ class TurnWorker:
                 # turn if this process died before finishing it.
                 if fresh:
                     await self._queue.ack(entry)
+                else:
+                    self._left_pending.add(entry_id)
                 return
             drained = await self._drain_with_lease(entry)
             if not drained and fresh:
                 await self._queue.ack(entry)
+            elif not drained:
+                self._left_pending.add(entry_id)
         except REDIS_ERRORS as error:
             # The entry stays pending and is claimed again once Redis is back.
             log.warning("lost Redis while answering (%s) %s", error, conversation_key)
+            self._left_pending.add(entry_id)
         except Exception:
+            self._left_pending.add(entry_id)
             turn_id = await self._failed_turn(conversation_key)
             log.exception(
                 "answering failed; tried again later (conversation %s, turn %s, entry %s)",

@@ -236,6 +236,70 @@ async def test_the_reader_survives_an_unexpected_error_and_logs_it(
     assert any("a bug in reading" in str(r.exc_info and r.exc_info[1]) for r in caplog.records)
 
 
+class LossyQueue(TurnQueue):
+    """A queue whose first read of new entries is lost on the way back: Redis delivered them
+    to the consumer (they are its pending entries), the reply never arrived, and the client
+    read again, as redis-py's retry does after a dropped connection."""
+
+    lost: tuple[Entry, ...] = ()
+
+    async def read_new(
+        self, consumer: str, count: int, block_ms: int, shard: int = 0
+    ) -> list[Entry]:
+        entries = await super().read_new(consumer, count, block_ms, shard)
+        if entries and not self.lost:
+            self.lost = tuple(entries)
+            return await super().read_new(consumer, count, block_ms, shard)
+        return entries
+
+
+async def test_an_entry_whose_read_was_lost_is_taken_back_without_waiting_a_lease(
+    redis: Redis, keys: Keys, make_worker: WorkerFactory, handled: collections.Counter[str]
+) -> None:
+    queue = LossyQueue(redis, keys)
+    await queue.ensure_group()
+    turn = turn_in(1)
+    await queue.enqueue(turn, None, None)
+    engine = Engine()
+    worker = make_worker(engine, queue, lease_seconds=60.0, claim_every_seconds=0.05)
+    await worker.start()
+    await asyncio.wait_for(engine.started.wait(), 10)  # not a lease (60 s) later
+    await worker.wait_idle(timeout=10)
+    assert queue.lost and engine.runs == {turn.turn_id: 1}
+    assert list(handled.values()) == [1]
+
+
+class ChoreCountingQueue(TurnQueue):
+    """Counts the looks for lost entries (one per chore)."""
+
+    looks = 0
+
+    async def own_pending_ids(self, consumer: str, count: int, shard: int = 0) -> list[str]:
+        self.looks += 1
+        return await super().own_pending_ids(consumer, count, shard)
+
+
+async def test_an_entry_left_pending_on_purpose_waits_a_lease_to_be_taken_again(
+    redis: Redis, keys: Keys, make_worker: WorkerFactory, handled: collections.Counter[str]
+) -> None:
+    """A handler that failed leaves its entry for a lease: not taken back as lost."""
+    turn, queue = turn_in(1), ChoreCountingQueue(redis, keys)
+    await queue.ensure_group()
+    await queue.enqueue(turn, None, None)
+    engine = Engine(crash_first_run=True)
+    worker = make_worker(engine, queue, lease_seconds=60.0, claim_every_seconds=0.02)
+    await worker.start()
+    deadline = time.monotonic() + 10
+    while queue.looks < 5 or not engine.runs:  # the crash, then several looks after it
+        assert time.monotonic() < deadline, "the worker did not run its chores"
+        await asyncio.sleep(0.01)
+    looked_before = queue.looks
+    while queue.looks < looked_before + 5:
+        assert time.monotonic() < deadline, "the worker did not run its chores"
+        await asyncio.sleep(0.01)
+    assert engine.runs == {turn.turn_id: 1} and list(handled.values()) == [1]
+
+
 async def test_a_persons_questions_count_as_waiting_until_their_turns_end_however_they_end(
     redis: Redis, keys: Keys, make_worker: WorkerFactory
 ) -> None:
