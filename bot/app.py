@@ -48,7 +48,11 @@ from bot.slack.listeners.feedback import register_feedback_listeners
 from bot.slack.listeners.forget import register_forget_shortcut
 from bot.slack.listeners.home import register_home_listeners
 from bot.slack.listeners.quiz import QuizCommand, register_quiz_listeners
-from bot.slack.listeners.recording import answer_not_recorded_with_503
+from bot.slack.listeners.recording import (
+    Delivery,
+    MessageRecording,
+    answer_not_recorded_with_503,
+)
 from bot.slack.listeners.reveal import register_reveal_listeners
 from bot.slack.listeners.teaching import register_teaching_listeners
 from bot.slack.listeners.uninstall import register_uninstall_listeners
@@ -273,6 +277,11 @@ class TutorBot:
         background = BackgroundTasks()
         intake_queue = TurnQueue(redis, keys)
 
+        async def message_recorded(turn: Turn, delivery: Delivery) -> bool:
+            return await intake_queue.message_recorded(
+                turn.channel_id, delivery.message_ts, turn.conversation_key
+            )
+
         async def busy() -> bool:
             """More conversations wait or are answered than this process has slots for."""
             return await intake_queue.unfinished() > settings.concurrency
@@ -362,6 +371,7 @@ class TutorBot:
             CommandThreads(redis, keys),
             thread_followups=settings.thread_followups,
             refusal_notices=RefusalNotices(redis, keys, background),
+            recording=MessageRecording(background, recorded=message_recorded),
         )
         admins = WorkspaceAdmins(slack_clients, settings.admins)
         courses, learners = CourseStore(redis, keys), LearnerStore(redis, keys)

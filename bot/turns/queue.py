@@ -140,6 +140,12 @@ class TurnQueue:
             keys.append(self._keys.message_seen(channel, ts, conversation_key))
         return keys
 
+    async def message_recorded(self, channel: str, ts: str, conversation_key: str) -> bool:
+        """Whether a message (by its channel and ts) was recorded, by any delivery of it."""
+        return bool(
+            await self._redis.exists(self._keys.message_seen(channel, ts, conversation_key))
+        )
+
     async def claim_delivery(
         self,
         delivery_id: str | None,

@@ -71,7 +71,7 @@ async def test_a_message_that_cannot_be_recorded_is_delivered_again_and_noticed_
                 "D1", "U1", "and here?", ts=dm_ts, event_id="EvDOWNDM", retry_num=retry
             )
             assert status == 503
-        await harness.bot.background.drain(5)
+        await harness.bot.background.drain(15)  # notices wait for Slack's redelivery first
         notices = harness.slack.calls_to("chat.postMessage")
         assert [(n.args["channel"], n.args.get("thread_ts")) for n in notices] == [
             ("C1", ts),

@@ -71,3 +71,34 @@ async def test_no_notice_unless_the_message_is_for_the_bot() -> None:
             raise RedisConnectionError("refused")
     await background.drain(1)
     assert client.posts == []
+
+
+async def test_no_notice_when_slacks_redelivery_got_the_message_recorded_meanwhile() -> None:
+    """A Redis only slow for a moment: the redelivery is recorded, the notice is dropped."""
+    background, client = BackgroundTasks(), FakeClient()
+    asked: list[tuple[str, str]] = []
+
+    async def recorded(turn: Turn, delivery: Delivery) -> bool:
+        asked.append((turn.channel_id, delivery.message_ts))
+        return True
+
+    recording = MessageRecording(background, recorded=recorded, notice_delay=0.01)
+    with pytest.raises(NotRecorded):
+        async with attempt(recording, client, "Ev1", "1.1", notify=True):
+            raise TimeoutError
+    await background.drain(5)
+    assert asked == [("C1", "1.1")] and client.posts == []
+
+
+async def test_the_notice_comes_when_redis_cannot_say_the_message_was_recorded() -> None:
+    background, client = BackgroundTasks(), FakeClient()
+
+    async def still_away(turn: Turn, delivery: Delivery) -> bool:
+        raise RedisConnectionError("refused")
+
+    recording = MessageRecording(background, recorded=still_away, notice_delay=0.01)
+    with pytest.raises(NotRecorded):
+        async with attempt(recording, client, "Ev1", "1.1", notify=True):
+            raise RedisConnectionError("refused")
+    await background.drain(5)
+    assert client.posts == [{"channel": "C1", "thread_ts": "1.1", "text": NOT_ACCEPTING}]

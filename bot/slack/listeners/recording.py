@@ -3,9 +3,10 @@
 A listener records a person's message in Redis before its ack, so an acked message is
 never lost. When that cannot be done (Redis unreachable or too slow), the message must not
 be acked: over HTTP the bot answers 503, in Socket Mode it sends no ack, and Slack delivers
-the message again (at once, after a minute, after five). The person is told once, at Slack's
-first delivery (which reaches one process; redeliveries may reach others), and never twice by
-the same process.
+the message again (at once, after a minute, after five). The person is told once, after
+Slack's first delivery (which reaches one process; redeliveries may reach others), and never
+twice by the same process; and only if Slack's immediate redelivery did not get the message
+recorded meanwhile (`recorded`): a Redis that was only slow for a moment is nobody's news.
 
 Everything on this path is bounded by `ACK_PATH_SECONDS`, well inside Slack's 3 seconds
 (Redis' own retries cost about 0.7 s when it refuses connections, far more when its host
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -34,6 +35,10 @@ from bot.turns.models import Turn
 log = logging.getLogger(__name__)
 
 ACK_PATH_SECONDS = 1.5
+# The notice waits this long for Slack's immediate redelivery to be recorded, then asks
+# Redis (for at most NOTICE_CHECK_SECONDS) whether it was.
+NOTICE_DELAY_SECONDS = 3.0
+NOTICE_CHECK_SECONDS = 1.0
 NOT_RECORDED_STATUS = 503
 NOT_ACCEPTING = (
     ":warning: I can't take questions right now (my storage is unavailable). Slack hands me "
@@ -77,10 +82,16 @@ class MessageRecording:
         *,
         seconds: float = ACK_PATH_SECONDS,
         notified: SeenRecently | None = None,
+        recorded: Callable[[Turn, Delivery], Awaitable[bool]] | None = None,
+        notice_delay: float = NOTICE_DELAY_SECONDS,
     ) -> None:
+        """`recorded`: whether a message was recorded after all (None: the notice is not
+        deferred)."""
         self._background = background
         self._seconds = seconds
         self._notified = notified or SeenRecently()
+        self._recorded = recorded
+        self._notice_delay = notice_delay
 
     @asynccontextmanager
     async def attempt(
@@ -120,11 +131,22 @@ class MessageRecording:
         if delivery.event_id:
             keys.append(f"event:{delivery.event_id}")
         if self._notified.first_time(*keys):
-            self._background.spawn(
-                client.chat_postMessage(
-                    channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
-                )
-            )
+            self._background.spawn(self._notice_unless_recorded(client, turn, delivery))
+
+    async def _notice_unless_recorded(
+        self, client: AsyncWebClient, turn: Turn, delivery: Delivery
+    ) -> None:
+        if self._recorded is not None:
+            await asyncio.sleep(self._notice_delay)  # Slack's first redelivery comes at once
+            try:
+                async with asyncio.timeout(NOTICE_CHECK_SECONDS):
+                    if await self._recorded(turn, delivery):
+                        return  # recorded after all: it is answered as usual
+            except Exception as error:  # Redis still away: the notice is due
+                log.info("no record of the message yet (%s)", type(error).__name__)
+        await client.chat_postMessage(
+            channel=turn.channel_id, thread_ts=turn.thread_ts, text=NOT_ACCEPTING
+        )
 
 
 def answer_not_recorded_with_503(app: AsyncApp) -> None:
