@@ -20,6 +20,7 @@ from bot.turns.models import Turn, TurnSource
 from tests.conftest import RedisServer
 from tests.e2e.conftest import BOT_TOKEN, Harness, harness_with_own_redis, running_harness
 from tests.e2e.test_durability import queue_resumed
+from tests.redis_contents import redis_contents
 
 CHANNEL = "C700"
 USER = "U700"
@@ -161,9 +162,17 @@ async def test_a_short_redis_outage_during_a_turn_looks_like_a_pause(
         own_redis.stop()
         await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for something
         own_redis.start()
-        await harness.slack.wait_for(
-            lambda: "Answer" in " ".join(harness.bot_texts(CHANNEL, root)), timeout=40
-        )
+        try:
+            await harness.slack.wait_for(
+                lambda: "Answer" in " ".join(harness.bot_texts(CHANNEL, root)), timeout=40
+            )
+        except TimeoutError:  # what Redis holds of the turn, in the failure's report
+            redis = connect(own_redis.url)
+            contents = await redis_contents(redis, redis_prefix)
+            groups = await redis.xinfo_groups(Keys(redis_prefix).ready_stream(0))
+            await redis.aclose()
+            print("redis:", contents, "\ngroups:", groups, "\nslack:", harness.slack.calls)
+            raise
         await harness.wait_idle()
         assert harness.bot_texts(CHANNEL, root) == ["Answer 1: Who was Themistocles?"]
         shown = [harness.slack.visible_text(c.args["channel"], c.args["ts"])
