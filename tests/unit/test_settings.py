@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+import bot.__main__ as bot_main
 from bot.__main__ import build_parser, main
 from bot.settings import SPECS, BackendKind, ConfigError, Settings, read_env_file
 from bot.storage.managed_server import check_data_dir
@@ -60,6 +61,8 @@ def test_main_without_credentials_exits_plainly(
     monkeypatch.chdir(tmp_path)
     for spec in SPECS:
         monkeypatch.delenv(spec.env, raising=False)
+    # Logging set up on this test's captured stderr would outlive it (a closed stream).
+    monkeypatch.setattr(bot_main, "configure_logging", lambda *args, **kwargs: None)
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "SLACK_BOT_TOKEN" in err and "manifest.yml" in err
