@@ -35,6 +35,7 @@ from bot.backends.base import (
 from bot.backends.file_search import VectorStoreLibrary
 from bot.backends.openai_client import (
     TRY_LATER,
+    UploadDeletes,
     delete_unless_gone,
     read_reply,
     translated_errors,
@@ -60,7 +61,7 @@ warnings.filterwarnings(
 warnings.filterwarnings("ignore", message="deprecated$", category=DeprecationWarning)
 
 
-class AssistantsBackend:
+class AssistantsBackend(UploadDeletes):
     """Runs turns through `beta.threads`; the server keeps the history."""
 
     name = "assistants"
@@ -197,20 +198,6 @@ class AssistantsBackend:
                     await self._files.remember(message.conversation_key, uploaded.id)
                 images.append({"type": "image_file", "image_file": {"file_id": uploaded.id}})
         return [{"type": "text", "text": "\n\n".join(texts)}, *images]
-
-    async def delete_file(self, file_id: str) -> None:
-        """Delete a file uploaded for an attachment (the conversation is being forgotten)."""
-        with translated_errors("delete file"):
-            try:
-                await self._client.files.delete(file_id)
-            except openai.NotFoundError:
-                pass  # already gone
-
-    async def delete_vector_store(self, vector_store_id: str) -> None:
-        """Delete a forgotten course's vector store (its files go one by one, as jobs say)."""
-        await delete_unless_gone(
-            "delete vector store", lambda: self._client.vector_stores.delete(vector_store_id)
-        )
 
     async def start_run(self, conversation_id: str, message: UserMessage) -> str:
         """Start the run; with streaming, read its text as it is written (polling goes on)."""

@@ -121,6 +121,22 @@ async def delete_unless_gone(action: str, delete: Callable[[], Awaitable[object]
             log.info("%s: already gone", action)
 
 
+class UploadDeletes:
+    """Deleting what a backend uploaded to an OpenAI-compatible server, when the bot forgets
+    it: an attachment's file, a course's vector store (its files go one by one, as forget
+    jobs say). Mixed into the backends that upload; they hold the client in `_client`."""
+
+    _client: openai.AsyncOpenAI
+
+    async def delete_file(self, file_id: str) -> None:
+        await delete_unless_gone("delete file", lambda: self._client.files.delete(file_id))
+
+    async def delete_vector_store(self, vector_store_id: str) -> None:
+        await delete_unless_gone(
+            "delete vector store", lambda: self._client.vector_stores.delete(vector_store_id)
+        )
+
+
 async def delete_each(
     action: str, ids: Iterable[str], delete: Callable[[str], Awaitable[object]]
 ) -> None:

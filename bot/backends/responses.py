@@ -37,6 +37,7 @@ from bot.backends.base import (
 )
 from bot.backends.file_search import VectorStoreLibrary, file_search_tools
 from bot.backends.openai_client import (
+    UploadDeletes,
     delete_each,
     delete_unless_gone,
     rejects_parameter,
@@ -74,7 +75,7 @@ NO_COMPACTION = (
 )
 
 
-class ResponsesBackend:
+class ResponsesBackend(UploadDeletes):
     """Runs turns as background responses on a conversation (`conv_…`)."""
 
     name = "responses"
@@ -162,20 +163,6 @@ class ResponsesBackend:
             elif attachment.kind is AttachmentKind.WORD:
                 parts.append({"type": "input_text", "text": attachment.as_text()})
         return parts
-
-    async def delete_file(self, file_id: str) -> None:
-        """Delete a file uploaded for an attachment (the conversation is being forgotten)."""
-        with translated_errors("delete file"):
-            try:
-                await self._client.files.delete(file_id)
-            except openai.NotFoundError:
-                pass  # already gone
-
-    async def delete_vector_store(self, vector_store_id: str) -> None:
-        """Delete a forgotten course's vector store (its files go one by one, as jobs say)."""
-        await delete_unless_gone(
-            "delete vector store", lambda: self._client.vector_stores.delete(vector_store_id)
-        )
 
     async def _create(
         self,
