@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,9 +51,12 @@ class UsageReport:
 
 # A turn's own figures, written once: {} when written now, else those it had (a flat list).
 # KEYS: the turn's usage key. ARGV: its ttl, then field, value, … ('counted' is always one).
+# A turn's own figures, written once. ARGV: TTL, the writer's claim token, then the figures.
+# The token tells a writer whose first run's reply was lost (the client sent the script
+# again) that the figures found are its own, still to be added to the totals.
 _CLAIM_TURN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HGETALL', KEYS[1]) end
-redis.call('HSET', KEYS[1], 'counted', '1', unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], 'counted', ARGV[2], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return {}
 """
@@ -104,13 +108,16 @@ class UsageLedger:
         return await self._record(call_id, team_id, user_id, None, usage)
 
     async def _claim(self, turn_key: str, fields: dict[str, int]) -> dict[str, str] | None:
-        """Write a turn's own figures unless it has some: None when written now, else those
-        found (counted before)."""
+        """Write a turn's own figures unless it has some: None when written now (by this
+        call, also when the script's first reply was lost), else those found (counted
+        before)."""
+        token = uuid.uuid4().hex
         flat = [str(part) for pair in fields.items() for part in pair]
-        found = await self._claim_script(keys=[turn_key], args=[TURN_TTL_SECONDS, *flat])
+        found = await self._claim_script(keys=[turn_key], args=[TURN_TTL_SECONDS, token, *flat])
         if not found:
             return None
-        return dict(zip(found[::2], found[1::2], strict=True))
+        stored = dict(zip(found[::2], found[1::2], strict=True))
+        return None if stored.get("counted") == token else stored
 
     async def _record(
         self,

@@ -165,3 +165,22 @@ async def test_without_a_price_for_the_model_no_cost_is_counted(
     figures = await ledger.record(turn(), Usage(100, 10))
     assert figures.priced_turns == 0 and figures.cost_nanousd == 0
     assert figures.unpriced_turns == 1
+
+
+async def test_a_recording_whose_reply_was_lost_still_counts_the_turn_once(
+    ledger: UsageLedger,
+) -> None:
+    """The client sends the claim again when its reply was lost (a dropped connection): the
+    figures it finds are its own, so the totals still get them, once."""
+    claim = ledger._claim_script
+
+    async def sent_twice(**arguments: object) -> object:
+        await claim(**arguments)  # it ran; its reply never came back
+        return await claim(**arguments)
+
+    ledger._claim_script = sent_twice  # type: ignore[method-assign]
+    asked = turn()
+    await ledger.record(asked, Usage(100, 10))
+    assert (await ledger.conversation(asked.conversation_key)).input_tokens == 100
+    await ledger.record(asked, Usage(100, 10))
+    assert (await ledger.conversation(asked.conversation_key)).input_tokens == 100
