@@ -3,7 +3,6 @@ admins."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from redis.asyncio import Redis
 
 from bot.local.slack_api import blocks_text
 from bot.settings import BackendKind
-from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.tutor.courses import AnswerLength, Course, CourseStore, LearnerStore, Mode
 from tests.e2e.conftest import Harness
@@ -20,18 +18,6 @@ from tests.e2e.test_feedback import feedback_buttons
 pytestmark = pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
 CHANNEL, OTHER_CHANNEL = "C500", "C501"
 LEARNER, ADMIN = "U500", "U501"
-
-
-@pytest.fixture
-async def redis(harness: Harness) -> AsyncIterator[Redis]:
-    client = connect(harness.settings.redis_url or "")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(harness: Harness) -> Keys:
-    return Keys(harness.settings.redis_prefix)
 
 
 async def set_courses(redis: Redis, keys: Keys) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from redis.asyncio import Redis
 from bot.local.scripted_model import QUIZ_DISTRACTORS
 from bot.settings import BackendKind
 from bot.slack.quiz_blocks import parse_choice_value, quiz_message
-from bot.storage.connection import connect
 from bot.storage.keys import Keys
 from bot.tutor.ledger import UsageLedger
 from bot.tutor.quiz_store import CourseScore, CourseTotals, Progress, QuizScores, QuizStore
@@ -30,18 +28,6 @@ USER = "U950"
 OTHER = "U951"
 COURSE = f"T1:{CHANNEL}"
 responses_only = pytest.mark.parametrize("backend", [BackendKind.RESPONSES], ids=["responses"])
-
-
-@pytest.fixture
-async def redis(harness: Harness) -> AsyncIterator[Redis]:
-    client = connect(harness.settings.redis_url or "")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(harness: Harness) -> Keys:
-    return Keys(harness.settings.redis_prefix)
 
 
 async def ask_quiz(harness: Harness, text: str, channel: str = CHANNEL) -> tuple[str, str]:
